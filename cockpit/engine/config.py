@@ -1,0 +1,299 @@
+"""Presets: TOML files with `[env]`, `[dqn]` and `[run]` tables, loaded into frozen dataclasses.
+
+Stdlib only, so that a bad preset is reported before torch (or gymnasium) is imported. Every
+error is a `ConfigError` whose message is one line naming the file, the key, the value and what
+was expected; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+
+class ConfigError(ValueError):
+    """A preset, an override or a live change that cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    id: str = "CartPole-v1"
+    """Any id `gymnasium.make` accepts, including `module:EnvName-v0` (imports the user's module)."""
+    kwargs: dict = field(default_factory=dict)
+    """Keyword arguments passed to `gymnasium.make`."""
+    max_episode_steps: int = 0
+    """Time limit in steps (truncation); 0 keeps the env spec's own limit."""
+    target_return: float = math.nan
+    """Evaluation mean that counts as solved; NaN (absent) takes the env spec's `reward_threshold`."""
+    normalize_obs: bool = False
+    """Normalize observations with a running mean/std (frozen during evaluation)."""
+    clip_reward: float = 0.0
+    """Clip training rewards to [-clip_reward, clip_reward]; 0 turns clipping off. Logs stay raw."""
+    reward_abs_max: float = 0.0
+    """Largest |reward| per step, for the Q bound; 0 measures it from random rollouts."""
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    learning_rate: float = 3e-4
+    """Adam step size."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    gamma: float = 0.99
+    """Discount factor."""
+    epsilon_start: float = 1.0
+    """Exploration rate at step 0."""
+    epsilon_end: float = 0.01
+    """Exploration rate at the end of the linear decay."""
+    epsilon_decay: int = 10_000
+    """Steps of linear decay from epsilon_start to epsilon_end."""
+    buffer_size: int = 10_000
+    """Replay buffer capacity in transitions."""
+    target_update: int = 100
+    """Env steps between hard copies of the online network into the target network."""
+    hidden_size: int = 128
+    """Units per hidden layer of the MLP."""
+    hidden_layers: int = 2
+    """Number of hidden layers of the MLP."""
+    warmup_steps: int = 1_000
+    """Random-action steps that fill the buffer before the first update (SB3's learning_starts)."""
+    train_freq: int = 1
+    """Env steps between training phases."""
+    gradient_steps: int = 1
+    """Gradient steps per training phase."""
+    loss: str = "huber"
+    """TD loss: `huber` (smooth L1, as SB3) or `mse` (as CleanRL)."""
+    max_grad_norm: float = 10.0
+    """Clip the global gradient norm to this; 0 turns clipping off."""
+    double_dqn: bool = False
+    """Select the next action with the online network, evaluate it with the target network."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 1
+    """Seeds python, numpy, torch, the env's resets and its action space."""
+    total_steps: int = 50_000
+    """Env steps to train for."""
+    eval_freq: int = 1_000
+    """Env steps between scheduled greedy evaluations."""
+    eval_episodes: int = 10
+    """Episodes per greedy evaluation."""
+    log_interval: int = 1_000
+    """Env steps between aggregated metric lines (mean/min/max) in metrics.jsonl and TensorBoard."""
+    threads: int = 1
+    """torch intra-op threads; one beats several for small networks."""
+    device: str = "cpu"
+    """torch device: `cpu` or `cuda`."""
+    checkpoint_keep: int = 3
+    """Periodic checkpoints kept (plus `best` and every on-demand one)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    dqn: DQNConfig = field(default_factory=DQNConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    name: str = "custom"
+    """Preset name (the file's stem), used in run directory names."""
+
+    def replace(self, table: str, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **{table: dataclasses.replace(getattr(self, table), **changes)})
+
+    def to_dict(self) -> dict:
+        return {t: dataclasses.asdict(getattr(self, t)) for t in TABLES}
+
+
+TABLES: dict[str, type] = {"env": EnvConfig, "dqn": DQNConfig, "run": RunConfig}
+
+# Hyperparameters a running trainer accepts through the control surface.
+LIVE_KEYS = (
+    "learning_rate", "epsilon_end", "epsilon_decay", "gamma", "batch_size",
+    "target_update", "train_freq", "gradient_steps", "max_grad_norm",
+)
+
+
+def _positive(v: float) -> bool:
+    return v > 0
+
+
+def _non_negative(v: float) -> bool:
+    return v >= 0
+
+
+def _probability(v: float) -> bool:
+    return 0.0 <= v <= 1.0
+
+
+# (test, what was expected) per key; types come from the dataclass annotations.
+_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "env.id": (lambda v: bool(v.strip()), "a non-empty gymnasium id"),
+    "env.max_episode_steps": (_non_negative, "an integer >= 0 (0 keeps the env's limit)"),
+    "env.clip_reward": (_non_negative, "a number >= 0 (0 turns clipping off)"),
+    "env.reward_abs_max": (_non_negative, "a number >= 0 (0 measures it)"),
+    "dqn.learning_rate": (_positive, "a number > 0"),
+    "dqn.batch_size": (_positive, "an integer > 0"),
+    "dqn.gamma": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "dqn.epsilon_start": (_probability, "a number in [0, 1]"),
+    "dqn.epsilon_end": (_probability, "a number in [0, 1]"),
+    "dqn.epsilon_decay": (_positive, "an integer > 0"),
+    "dqn.buffer_size": (_positive, "an integer > 0"),
+    "dqn.target_update": (_positive, "an integer > 0"),
+    "dqn.hidden_size": (_positive, "an integer > 0"),
+    "dqn.hidden_layers": (_positive, "an integer > 0"),
+    "dqn.warmup_steps": (_non_negative, "an integer >= 0"),
+    "dqn.train_freq": (_positive, "an integer > 0"),
+    "dqn.gradient_steps": (_positive, "an integer > 0"),
+    "dqn.loss": (lambda v: v in ("huber", "mse"), "one of 'huber', 'mse'"),
+    "dqn.max_grad_norm": (_non_negative, "a number >= 0 (0 turns clipping off)"),
+    "run.seed": (lambda v: 0 <= v < 2**63, "an integer in [0, 2**63)"),
+    "run.total_steps": (_positive, "an integer > 0"),
+    "run.eval_freq": (_positive, "an integer > 0"),
+    "run.eval_episodes": (_positive, "an integer > 0"),
+    "run.log_interval": (_positive, "an integer > 0"),
+    "run.threads": (_positive, "an integer > 0"),
+    "run.device": (lambda v: v == "cpu" or v.startswith("cuda"), "'cpu' or 'cuda[:N]'"),
+    "run.checkpoint_keep": (_positive, "an integer > 0"),
+}
+
+
+def _field_types(cls: type) -> dict[str, type]:
+    names = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}
+    return {f.name: names[str(f.type)] for f in dataclasses.fields(cls)}
+
+
+def _check_value(where: str, key: str, value: Any, expected_type: type) -> Any:
+    """Type-check and range-check one value; returns it coerced (int -> float where a float is expected)."""
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: {key} = {value!r}: expected {expected}")
+
+    if expected_type is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail("a number")
+        value = float(value)
+        if math.isinf(value) or (math.isnan(value) and key != "env.target_return"):
+            raise fail("a finite number")
+    elif expected_type is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("an integer")
+    elif not isinstance(value, expected_type):
+        raise fail({str: "a string", bool: "true or false", dict: "a table"}[expected_type])
+    check = _RANGES.get(key)
+    if check and not check[0](value):
+        raise fail(check[1])
+    return value
+
+
+def _unknown_key(where: str, key: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(known))})"
+    return ConfigError(f"{where}: unknown key {key}{hint}")
+
+
+def build_config(tables: dict, where: str, name: str = "custom") -> Config:
+    """Validate raw TOML-like tables into a Config; `where` names the source in error messages."""
+    all_keys = [f"{t}.{f.name}" for t, cls in TABLES.items() for f in dataclasses.fields(cls)]
+    parts = {}
+    for table, value in tables.items():
+        if table not in TABLES:
+            raise _unknown_key(where, f"[{table}]", [f"[{t}]" for t in TABLES])
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {table} = {value!r}: expected a table [{table}]")
+    for table, cls in TABLES.items():
+        types = _field_types(cls)
+        values = {}
+        for key, value in tables.get(table, {}).items():
+            path = f"{table}.{key}"
+            if key not in types:
+                raise _unknown_key(where, path, all_keys)
+            values[key] = _check_value(where, path, value, types[key])
+        parts[table] = cls(**values)
+    config = Config(name=name, **parts)
+    check_consistency(config, where)
+    return config
+
+
+def check_consistency(config: Config, where: str) -> None:
+    """Rules that involve more than one key."""
+    d = config.dqn
+    if d.batch_size > d.buffer_size:
+        raise ConfigError(
+            f"{where}: dqn.batch_size = {d.batch_size}: expected at most dqn.buffer_size ({d.buffer_size})"
+        )
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """`TABLE.KEY=VALUE` -> (table, key, value); VALUE is read as TOML, else taken as a string."""
+    path, sep, raw = text.partition("=")
+    table, dot, key = path.strip().partition(".")
+    if not sep or not dot or not key:
+        raise ConfigError(f"--set {text!r}: expected TABLE.KEY=VALUE, e.g. dqn.learning_rate=1e-3")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return table, key, value
+
+
+def load_preset(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read a preset file and apply `--set` overrides; raises ConfigError with a one-line message."""
+    path = Path(path)
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such preset file (expected a TOML file with [env], [dqn], [run])")
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory (expected a TOML preset file)")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (expected a TOML preset file)")
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: malformed TOML: {e}")
+    config = build_config(tables, str(path), name=path.stem)
+    for text in overrides:
+        table, key, value = parse_override(text)
+        tables.setdefault(table, {})
+        if not isinstance(tables[table], dict):
+            raise ConfigError(f"{path}: {table} = {tables[table]!r}: expected a table [{table}]")
+        tables[table][key] = value
+        config = build_config(tables, f"{path} --set {text}", name=path.stem)
+    return config
+
+
+def validate_live_change(config: Config, key: str, value: Any) -> Any:
+    """Check a live hyperparameter change like the config itself; returns the coerced value."""
+    if key not in LIVE_KEYS:
+        close = difflib.get_close_matches(key, LIVE_KEYS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"{key}: not live-adjustable{hint}; expected one of {', '.join(LIVE_KEYS)}")
+    where = "live change"
+    value = _check_value(where, f"dqn.{key}", value, _field_types(DQNConfig)[key])
+    check_consistency(config.replace("dqn", **{key: value}), where)
+    return value
+
+
+def to_toml(config: Config) -> str:
+    """The resolved config as TOML (the run directory's config.toml); NaN written as `nan`."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float):
+            return "nan" if math.isnan(v) else repr(v)
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {fmt(x)}" for k, x in v.items()) + " }"
+        return repr(v)
+
+    lines = [f"# resolved config of preset {config.name}"]
+    for table, values in config.to_dict().items():
+        lines.append(f"\n[{table}]")
+        lines += [f"{k} = {fmt(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"

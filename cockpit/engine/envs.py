@@ -1,0 +1,139 @@
+"""Building and checking environments with Gymnasium's own wrappers.
+
+Wrapper order matters: episode statistics are recorded innermost so that logged returns stay raw
+(unclipped, unnormalized); one-hot encoding, observation normalization and reward clipping sit
+outside it and only change what the agent sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.wrappers import ClipReward, NormalizeObservation, RecordEpisodeStatistics, TransformObservation
+
+from cockpit.engine.config import ConfigError, EnvConfig
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What the engine needs to know about an env, found once before training starts."""
+
+    obs_dim: int
+    n_actions: int
+    time_limit: int  # 0 when the env has none
+    target_return: float  # NaN when neither the preset nor the spec gives one
+
+
+def _make_raw(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
+    kwargs = dict(cfg.kwargs)
+    if cfg.max_episode_steps:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    if render_mode:
+        kwargs["render_mode"] = render_mode
+    try:
+        return gym.make(cfg.id, **kwargs)
+    except (gym.error.Error, ImportError, AttributeError) as e:
+        detail = " ".join(str(e).split())
+        raise ConfigError(f"env.id = {cfg.id!r}: cannot make this environment ({detail})") from None
+    except TypeError as e:
+        raise ConfigError(f"env.kwargs = {cfg.kwargs!r}: rejected by {cfg.id} ({e})") from None
+
+
+def check_spaces(env: gym.Env, cfg: EnvConfig) -> None:
+    """Refuse what a DQN on an MLP cannot use, naming the space and what was expected."""
+    if not isinstance(env.action_space, spaces.Discrete):
+        raise ConfigError(
+            f"env.id = {cfg.id!r}: action space {env.action_space} is not supported "
+            "(expected Discrete: DQN picks one of N actions)"
+        )
+    obs = env.observation_space
+    if isinstance(obs, spaces.Discrete):
+        return
+    if isinstance(obs, spaces.Box) and len(obs.shape) == 1:
+        return
+    raise ConfigError(
+        f"env.id = {cfg.id!r}: observation space {obs} is not supported "
+        "(expected a flat Box vector or Discrete; images and Dict spaces are not)"
+    )
+
+
+def _one_hot(space: spaces.Discrete):
+    eye = np.eye(space.n, dtype=np.float32)
+    return lambda obs: eye[int(obs) - space.start]
+
+
+def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
+    """The wrapped env the agent acts in; `info["episode"]["r"]` carries the raw return."""
+    env = _make_raw(cfg, render_mode)
+    check_spaces(env, cfg)
+    env = RecordEpisodeStatistics(env)
+    if isinstance(env.observation_space, spaces.Discrete):
+        n = env.observation_space.n
+        env = TransformObservation(
+            env, _one_hot(env.observation_space), spaces.Box(0.0, 1.0, (n,), np.float32)
+        )
+    if cfg.normalize_obs:
+        env = NormalizeObservation(env)
+    if cfg.clip_reward:
+        env = ClipReward(env, -cfg.clip_reward, cfg.clip_reward)
+    return env
+
+
+def inspect_env(cfg: EnvConfig) -> EnvInfo:
+    """Make the env once to validate it and read its sizes; raises ConfigError."""
+    env = make_env(cfg)
+    try:
+        spec = env.spec
+        time_limit = (spec.max_episode_steps if spec else None) or 0
+        target = cfg.target_return
+        if math.isnan(target) and spec is not None and spec.reward_threshold is not None:
+            target = float(spec.reward_threshold)
+        return EnvInfo(
+            obs_dim=int(np.prod(env.observation_space.shape)),
+            n_actions=int(env.action_space.n),
+            time_limit=int(time_limit),
+            target_return=target,
+        )
+    finally:
+        env.close()
+
+
+def obs_normalizer(env: gym.Env) -> NormalizeObservation | None:
+    """The env's NormalizeObservation wrapper, if it has one (its statistics travel with checkpoints)."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, NormalizeObservation):
+            return env
+        env = env.env
+    return None
+
+
+def measure_reward_abs_max(cfg: EnvConfig, seed: int, episodes: int = 5, max_steps: int = 5_000) -> float:
+    """Largest |reward| seen in random rollouts, in the env's own seeded RNG (not the trainer's)."""
+    env = make_env(cfg)
+    env.action_space.seed(seed)
+    largest, steps = 0.0, 0
+    try:
+        for episode in range(episodes):
+            env.reset(seed=seed + episode)
+            done = False
+            while not done and steps < max_steps:
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                largest = max(largest, abs(float(reward)))
+                done = terminated or truncated
+                steps += 1
+    finally:
+        env.close()
+    return largest
+
+
+def q_bound(reward_abs_max: float, gamma: float, time_limit: int) -> float:
+    """Largest |Q| a policy can earn: r_max·(1-γ^T)/(1-γ), or r_max/(1-γ) without a time limit."""
+    if gamma >= 1.0:
+        return reward_abs_max * time_limit if time_limit else math.inf
+    if not time_limit:
+        return reward_abs_max / (1.0 - gamma)
+    return reward_abs_max * (1.0 - gamma**time_limit) / (1.0 - gamma)

@@ -1,0 +1,168 @@
+"""The run directory: resolved config, metadata, metrics and events as JSON lines, TensorBoard, summary.
+
+Layout of `runs/<env>-<preset>-s<seed>-<time>/`:
+    config.toml      the resolved config (preset + overrides)
+    metadata.json    package versions, code version, command line, host, threads, compute path
+    metrics.jsonl    one line per episode, per evaluation, and per `log_interval` steps of
+                     aggregated update figures (mean/min/max): a million-step run stays small
+    events.jsonl     evaluations, live changes (with the step they took effect), checkpoints, alerts
+    tb/              TensorBoard event files, hyperparameters included
+    summary.json     written when the run ends: what scripts and the multi-seed tools read
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from cockpit.engine.config import Config, ConfigError, to_toml
+from cockpit.engine.files import write_atomic, write_json_atomic
+
+PACKAGES = ("cockpit", "torch", "gymnasium", "numpy", "tensorboard")
+
+
+def clean_json(obj: Any) -> Any:
+    """NaN and inf are not JSON: write them as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_json(v) for v in obj]
+    return obj
+
+
+def default_run_dir(config: Config, root: Path = Path("runs")) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    env = config.env.id.split(":")[-1].replace("/", "-")
+    return root / f"{env}-{config.name}-s{config.run.seed}-{stamp}"
+
+
+def create_run_dir(path: Path) -> Path:
+    """Create the directory exclusively: an existing one is refused, never overwritten."""
+    path = Path(path)
+    if path.exists():
+        raise ConfigError(f"--run-dir {path}: already exists (expected a new directory; runs are never overwritten)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        raise ConfigError(f"--run-dir {path}: already exists (expected a new directory)") from None
+    return path
+
+
+def code_version() -> dict:
+    """The git commit of cockpit's source and whether it had uncommitted changes, where known."""
+    src = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return {"git_commit": None, "git_dirty": None}
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        )
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.TimeoutExpired):
+        return {"git_commit": None, "git_dirty": None}
+
+
+def package_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class RunLog:
+    """Appends metrics and events to the run directory; every write also feeds TensorBoard."""
+
+    def __init__(self, path: Path, config: Config, extra_metadata: dict, purge_step: int | None = None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.path = Path(path)
+        self.metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
+        self.events = open(self.path / "events.jsonl", "a", encoding="utf-8")
+        self.tb = SummaryWriter(str(self.path / "tb"), purge_step=purge_step, flush_secs=30)
+        self._last_flush = time.monotonic()
+        if purge_step is None:
+            write_atomic(self.path / "config.toml", to_toml(config))
+            meta = {
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": sys.argv,
+                "host": socket.gethostname(),
+                "platform": platform.platform(),
+                "pid": os.getpid(),
+                "packages": package_versions(),
+                **code_version(),
+                **extra_metadata,
+            }
+            write_json_atomic(self.path / "metadata.json", clean_json(meta))
+            self._write_hparams(config)
+
+    def _write_hparams(self, config: Config) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
+        flat = {}
+        for table, values in config.to_dict().items():
+            for key, value in values.items():
+                if isinstance(value, dict):
+                    value = json.dumps(value)
+                if isinstance(value, float) and not math.isfinite(value):
+                    value = str(value)
+                flat[f"{table}.{key}"] = value
+        for summary in hparams(flat, {"eval/mean_return": 0.0}):
+            self.tb.file_writer.add_summary(summary)
+        self.tb.add_text("config", "```\n" + to_toml(config) + "\n```", 0)
+
+    def metric(self, record: dict) -> None:
+        self.metrics.write(json.dumps(clean_json(record)) + "\n")
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        for key, value in values.items():
+            if value is not None and math.isfinite(value):
+                self.tb.add_scalar(key, value, step)
+
+    def event(self, record: dict) -> None:
+        self.events.write(json.dumps(clean_json(record)) + "\n")
+        self.events.flush()
+
+    def maybe_flush(self, every_s: float = 2.0) -> None:
+        now = time.monotonic()
+        if now - self._last_flush >= every_s:
+            self.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        self.metrics.flush()
+        self.events.flush()
+
+    def write_summary(self, summary: dict) -> None:
+        write_json_atomic(self.path / "summary.json", clean_json(summary))
+
+    def close(self) -> None:
+        self.flush()
+        self.metrics.close()
+        self.events.close()
+        self.tb.close()

@@ -1,0 +1,401 @@
+"""The DQN training loop, with its two seams: commands in (`Control`) and figures out (`MetricsStore`, `RunLog`).
+
+The loop draws random numbers only from generators it owns (`self.rng` for exploration and replay
+sampling, per-episode reset seeds derived from the run seed), so evaluations, pauses and anything
+another thread does leave its trajectory unchanged. Commands are applied at step boundaries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cockpit.engine import seeding
+from cockpit.engine.agent import UPDATE_METRICS, DQNAgent
+from cockpit.engine.buffer import ReplayBuffer
+from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
+from cockpit.engine.control import Command, Control, reply
+from cockpit.engine.envs import inspect_env, make_env, measure_reward_abs_max, q_bound
+from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
+from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
+from cockpit.engine.runlog import RunLog, peak_rss_mb
+from cockpit.engine.schedules import LinearSchedule
+
+ENTROPY_WINDOW = 1000
+"""Recent steps over which the action distribution's entropy is measured."""
+CHANGE_EFFECT_EPISODES = 10
+"""Training episodes averaged before and after a live change to show its effect."""
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: Config,
+        run_dir: Path | None = None,
+        *,
+        control: Control | None = None,
+        store: MetricsStore | None = None,
+        changes: list[dict] = (),
+    ):
+        self.config = config
+        self.dqn = config.dqn  # current values, replaced by live changes
+        self.total_steps = config.run.total_steps
+        self.control = control or Control()
+        self.control.validate_change = lambda key, value: validate_live_change(self.current_config, key, value)
+        self.store = store or MetricsStore()
+        self.scheduled_changes = sorted(changes, key=lambda c: c["step"])
+        self.run_dir = Path(run_dir) if run_dir else None
+
+        torch.set_num_threads(config.run.threads)
+        seed = config.run.seed
+        seeding.seed_globals(seed)
+        self.info = inspect_env(config.env)
+        self.env = make_env(config.env)
+        self.env.action_space.seed(seeding.derive(seed, seeding.ACTIONS))
+        self.eval_env = make_env(config.env)
+        self.eval_seeds = seeding.eval_seeds(seed, config.run.eval_episodes)
+        self.rng = np.random.Generator(np.random.PCG64(seeding.derive(seed, seeding.ACTIONS)))
+        self.agent = DQNAgent(self.info.obs_dim, self.info.n_actions, self.dqn, config.run.device, seed)
+        self.buffer = ReplayBuffer(self.dqn.buffer_size, self.info.obs_dim)
+        self.epsilon = LinearSchedule(self.dqn.epsilon_start, self.dqn.epsilon_end, self.dqn.epsilon_decay)
+
+        reward_abs_max = config.env.reward_abs_max or measure_reward_abs_max(
+            config.env, seeding.derive(seed, seeding.REWARD_PROBE)
+        )
+        if config.env.clip_reward:
+            reward_abs_max = min(reward_abs_max, config.env.clip_reward)
+        self.reward_abs_max = reward_abs_max
+
+        # Counters and progress (all part of a checkpoint).
+        self.step = 0
+        self.episode = 0
+        self.updates = 0
+        self.episode_returns: deque[float] = deque(maxlen=100)
+        self.best_eval = -math.inf
+        self.last_eval: dict | None = None
+        self.first_step_reaching_target: int | None = None
+        self.applied_changes: list[dict] = []
+        self._change_effects: list[dict] = []
+
+        self.state = "created"
+        self.paused = False
+        self._stop = False
+        self.error: str | None = None
+        self._recent_actions = np.zeros(ENTROPY_WINDOW, dtype=np.int64)
+        self._action_counts = np.zeros(self.info.n_actions, dtype=np.int64)
+        self._pending_updates: list[list[float]] = []
+        self._log_updates: list[np.ndarray] = []
+        self._train_time = 0.0
+        self._eval_time = 0.0
+        self.log: RunLog | None = None
+
+    # ----------------------------------------------------------------- views
+    @property
+    def current_config(self) -> Config:
+        return self.config.replace("dqn", **{k: getattr(self.dqn, k) for k in LIVE_KEYS})
+
+    @property
+    def q_bound(self) -> float:
+        return q_bound(self.reward_abs_max, self.dqn.gamma, self.info.time_limit)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {k: getattr(self.dqn, k) for k in LIVE_KEYS}
+
+    def metadata(self) -> dict:
+        return {
+            "seed": self.config.run.seed,
+            "threads": torch.get_num_threads(),
+            "device": self.config.run.device,
+            "compute_path": self.agent.compute_path,
+            "obs_dim": self.info.obs_dim,
+            "n_actions": self.info.n_actions,
+            "time_limit": self.info.time_limit,
+            "target_return": self.info.target_return,
+            "reward_abs_max": self.reward_abs_max,
+        }
+
+    # ------------------------------------------------------------- the loop
+    def run(self) -> dict:
+        """Train until total_steps or a stop; returns the summary (also written to summary.json)."""
+        started = time.perf_counter()
+        status = "failed"
+        try:
+            if self.run_dir is not None and self.log is None:
+                self.log = RunLog(self.run_dir, self.config, self.metadata())
+            self._set_state("running")
+            self._event("start", total_steps=self.total_steps, hyperparameters=self.hyperparameters())
+            obs = self._reset_episode()
+            chunk_start = time.perf_counter()
+            while self.step < self.total_steps:
+                if self.control.waiting or self.paused:
+                    self._apply_commands()
+                    chunk_start = time.perf_counter()
+                if self._stop:
+                    break
+                while self.scheduled_changes and self.scheduled_changes[0]["step"] <= self.step:
+                    change = self.scheduled_changes.pop(0)
+                    self._apply_change(Command("set", change["key"], change["value"], source="replay"))
+                obs = self._env_step(obs)
+                if self.step % PUBLISH_EVERY == 0:
+                    now = time.perf_counter()
+                    self._train_time += now - chunk_start
+                    self._publish(PUBLISH_EVERY / max(now - chunk_start, 1e-9))
+                    chunk_start = time.perf_counter()
+                if self.step % self.config.run.eval_freq == 0:
+                    self._evaluate(scheduled=True)
+                    chunk_start = time.perf_counter()
+            if self.step % PUBLISH_EVERY:
+                partial = self.step % PUBLISH_EVERY
+                self._train_time += time.perf_counter() - chunk_start
+                self._publish(partial / max(time.perf_counter() - chunk_start, 1e-9))
+            status = "stopped" if self._stop else "finished"
+        except Exception as e:  # surfaced to the front end as state "failed", and logged
+            self.error = f"{type(e).__name__}: {e}"
+            self._event("error", message=self.error, traceback=traceback.format_exc())
+            status = "failed"
+        summary = self._summary(status, time.perf_counter() - started)
+        self._finish(summary)
+        return summary
+
+    def _reset_episode(self) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seeding.derive(self.config.run.seed, seeding.TRAIN_RESET, self.episode))
+        return obs
+
+    def _env_step(self, obs: np.ndarray) -> np.ndarray:
+        dqn, step = self.dqn, self.step
+        if step < dqn.warmup_steps or self.rng.random() < self.epsilon.value(step):
+            action = int(self.rng.integers(self.info.n_actions))
+        else:
+            action = self.agent.act(obs)
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
+        self.buffer.add(obs, next_obs, action, reward, terminated)
+        self.step = step = step + 1
+
+        slot = step % ENTROPY_WINDOW
+        if step > ENTROPY_WINDOW:
+            self._action_counts[self._recent_actions[slot]] -= 1
+        self._action_counts[action] += 1
+        self._recent_actions[slot] = action
+
+        if step > dqn.warmup_steps and step % dqn.train_freq == 0:
+            for _ in range(dqn.gradient_steps):
+                rows = self.buffer.sample_rows(self.rng, dqn.batch_size)
+                self._pending_updates.append(self.agent.update(rows, self.info.obs_dim, dqn))
+                self.updates += 1
+        if step % dqn.target_update == 0:
+            self.agent.sync_target()
+
+        if terminated or truncated:
+            self._end_episode(float(info["episode"]["r"]), int(info["episode"]["l"]), bool(terminated))
+            return self._reset_episode()
+        return next_obs
+
+    def _end_episode(self, ep_return: float, length: int, terminated: bool) -> None:
+        self.episode += 1
+        self.episode_returns.append(ep_return)
+        record = {"kind": "episode", "step": self.step, "episode": self.episode, "return": ep_return,
+                  "length": length, "terminated": terminated}
+        self.store.publish({}, {"rollout/ep_return": (self.step, ep_return), "rollout/ep_length": (self.step, length)})
+        if self.log:
+            self.log.metric(record)
+            self.log.scalars(self.step, {"rollout/ep_return": ep_return, "rollout/ep_length": length})
+        self._track_change_effects(ep_return)
+
+    # -------------------------------------------------------------- metrics
+    def _action_entropy(self) -> float:
+        p = self._action_counts[self._action_counts > 0] / max(1, self._action_counts.sum())
+        return float(-(p * np.log(p)).sum())
+
+    def _publish(self, steps_per_s: float) -> None:
+        points: dict[str, tuple] = {}
+        epsilon = self.epsilon.value(self.step)
+        entropy = self._action_entropy()
+        if self._pending_updates:
+            chunk = np.asarray(self._pending_updates)
+            self._pending_updates.clear()
+            self._log_updates.append(chunk)
+            for i, name in enumerate(UPDATE_METRICS):
+                col = chunk[:, i]
+                points[f"train/{name}"] = (self.step, float(col.mean()), float(col.min()), float(col.max()), len(col))
+        points["rollout/epsilon"] = (self.step, epsilon)
+        points["rollout/action_entropy"] = (self.step, entropy)
+        points["time/steps_per_s"] = (self.step, steps_per_s)
+        self.store.publish(self._status(steps_per_s, epsilon), points)
+        if self.log and self.step % self.config.run.log_interval < PUBLISH_EVERY:
+            self._log_aggregate(epsilon, entropy, steps_per_s)
+        if self.log:
+            self.log.maybe_flush()
+
+    def _log_aggregate(self, epsilon: float, entropy: float, steps_per_s: float) -> None:
+        record: dict[str, Any] = {"kind": "train", "step": self.step, "updates": self.updates,
+                                  "epsilon": epsilon, "action_entropy": entropy, "steps_per_s": steps_per_s}
+        scalars = {"rollout/epsilon": epsilon, "rollout/action_entropy": entropy, "time/steps_per_s": steps_per_s}
+        if self._log_updates:
+            chunk = np.concatenate(self._log_updates)
+            self._log_updates.clear()
+            for i, name in enumerate(UPDATE_METRICS):
+                col = chunk[:, i]
+                record[name] = {"mean": float(col.mean()), "min": float(col.min()), "max": float(col.max())}
+                scalars[f"train/{name}"] = float(col.mean())
+            record["q_bound"] = self.q_bound
+        self.log.metric(record)
+        self.log.scalars(self.step, scalars)
+
+    def _status(self, steps_per_s: float | None = None, epsilon: float | None = None) -> dict:
+        status = {
+            "state": self.state, "step": self.step, "total_steps": self.total_steps, "episode": self.episode,
+            "updates": self.updates, "hyperparameters": self.hyperparameters(), "q_bound": self.q_bound,
+            "last_eval": self.last_eval, "best_eval": None if self.best_eval == -math.inf else self.best_eval,
+            "first_step_reaching_target": self.first_step_reaching_target,
+            "target_return": self.info.target_return, "train_time_s": self._train_time,
+            "pending_change": self.control.pending_change.to_dict() if self.control.pending_change else None,
+        }
+        if steps_per_s is not None:
+            status["steps_per_s"] = steps_per_s
+        status["epsilon"] = self.epsilon.value(self.step) if epsilon is None else epsilon
+        return status
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.store.publish(self._status())
+
+    def _event(self, kind: str, **fields: Any) -> dict:
+        event = {"kind": kind, "step": self.step, "time": time.time(), **fields}
+        self.store.add_event(event)
+        if self.log:
+            self.log.event(event)
+        return event
+
+    # ----------------------------------------------------------- evaluation
+    def evaluate_now(self, record_first: bool = False) -> EvalResult:
+        """Greedy episodes on the eval env with its fixed seeds; touches no training RNG."""
+        freeze_normalizer(self.eval_env, self.env)
+        return evaluate(self.agent.act, self.eval_env, self.eval_seeds, record_first)
+
+    def _evaluate(self, scheduled: bool) -> dict:
+        previous = self.state
+        self._set_state("evaluating")
+        started = time.perf_counter()
+        result = self.evaluate_now()
+        self._eval_time += time.perf_counter() - started
+        evaluation = {"step": self.step, "scheduled": scheduled, **result.to_dict()}
+        if scheduled:
+            self.best_eval = max(self.best_eval, result.mean)
+            target = self.info.target_return
+            if self.first_step_reaching_target is None and not math.isnan(target) and result.mean >= target:
+                self.first_step_reaching_target = self.step
+        self.last_eval = evaluation
+        self.store.add_evaluation(evaluation)
+        self._event("eval", **evaluation)
+        if self.log:
+            self.log.metric({"kind": "eval", **evaluation})
+            self.log.scalars(self.step, {"eval/mean_return" if scheduled else "eval/on_demand_mean_return": result.mean})
+        self._set_state(previous)
+        return evaluation
+
+    # ------------------------------------------------------------- commands
+    def _apply_commands(self) -> None:
+        """Apply queued commands; while paused, keep waiting for more (eval, set, stop still work)."""
+        while True:
+            for command, future in self.control.drain():
+                future.set_result(self._apply(command))
+            if not self.paused or self._stop:
+                return
+            self.control.wait(0.2)
+
+    def _apply(self, command: Command) -> dict:
+        kind = command.kind
+        if kind == "pause":
+            if not self.paused:
+                self.paused = True
+                self._set_state("paused")
+                self._event("pause", source=command.source)
+            return reply(True, step=self.step, state=self.state)
+        if kind == "resume":
+            if self.paused:
+                self.paused = False
+                self._set_state("running")
+                self._event("resume", source=command.source)
+            return reply(True, step=self.step, state=self.state)
+        if kind == "evaluate":
+            return reply(True, **self._evaluate(scheduled=False))
+        if kind == "set":
+            return self._apply_change(command)
+        if kind == "stop":
+            self._stop = True
+            self._event("stop", source=command.source)
+            return reply(True, step=self.step)
+        return reply(False, error=f"{kind}: not supported by this trainer")
+
+    def _apply_change(self, command: Command) -> dict:
+        key, value = command.key, command.value
+        try:
+            value = validate_live_change(self.current_config, key, value)
+        except ValueError as e:
+            if command.source != "replay":
+                self.control.change_applied()
+            return reply(False, error=str(e))
+        old = getattr(self.dqn, key)
+        self.dqn = dataclasses.replace(self.dqn, **{key: value})
+        if key == "learning_rate":
+            self.agent.set_learning_rate(value)
+        elif key == "epsilon_end":
+            self.epsilon.retarget(self.step, end=value)
+        elif key == "epsilon_decay":
+            self.epsilon.retarget(self.step, duration=value)
+        change = {"step": self.step, "key": key, "value": value}
+        self.applied_changes.append(change)
+        before = list(self.episode_returns)[-CHANGE_EFFECT_EPISODES:]
+        mean_before = float(np.mean(before)) if before else None
+        self._change_effects.append({**change, "mean_before": mean_before, "after": []})
+        if command.source != "replay":
+            self.control.change_applied()
+        self._event("hparam", key=key, old=old, new=value, source=command.source, return_before=mean_before)
+        self.store.publish(self._status())
+        return reply(True, step=self.step, key=key, old=old, new=value)
+
+    def _track_change_effects(self, ep_return: float) -> None:
+        for effect in self._change_effects[:]:
+            effect["after"].append(ep_return)
+            if len(effect["after"]) == CHANGE_EFFECT_EPISODES:
+                self._change_effects.remove(effect)
+                self._event("hparam_effect", key=effect["key"], value=effect["value"], changed_at=effect["step"],
+                            return_before=effect["mean_before"], return_after=float(np.mean(effect["after"])))
+
+    # ------------------------------------------------------------------ end
+    def _summary(self, status: str, wall: float) -> dict:
+        train_time = max(self._train_time, 1e-9)
+        return {
+            "status": status,
+            "steps": self.step,
+            "episodes": self.episode,
+            "wall_time_s": wall,
+            "train_steps_per_s": self.step / train_time if self._train_time else None,
+            "eval_time_s": self._eval_time,
+            "final_eval_return": self.last_eval["mean"] if self.last_eval else None,
+            "best_eval_return": None if self.best_eval == -math.inf else self.best_eval,
+            "first_step_reaching_target": self.first_step_reaching_target,
+            "target_return": self.info.target_return,
+            "peak_rss_mb": peak_rss_mb(),
+            "error": self.error,
+        }
+
+    def _finish(self, summary: dict) -> None:
+        self.state = {"finished": "done"}.get(summary["status"], summary["status"])
+        self._event("end", **{k: summary[k] for k in ("status", "steps", "final_eval_return", "best_eval_return")})
+        self.store.publish({**self._status(), "summary": summary})
+        for _, future in self.control.drain():
+            future.set_result(reply(False, error=f"the run has ended ({summary['status']})"))
+        if self.log:
+            self.log.write_summary(summary)
+            self.log.close()
+        self.env.close()
+        self.eval_env.close()

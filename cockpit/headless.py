@@ -1,0 +1,155 @@
+"""The headless front end: the trainer in a worker thread, progress on stdout, signals as stop commands.
+
+A live progress line when stdout is a terminal; one plain line every `run.log_interval` steps
+when it is not (server logs). Evaluations, live changes and errors get a line of their own.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from cockpit.engine.config import Config
+from cockpit.engine.control import Control
+from cockpit.engine.metrics import MetricsStore
+
+POLL_S = 0.5
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+def eval_text(evaluation: dict | None) -> str:
+    if not evaluation:
+        return "no eval yet"
+    return f"eval {evaluation['mean']:.1f} ± {evaluation['std']:.1f} @ {evaluation['step']:,}"
+
+
+def progress_line(status: dict, elapsed: float, width: int | None) -> str:
+    step, total = status.get("step", 0), status.get("total_steps", 1)
+    sps = status.get("steps_per_s") or 0.0
+    eta = (total - step) / sps if sps else None
+    fraction = step / total if total else 0.0
+    head = f"{status.get('state', '?'):>9}  {step:,}/{total:,}"
+    tail = f"{fraction:4.0%} · {sps:,.0f} steps/s · {clock(elapsed)} · ETA {clock(eta)} · {eval_text(status.get('last_eval'))}"
+    if width is None:
+        return f"{head} · {tail} · ε {status.get('epsilon', 0):.3f}"
+    bar_width = max(0, min(30, width - len(head) - len(tail) - 4))
+    filled = int(fraction * bar_width)
+    bar = f" ▕{'█' * filled}{'░' * (bar_width - filled)}▏ " if bar_width >= 5 else " "
+    return (head + bar + tail)[:width]
+
+
+def event_line(event: dict) -> str | None:
+    kind, step = event["kind"], event["step"]
+    if kind == "eval":
+        tag = "eval" if event.get("scheduled") else "eval (on demand)"
+        return f"{step:>9,}  {tag}  {event['mean']:.1f} ± {event['std']:.1f} over {len(event['returns'])} episodes"
+    if kind == "hparam":
+        return f"{step:>9,}  hparam  {event['key']} {event['old']} → {event['new']} ({event['source']})"
+    if kind == "hparam_effect":
+        return (f"{step:>9,}  hparam  {event['key']} = {event['value']}: return over 10 episodes "
+                f"before {event['return_before']} · after {event['return_after']:.1f}")
+    if kind in ("checkpoint", "alert", "stop", "pause", "resume"):
+        detail = event.get("message") or event.get("path") or event.get("source") or ""
+        return f"{step:>9,}  {kind}  {detail}"
+    if kind == "error":
+        return f"{step:>9,}  ✗ error  {event['message']}"
+    return None
+
+
+def summary_text(summary: dict, run_dir: Path) -> str:
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.1f}"
+
+    sps = summary.get("train_steps_per_s")
+    return (
+        f"{summary['status']}: {summary['steps']:,} steps in {clock(summary['wall_time_s'])}"
+        f" · {sps or 0:,.0f} training steps/s · final eval {fmt(summary['final_eval_return'])}"
+        f" · best eval {fmt(summary['best_eval_return'])}"
+        f" · first step reaching target {summary['first_step_reaching_target'] or 'never'}"
+        f" · peak RSS {summary['peak_rss_mb']:.0f} MB\nrun directory: {run_dir}"
+    )
+
+
+class Progress:
+    """Prints progress and events from store snapshots; never touches the trainer."""
+
+    def __init__(self, out: TextIO, every_steps: int):
+        self.out = out
+        self.live = out.isatty()
+        self.every = every_steps
+        self.next_line_step = every_steps
+        self.events_seen = 0
+        self.version = -1
+        self.started = time.monotonic()
+
+    def show(self, store: MetricsStore) -> None:
+        snap = store.snapshot(self.version)
+        if snap is None:
+            return
+        self.version = snap.version
+        width = shutil.get_terminal_size().columns - 1 if self.live else None
+        new_events = snap.events[self.events_seen :] if len(snap.events) >= self.events_seen else snap.events
+        self.events_seen = len(snap.events)
+        for event in new_events:
+            line = event_line(event)
+            if line:
+                self._print(line)
+        status = snap.status
+        elapsed = time.monotonic() - self.started
+        if self.live:
+            self.out.write("\r" + progress_line(status, elapsed, width))
+            self.out.flush()
+        elif status.get("step", 0) >= self.next_line_step:
+            self.out.write(progress_line(status, elapsed, None) + "\n")
+            self.out.flush()
+            self.next_line_step = (status["step"] // self.every + 1) * self.every
+
+    def _print(self, line: str) -> None:
+        prefix = "\r\x1b[2K" if self.live else ""
+        self.out.write(prefix + line + "\n")
+
+    def close(self) -> None:
+        if self.live:
+            self.out.write("\n")
+        self.out.flush()
+
+
+def run_headless(config: Config, run_dir: Path, out: TextIO = sys.stdout) -> int:
+    from cockpit.engine.trainer import Trainer
+
+    control, store = Control(), MetricsStore()
+    trainer = Trainer(config, run_dir, control=control, store=store)
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(trainer.run()), name="trainer", daemon=True)
+
+    def on_signal(signum, _frame):
+        control.stop(source=signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    progress = Progress(out, config.run.log_interval)
+    out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(POLL_S)
+            progress.show(store)
+        progress.show(store)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        progress.close()
+    out.write(summary_text(result, run_dir) + "\n")
+    return {"finished": 0, "stopped": 0}.get(result.get("status"), 1)
