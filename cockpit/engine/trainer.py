@@ -26,7 +26,7 @@ from cockpit.engine.control import Command, Control, reply
 from cockpit.engine.envs import inspect_env, make_env, measure_reward_abs_max, q_bound
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
 from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
-from cockpit.engine.runlog import RunLog, peak_rss_mb
+from cockpit.engine.runlog import RunLog, create_run_dir, peak_rss_mb
 from cockpit.engine.schedules import LinearSchedule
 
 ENTROPY_WINDOW = 1000
@@ -129,6 +129,8 @@ class Trainer:
         status = "failed"
         try:
             if self.run_dir is not None and self.log is None:
+                if not self.run_dir.exists():
+                    create_run_dir(self.run_dir)
                 self.log = RunLog(self.run_dir, self.config, self.metadata())
             self._set_state("running")
             self._event("start", total_steps=self.total_steps, hyperparameters=self.hyperparameters())

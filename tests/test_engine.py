@@ -1,0 +1,200 @@
+"""The engine's promises: bitwise reproducibility, evaluation and pauses that never perturb training,
+correct terminal vs truncation handling, the replay buffer, learning basics, live changes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cockpit.engine.agent import DQNAgent
+from cockpit.engine.buffer import ReplayBuffer
+from cockpit.engine.config import DQNConfig
+from cockpit.engine.trainer import Trainer
+from tiny import tiny_config
+
+
+def run(config, hook=None, **kwargs) -> Trainer:
+    """Train to the end; `hook(trainer)` runs before every env step (commands sent from there arrive
+    at a known step boundary, which keeps the tests deterministic without sleeps)."""
+    trainer = Trainer(config, **kwargs)
+    if hook is not None:
+        env_step = trainer._env_step
+
+        def hooked(obs):
+            hook(trainer)
+            return env_step(obs)
+
+        trainer._env_step = hooked
+    summary = trainer.run()
+    assert summary["status"] == "finished", summary
+    return trainer
+
+
+def assert_same_state(a: Trainer, b: Trainer, scheduled_evals_only: bool = False) -> None:
+    for name in ("q", "target"):
+        sa, sb = getattr(a.agent, name).state_dict(), getattr(b.agent, name).state_dict()
+        for key in sa:
+            assert torch.equal(sa[key], sb[key]), f"{name}.{key} differs"
+    oa, ob = a.agent.optimizer.state_dict()["state"], b.agent.optimizer.state_dict()["state"]
+    for index in oa:
+        for key in oa[index]:
+            assert torch.equal(oa[index][key], ob[index][key]), f"optimizer state {index}.{key} differs"
+    assert np.array_equal(a.buffer.data, b.buffer.data)
+    assert (a.buffer.pos, a.buffer.size) == (b.buffer.pos, b.buffer.size)
+    for key in ("rollout/ep_return", "rollout/ep_length", "train/loss", "train/q_max", "train/grad_norm"):
+        assert a.store.series[key].means == b.store.series[key].means, key
+    evals_a, evals_b = a.store.evaluations, b.store.evaluations
+    if scheduled_evals_only:
+        evals_a, evals_b = [e for e in evals_a if e["scheduled"]], [e for e in evals_b if e["scheduled"]]
+    assert [(e["step"], e["returns"]) for e in evals_a] == [(e["step"], e["returns"]) for e in evals_b]
+
+
+def test_same_seed_gives_bit_identical_runs_and_another_seed_differs():
+    config = tiny_config()
+    a, b = run(config), run(config)
+    assert a.updates > 400 and a.step // config.dqn.target_update >= 10
+    assert_same_state(a, b)
+    c = run(tiny_config(run={"seed": 8}))
+    assert not torch.equal(a.agent.q.state_dict()["0.weight"], c.agent.q.state_dict()["0.weight"])
+    assert a.store.series["rollout/ep_return"].means != c.store.series["rollout/ep_return"].means
+
+
+def test_the_run_covers_truncations_and_terminations():
+    trainer = run(tiny_config())
+    lengths = trainer.store.series["rollout/ep_length"].means
+    assert 30 in lengths, "no episode hit the 30-step time limit"
+    assert any(length < 30 for length in lengths), "no episode terminated"
+
+
+def test_evaluations_and_pauses_do_not_perturb_training():
+    config = tiny_config()
+    plain = run(config)
+
+    def meddle(trainer):
+        if trainer.step in (0, 57, 150, 333):  # before warm-up ends, mid-episode, after warm-up
+            trainer.control.evaluate()
+        if trainer.step in (120, 401):
+            trainer.control.pause()
+            trainer.control.evaluate()
+            trainer.control.resume()
+
+    meddled = run(config, hook=meddle)
+    on_demand = [e for e in meddled.store.evaluations if not e["scheduled"]]
+    assert len(on_demand) == 6
+    assert [e["kind"] for e in meddled.store.events].count("pause") == 2
+    assert_same_state(plain, meddled, scheduled_evals_only=True)
+
+
+def test_evaluating_the_same_weights_twice_gives_the_same_numbers():
+    trainer = run(tiny_config())
+    first, second = trainer.evaluate_now(), trainer.evaluate_now()
+    assert first.returns == second.returns
+
+
+def _agent(**dqn) -> DQNAgent:
+    cfg = DQNConfig(**{"hidden_size": 16, "loss": "mse", "max_grad_norm": 0.0, **dqn})
+    return DQNAgent(obs_dim=2, n_actions=2, cfg=cfg, device="cpu", seed=0), cfg
+
+
+def _rows(obs, next_obs, action, reward, terminated) -> np.ndarray:
+    return np.array([[*obs, *next_obs, action, reward, terminated]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("terminated", [0.0, 1.0])
+def test_td_target_bootstraps_through_truncation_but_not_termination(terminated):
+    agent, cfg = _agent(gamma=0.9)
+    rows = _rows([0.1, 0.2], [0.3, -0.4], 1, 1.0, terminated)
+    with torch.no_grad():
+        q_taken = agent.q(torch.tensor([[0.1, 0.2]]))[0, 1].item()
+        next_max = agent.target(torch.tensor([[0.3, -0.4]])).max().item()
+    expected_target = 1.0 + (0.0 if terminated else 0.9 * next_max)
+    loss = agent.update(rows, 2, cfg)[0]
+    assert loss == pytest.approx((q_taken - expected_target) ** 2, rel=1e-5)
+
+
+def test_trainer_stores_terminated_only_for_terminal_states(tmp_path):
+    config = tiny_config(env={"max_episode_steps": 15}, run={"total_steps": 300})
+    trainer = run(config, run_dir=tmp_path / "run")
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    episodes = [e for e in map(json.loads, lines) if e["kind"] == "episode"]
+    assert any(e["terminated"] for e in episodes) and any(not e["terminated"] for e in episodes)
+    d = trainer.info.obs_dim
+    stored = trainer.buffer.data[: trainer.buffer.size, 2 * d + 2]
+    assert int(stored.sum()) == sum(e["terminated"] for e in episodes)
+    for e in episodes:  # the last transition of each episode carries its flag
+        assert stored[e["step"] - 1] == float(e["terminated"])
+
+
+def test_buffer_wraps_around_and_keeps_the_newest():
+    buffer = ReplayBuffer(capacity=5, obs_dim=1)
+    for i in range(7):
+        buffer.add(np.array([i]), np.array([i + 1]), i % 2, float(i), i == 6)
+    assert (buffer.size, buffer.pos) == (5, 2)
+    assert sorted(buffer.data[:, 0].tolist()) == [2, 3, 4, 5, 6]
+    batch = buffer.sample(np.random.default_rng(0), 64)
+    assert set(batch.obs[:, 0].tolist()) <= {2, 3, 4, 5, 6}
+    assert np.array_equal(batch.next_obs[:, 0], batch.obs[:, 0] + 1)
+    assert np.array_equal(batch.rewards, batch.obs[:, 0])
+    assert np.array_equal(batch.terminated, (batch.obs[:, 0] == 6).astype(np.float32))
+    assert batch.actions.dtype == np.int64
+
+
+def test_network_memorizes_one_transition():
+    agent, cfg = _agent(learning_rate=1e-3)
+    rows = np.repeat(_rows([0.5, -0.5], [0.0, 0.0], 0, 3.0, 1.0), 32, axis=0)
+    losses = [agent.update(rows, 2, cfg)[0] for _ in range(400)]
+    assert losses[-1] < 1e-4, losses[-1]
+
+
+def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
+    config = tiny_config()
+    replies = {}
+
+    def change(trainer):
+        if trainer.step == 250:
+            replies["lr"] = trainer.control.set("learning_rate", 2e-3, source="test")
+            replies["second"] = trainer.control.set("gamma", 0.95)
+        if trainer.step == 400:
+            replies["eps"] = trainer.control.set("epsilon_end", 0.2)
+
+    live = run(config, hook=change)  # asked during step 250 and 400: applied at the next boundary
+    assert replies["second"].result()["ok"] is False and "pending" in replies["second"].result()["error"]
+    assert replies["lr"].result() == {"ok": True, "step": 251, "key": "learning_rate", "old": 1e-3, "new": 2e-3}
+    assert live.applied_changes == [
+        {"step": 251, "key": "learning_rate", "value": 2e-3},
+        {"step": 401, "key": "epsilon_end", "value": 0.2},
+    ]
+    assert live.agent.optimizer.param_groups[0]["lr"] == 2e-3
+    events = [e for e in live.store.events if e["kind"] == "hparam"]
+    assert [(e["step"], e["key"], e["old"], e["new"]) for e in events] == [
+        (251, "learning_rate", 1e-3, 2e-3), (401, "epsilon_end", 0.01, 0.2)
+    ]
+    replayed = run(config, changes=live.applied_changes)
+    assert_same_state(live, replayed)
+    assert not torch.equal(run(config).agent.q.state_dict()["0.weight"], live.agent.q.state_dict()["0.weight"])
+
+
+def test_invalid_live_change_is_refused_and_changes_nothing():
+    trainer = Trainer(tiny_config())
+    for key, value in [("learning_rate", -1.0), ("gamma", 1.5), ("batch_size", 10_000), ("hidden_size", 64), ("lr", 1e-3)]:
+        answer = trainer.control.set(key, value).result(timeout=1)
+        assert answer["ok"] is False and key in answer["error"]
+    assert trainer.control.pending_change is None
+    assert "did you mean learning_rate" in trainer.control.set("learning_rat", 1e-3).result()["error"]
+
+
+def test_epsilon_change_starts_a_new_segment_without_a_jump():
+    def change(trainer):
+        if trainer.step == 150:
+            trainer.control.set("epsilon_decay", 1000)
+
+    trainer = run(tiny_config(), hook=change)
+    schedule = trainer.epsilon
+    before = schedule.segments[0].value(151)
+    assert schedule.segments[1].start_step == 151
+    assert schedule.segments[1].start_value == pytest.approx(before)
+    assert schedule.value(151) == pytest.approx(before)
+    assert schedule.value(1151) == pytest.approx(0.01)
