@@ -39,7 +39,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--thresholds", help="comma-separated returns, e.g. 195,475 (default: the target)")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="passed to cockpit")
     p.add_argument("--out", type=Path, help="directory for run dirs and logs (default: a new temp dir)")
-    return p.parse_args()
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv[:-1]):  # let `--thresholds -150,-100` through: argparse reads "-1..." as an option
+        if arg == "--thresholds":
+            argv[i : i + 2] = [f"--thresholds={argv[i + 1]}"]
+            break
+    return p.parse_args(argv)
 
 
 def train(args: argparse.Namespace, out: Path, seed: int) -> tuple[int, int, float]:

@@ -7,10 +7,11 @@ answers at once and a bad preset is reported before torch is loaded.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from cockpit.engine.config import Config, ConfigError, load_preset
+from cockpit.engine.config import Config, ConfigError, apply_overrides, build_config, load_preset
 
 EXIT_BAD_INPUT = 2
 
@@ -22,10 +23,18 @@ def run_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  cockpit presets/cartpole.toml\n"
         "  cockpit presets/cartpole.toml --no-ui --seed 3 --set dqn.learning_rate=1e-3\n"
-        "  cockpit presets/cartpole.toml --no-ui --set env.id=Acrobot-v1 --total-steps 20000",
+        "  cockpit presets/cartpole.toml --no-ui --set env.id=Acrobot-v1 --total-steps 20000\n"
+        "  cockpit --resume runs/CartPole-v1-cartpole-s1-20261124-120000 --no-ui --total-steps 100000\n"
+        "  cockpit --fork runs/.../checkpoints/step-000020000 --set dqn.learning_rate=1e-4\n"
+        "\nother commands:\n"
+        "  cockpit eval CHECKPOINT_OR_RUN_DIR [--episodes N] [--seed S] [--gif PATH] [--json]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("preset", help="a TOML preset with [env], [dqn] and [run] tables")
+    parser.add_argument("preset", nargs="?", help="a TOML preset with [env], [dqn] and [run] tables")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR_OR_CHECKPOINT",
+                        help="continue a run in its directory from its latest full checkpoint (or the one named)")
+    parser.add_argument("--fork", type=Path, metavar="CHECKPOINT",
+                        help="start a new run from a checkpoint, with --set overrides; its metadata names its parent")
     parser.add_argument("--no-ui", action="store_true", help="run headless: progress on stdout, for servers")
     parser.add_argument("--seed", type=int, help="override run.seed")
     parser.add_argument("--total-steps", type=int, help="override run.total_steps")
@@ -37,36 +46,148 @@ def run_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_config(args: argparse.Namespace) -> Config:
+def resolve_config(args: argparse.Namespace, base: Config | None = None) -> Config:
     overrides = list(args.set)
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
     if args.total_steps is not None:
         overrides.append(f"run.total_steps={args.total_steps}")
-    config = load_preset(args.preset, overrides)
+    if base is None:
+        config = load_preset(args.preset, overrides)
+    else:
+        config = apply_overrides(base.to_dict(), overrides, str(args.fork), base.name)
 
     from cockpit.engine.envs import inspect_env  # gymnasium, not torch
 
-    inspect_env(config.env)
+    try:
+        inspect_env(config.env)
+    except ConfigError as e:
+        raise ConfigError(f"{args.preset or args.fork}: {e}") from None
+    check_device(config.run.device)
     return config
 
 
-def cmd_run(argv: list[str]) -> int:
-    args = run_parser().parse_args(argv)
-    from cockpit.engine.runlog import create_run_dir, default_run_dir
+def check_device(device: str) -> None:
+    """Refuse a device torch cannot use, before a run directory exists (imports torch only for cuda)."""
+    if device == "cpu":
+        return
+    import torch
 
-    config = resolve_config(args)
-    run_dir = create_run_dir(args.run_dir or default_run_dir(config))
+    index = int(device.partition(":")[2] or 0)
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise ConfigError(f"run.device = {device!r}: not available here ({found} CUDA devices; expected 'cpu' or an existing cuda:N)")
+
+
+def cmd_run(argv: list[str]) -> int:
+    parser = run_parser()
+    args = parser.parse_args(argv)
+    sources = [name for name in ("preset", "resume", "fork") if getattr(args, name)]
+    if len(sources) != 1:
+        raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT")
+    from cockpit.engine.runlog import create_run_dir, default_run_dir, lock_run_dir
+
+    checkpoint = None
+    if args.resume:
+        changed = [flag for flag, value in (("--set", args.set), ("--seed", args.seed), ("--run-dir", args.run_dir)) if value]
+        if changed:
+            raise ConfigError(f"--resume {args.resume}: {', '.join(changed)} cannot change on resume (only --total-steps can; use --fork)")
+        from cockpit.engine import checkpoints
+
+        named = (args.resume / checkpoints.META).exists()
+        run_dir = checkpoints.run_dir_of(args.resume) if named else args.resume
+        if not (run_dir / "config.toml").exists():
+            raise ConfigError(f"--resume {args.resume}: not a run directory or a checkpoint in one (no config.toml)")
+        lock = lock_run_dir(run_dir)
+        checkpoint = checkpoints.find(args.resume)
+        config = run_dir_config(run_dir)
+        if args.total_steps is not None:
+            config = apply_overrides(config.to_dict(), [f"run.total_steps={args.total_steps}"], str(run_dir), config.name)
+    else:
+        if args.fork:
+            from cockpit.engine import checkpoints
+
+            checkpoint = checkpoints.find(args.fork)
+            config = resolve_config(args, run_dir_config(checkpoints.run_dir_of(checkpoint)))
+            check_fork_overrides(run_dir_config(checkpoints.run_dir_of(checkpoint)), config)
+        else:
+            config = resolve_config(args)
+        run_dir = create_run_dir(args.run_dir or default_run_dir(config))
+        lock = lock_run_dir(run_dir)
     if not args.no_ui:
         print("cockpit: the Textual UI is not built yet; running headless", file=sys.stderr)
     from cockpit.headless import run_headless
 
-    return run_headless(config, run_dir)
+    try:
+        return run_headless(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork))
+    finally:
+        lock.close()
+
+
+def run_dir_config(run_dir: Path) -> Config:
+    """The resolved config a run directory was started with."""
+    import tomllib
+
+    path = Path(run_dir) / "config.toml"
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path}: unreadable run config ({e})") from None
+    try:
+        name = json.loads((Path(run_dir) / "metadata.json").read_text())["preset"]
+    except (OSError, ValueError, KeyError):
+        name = "custom"
+    return build_config(tables, str(path), name=name)
+
+
+FORK_FIXED = (
+    "env.id", "env.kwargs", "env.max_episode_steps", "env.normalize_obs", "env.clip_reward",
+    "dqn.hidden_size", "dqn.hidden_layers", "dqn.buffer_size", "run.device",
+)
+
+
+def check_fork_overrides(parent: Config, child: Config) -> None:
+    """A fork continues the parent's weights, buffer and env: their shapes and the env cannot change."""
+    a, b = parent.to_dict(), child.to_dict()
+    for fixed in FORK_FIXED:
+        table, _, key = fixed.partition(".")
+        old, new = a[table][key], b[table][key]
+        if old != new:
+            raise ConfigError(f"--fork: {fixed} = {new!r}: cannot change on a fork (the parent has {old!r})")
+
+
+def cmd_eval(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="cockpit eval", description="Greedy evaluation of a saved policy.")
+    parser.add_argument("path", type=Path, help="a checkpoint directory, or a run directory (its best policy)")
+    parser.add_argument("--episodes", type=int, help="episodes to run (default: the run's eval_episodes)")
+    parser.add_argument("--seed", type=int, help="derive the evaluation seeds from this (default: the run's seed)")
+    parser.add_argument("--gif", type=Path, help="record the first episode as a GIF here")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    if args.episodes is not None and args.episodes <= 0:
+        raise ConfigError(f"--episodes {args.episodes}: expected an integer > 0")
+    from cockpit.engine.evaluation import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.path, args.episodes, args.seed, args.gif)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['checkpoint']} (step {result['step']:,}), {len(result['returns'])} greedy episodes, seed {result['seed']}")
+        print(f"mean {result['mean']:.2f} ± {result['std']:.2f}")
+        print("returns " + " ".join(f"{r:g}" for r in result["returns"]))
+        if result["gif"]:
+            print(f"gif {result['gif']}")
+    return 0
+
+
+COMMANDS = {"eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
         return cmd_run(argv)
     except ConfigError as e:
         print(f"cockpit: error: {e}", file=sys.stderr)

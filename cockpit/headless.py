@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cockpit.engine.config import Config
-from cockpit.engine.control import Control
+from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore
 
 POLL_S = 0.5
@@ -127,20 +127,32 @@ class Progress:
         self.out.flush()
 
 
-def run_headless(config: Config, run_dir: Path, out: TextIO = sys.stdout) -> int:
+def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False,
+                 out: TextIO = sys.stdout) -> int:
+    """Train to the end or to a graceful stop. Exit code: 0 finished or stopped by command,
+    130 / 143 stopped by SIGINT / SIGTERM, 1 failed."""
     from cockpit.engine.trainer import Trainer
 
     control, store = Control(), MetricsStore()
     trainer = Trainer(config, run_dir, control=control, store=store)
+    if checkpoint is not None:
+        meta = trainer.resume_from(checkpoint, fork=fork)
+        verb = "forked from" if fork else "resuming from"
+        exact = "" if meta["exact"] else " (inexact: taken mid-episode)"
+        out.write(f"cockpit: {verb} {checkpoint} at step {meta['step']:,}{exact}\n")
     result: dict = {}
     worker = threading.Thread(target=lambda: result.update(trainer.run()), name="trainer", daemon=True)
+    signals: list[int] = []
 
     def on_signal(signum, _frame):
-        control.stop(source=signal.Signals(signum).name)
+        # First signal: finish the episode, checkpoint, stop. Second: checkpoint now (inexact).
+        signals.append(signum)
+        control.submit(Command("stop", value="now" if len(signals) > 1 else None, source=signal.Signals(signum).name))
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     progress = Progress(out, config.run.log_interval)
-    out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
+    if checkpoint is None or fork:
+        out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
     try:
         worker.start()
         while worker.is_alive():
@@ -152,4 +164,9 @@ def run_headless(config: Config, run_dir: Path, out: TextIO = sys.stdout) -> int
             signal.signal(s, handler)
         progress.close()
     out.write(summary_text(result, run_dir) + "\n")
-    return {"finished": 0, "stopped": 0}.get(result.get("status"), 1)
+    if trainer.last_checkpoint:
+        out.write(f"last checkpoint: {trainer.last_checkpoint}\n")
+    status = result.get("status")
+    if status == "stopped" and signals:
+        return 128 + signals[0]
+    return {"finished": 0, "stopped": 0}.get(status, 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,7 +158,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run.eval_episodes": (_positive, "an integer > 0"),
     "run.log_interval": (_positive, "an integer > 0"),
     "run.threads": (_positive, "an integer > 0"),
-    "run.device": (lambda v: v == "cpu" or v.startswith("cuda"), "'cpu' or 'cuda[:N]'"),
+    "run.device": (lambda v: re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None, "'cpu' or 'cuda[:N]'"),
     "run.checkpoint_keep": (_positive, "an integer > 0"),
 }
 
@@ -191,12 +192,13 @@ def _check_value(where: str, key: str, value: Any, expected_type: type) -> Any:
 
 
 def _unknown_key(where: str, key: str, known: list[str]) -> ConfigError:
+    key = key if key.isprintable() else repr(key)
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(sorted(known))})"
     return ConfigError(f"{where}: unknown key {key}{hint}")
 
 
-def build_config(tables: dict, where: str, name: str = "custom") -> Config:
+def build_config(tables: dict, where: str, name: str = "custom", cross_checks: bool = True) -> Config:
     """Validate raw TOML-like tables into a Config; `where` names the source in error messages."""
     all_keys = [f"{t}.{f.name}" for t, cls in TABLES.items() for f in dataclasses.fields(cls)]
     parts = {}
@@ -215,7 +217,8 @@ def build_config(tables: dict, where: str, name: str = "custom") -> Config:
             values[key] = _check_value(where, path, value, types[key])
         parts[table] = cls(**values)
     config = Config(name=name, **parts)
-    check_consistency(config, where)
+    if cross_checks:
+        check_consistency(config, where)
     return config
 
 
@@ -255,15 +258,24 @@ def load_preset(path: str | Path, overrides: list[str] = ()) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text (expected a TOML preset file)")
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: malformed TOML: {e}")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror}) (expected a TOML preset file)")
     config = build_config(tables, str(path), name=path.stem)
+    return apply_overrides(tables, overrides, str(path), path.stem) if overrides else config
+
+
+def apply_overrides(tables: dict, overrides: list[str], where: str, name: str) -> Config:
+    """Apply `--set` overrides in order; each is checked alone, rules across keys once at the end
+    (so `--set dqn.buffer_size=32 --set dqn.batch_size=16` works in either order)."""
+    tables = {t: dict(v) if isinstance(v, dict) else v for t, v in tables.items()}
     for text in overrides:
         table, key, value = parse_override(text)
         tables.setdefault(table, {})
         if not isinstance(tables[table], dict):
-            raise ConfigError(f"{path}: {table} = {tables[table]!r}: expected a table [{table}]")
+            raise ConfigError(f"{where}: {table} = {tables[table]!r}: expected a table [{table}]")
         tables[table][key] = value
-        config = build_config(tables, f"{path} --set {text}", name=path.stem)
-    return config
+        build_config(tables, f"{where} --set {text}", name=name, cross_checks=False)
+    return build_config(tables, f"{where} --set {' --set '.join(overrides)}", name=name)
 
 
 def validate_live_change(config: Config, key: str, value: Any) -> Any:
@@ -279,21 +291,7 @@ def validate_live_change(config: Config, key: str, value: Any) -> Any:
 
 
 def to_toml(config: Config) -> str:
-    """The resolved config as TOML (the run directory's config.toml); NaN written as `nan`."""
+    """The resolved config as TOML (the run directory's config.toml); loads back as a preset."""
+    import tomli_w
 
-    def fmt(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, float):
-            return "nan" if math.isnan(v) else repr(v)
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {fmt(x)}" for k, x in v.items()) + " }"
-        return repr(v)
-
-    lines = [f"# resolved config of preset {config.name}"]
-    for table, values in config.to_dict().items():
-        lines.append(f"\n[{table}]")
-        lines += [f"{k} = {fmt(v)}" for k, v in values.items()]
-    return "\n".join(lines) + "\n"
+    return f"# resolved config of preset {config.name}\n" + tomli_w.dumps(config.to_dict())

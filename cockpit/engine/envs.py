@@ -43,12 +43,16 @@ def _make_raw(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
         raise ConfigError(f"env.kwargs = {cfg.kwargs!r}: rejected by {cfg.id} ({e})") from None
 
 
+def _one_line(space: spaces.Space) -> str:
+    return " ".join(str(space).split())
+
+
 def check_spaces(env: gym.Env, cfg: EnvConfig) -> None:
     """Refuse what a DQN on an MLP cannot use, naming the space and what was expected."""
-    if not isinstance(env.action_space, spaces.Discrete):
+    if not isinstance(env.action_space, spaces.Discrete) or env.action_space.start != 0:
         raise ConfigError(
-            f"env.id = {cfg.id!r}: action space {env.action_space} is not supported "
-            "(expected Discrete: DQN picks one of N actions)"
+            f"env.id = {cfg.id!r}: action space {_one_line(env.action_space)} is not supported "
+            "(expected Discrete(n) starting at 0: DQN picks one of N actions)"
         )
     obs = env.observation_space
     if isinstance(obs, spaces.Discrete):
@@ -56,7 +60,7 @@ def check_spaces(env: gym.Env, cfg: EnvConfig) -> None:
     if isinstance(obs, spaces.Box) and len(obs.shape) == 1:
         return
     raise ConfigError(
-        f"env.id = {cfg.id!r}: observation space {obs} is not supported "
+        f"env.id = {cfg.id!r}: observation space {_one_line(obs)} is not supported "
         "(expected a flat Box vector or Discrete; images and Dict spaces are not)"
     )
 

@@ -68,3 +68,46 @@ def evaluate(
                 lengths.append(int(info["episode"]["l"]))
                 break
     return EvalResult(returns, lengths, frames)
+
+
+def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = None, gif=None) -> dict:
+    """Greedy evaluation of a saved policy (a run directory's `best`, or a named checkpoint)."""
+    import torch
+
+    from cockpit.engine import checkpoints, seeding
+    from cockpit.engine.agent import q_network
+    from cockpit.engine.config import build_config
+    from cockpit.engine.envs import make_env
+
+    checkpoint = checkpoints.find(path, prefer="best")
+    tensors, meta = checkpoints.load(checkpoint)
+    config = build_config(meta["config"], f"{checkpoint}/meta.json", name=meta.get("run_name", "custom"))
+    env = make_env(config.env, render_mode="rgb_array" if gif else None)
+    try:
+        q = q_network(int(np.prod(env.observation_space.shape)), int(env.action_space.n),
+                      config.dqn.hidden_size, config.dqn.hidden_layers)
+        try:
+            q.load_state_dict(tensors["q"])
+        except (KeyError, RuntimeError) as e:
+            raise checkpoints.CheckpointError(f"{checkpoint}: weights do not fit the network of its config ({e})") from None
+        normalizer = obs_normalizer(env)
+        if normalizer is not None and "obs_rms" in tensors:
+            normalizer.update_running_mean = False
+            normalizer.obs_rms.mean = tensors["obs_rms"]["mean"].numpy().copy()
+            normalizer.obs_rms.var = tensors["obs_rms"]["var"].numpy().copy()
+            normalizer.obs_rms.count = float(tensors["obs_rms"]["count"])
+
+        def act(obs: np.ndarray) -> int:
+            with torch.inference_mode():
+                return int(q(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)).argmax(dim=1).item())
+
+        seed = config.run.seed if seed is None else seed
+        result = evaluate(act, env, seeding.eval_seeds(seed, episodes or config.run.eval_episodes), record_first=bool(gif))
+    finally:
+        env.close()
+    if gif:
+        from cockpit.engine.recording import save_gif
+
+        save_gif(result.frames, gif)
+    return {"checkpoint": str(checkpoint), "step": meta["step"], "seed": seed, **result.to_dict(),
+            "gif": str(gif) if gif else None}

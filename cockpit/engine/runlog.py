@@ -53,11 +53,13 @@ def create_run_dir(path: Path) -> Path:
     path = Path(path)
     if path.exists():
         raise ConfigError(f"--run-dir {path}: already exists (expected a new directory; runs are never overwritten)")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir()
     except FileExistsError:
         raise ConfigError(f"--run-dir {path}: already exists (expected a new directory)") from None
+    except OSError as e:
+        raise ConfigError(f"--run-dir {path}: cannot create ({e.strerror}) (expected a new directory)") from None
     return path
 
 
@@ -89,6 +91,35 @@ def package_versions() -> dict:
     return versions
 
 
+def _truncate_lines(path: Path, keep: int) -> int:
+    """Cut a JSON-lines file back to its first `keep` lines (atomically); returns the count kept."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:keep]
+    except FileNotFoundError:
+        lines = []
+    write_atomic(path, "".join(lines))
+    return len(lines)
+
+
+def lock_run_dir(path: Path):
+    """Hold an exclusive lock on the run directory for this process's life; refuse if another holds it."""
+    import fcntl
+
+    handle = open(Path(path) / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConfigError(f"{path}: in use by a running cockpit ({holder}); two processes never write to one run directory") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    return handle
+
+
 def peak_rss_mb() -> float:
     import resource
 
@@ -98,15 +129,21 @@ def peak_rss_mb() -> float:
 class RunLog:
     """Appends metrics and events to the run directory; every write also feeds TensorBoard."""
 
-    def __init__(self, path: Path, config: Config, extra_metadata: dict, purge_step: int | None = None):
+    def __init__(self, path: Path, config: Config, extra_metadata: dict, resume_at: dict | None = None):
+        """A new run's log, or with `resume_at` (a checkpoint's step and log line counts) the old one cut
+        back to that checkpoint, so that the continued run's logs read as if never interrupted."""
         from torch.utils.tensorboard import SummaryWriter
 
         self.path = Path(path)
+        self.lines = {"metrics": 0, "events": 0}
+        if resume_at is not None and resume_at.get("log_lines"):
+            self.lines = {name: _truncate_lines(self.path / f"{name}.jsonl", n) for name, n in resume_at["log_lines"].items()}
         self.metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self.events = open(self.path / "events.jsonl", "a", encoding="utf-8")
+        purge_step = resume_at["from_step"] + 1 if resume_at else None
         self.tb = SummaryWriter(str(self.path / "tb"), purge_step=purge_step, flush_secs=30)
         self._last_flush = time.monotonic()
-        if purge_step is None:
+        if resume_at is None:
             write_atomic(self.path / "config.toml", to_toml(config))
             meta = {
                 "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -138,6 +175,7 @@ class RunLog:
 
     def metric(self, record: dict) -> None:
         self.metrics.write(json.dumps(clean_json(record)) + "\n")
+        self.lines["metrics"] += 1
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         for key, value in values.items():
@@ -147,6 +185,11 @@ class RunLog:
     def event(self, record: dict) -> None:
         self.events.write(json.dumps(clean_json(record)) + "\n")
         self.events.flush()
+        self.lines["events"] += 1
+
+    def line_counts(self) -> dict[str, int]:
+        """Lines written so far, plus the checkpoint event about to be written (kept on resume)."""
+        return {"metrics": self.lines["metrics"], "events": self.lines["events"] + 1}
 
     def maybe_flush(self, every_s: float = 2.0) -> None:
         now = time.monotonic()

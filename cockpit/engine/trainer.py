@@ -12,13 +12,14 @@ import math
 import time
 import traceback
 from collections import deque
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from cockpit.engine import seeding
+from cockpit.engine import checkpoints, seeding, trainer_state
 from cockpit.engine.agent import UPDATE_METRICS, DQNAgent
 from cockpit.engine.buffer import ReplayBuffer
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
@@ -31,6 +32,10 @@ from cockpit.engine.schedules import LinearSchedule
 
 ENTROPY_WINDOW = 1000
 """Recent steps over which the action distribution's entropy is measured."""
+STOP_TIMEOUT_S = 30.0
+"""A stop waits for the episode to end at most this long, then checkpoints mid-episode (inexact)."""
+SCHEDULED_SOURCES = ("replay", "fork")
+"""Changes the trainer applies itself, not asked through the control surface (no pending slot)."""
 CHANGE_EFFECT_EPISODES = 10
 """Training episodes averaged before and after a live change to show its effect."""
 
@@ -88,6 +93,12 @@ class Trainer:
         self.state = "created"
         self.paused = False
         self._stop = False
+        self._stop_requested_at: float | None = None
+        self._stop_now = False
+        self._checkpoint_requests: list[tuple[str, Future | None]] = []
+        self.last_checkpoint: Path | None = None
+        self.resumed_from: dict | None = None  # set by `resume_from`; the run log then continues in place
+        self.parent: dict | None = None  # set by `resume_from(fork=True)`
         self.error: str | None = None
         self._recent_actions = np.zeros(ENTROPY_WINDOW, dtype=np.int64)
         self._action_counts = np.zeros(self.info.n_actions, dtype=np.int64)
@@ -111,6 +122,7 @@ class Trainer:
 
     def metadata(self) -> dict:
         return {
+            "preset": self.config.name,
             "seed": self.config.run.seed,
             "threads": torch.get_num_threads(),
             "device": self.config.run.device,
@@ -120,6 +132,7 @@ class Trainer:
             "time_limit": self.info.time_limit,
             "target_return": self.info.target_return,
             "reward_abs_max": self.reward_abs_max,
+            "parent": self.parent,
         }
 
     # ------------------------------------------------------------- the loop
@@ -128,24 +141,28 @@ class Trainer:
         started = time.perf_counter()
         status = "failed"
         try:
-            if self.run_dir is not None and self.log is None:
-                if not self.run_dir.exists():
-                    create_run_dir(self.run_dir)
-                self.log = RunLog(self.run_dir, self.config, self.metadata())
+            self._open_log()
             self._set_state("running")
-            self._event("start", total_steps=self.total_steps, hyperparameters=self.hyperparameters())
+            if self.resumed_from:
+                self._event("resumed", **self.resumed_from)
+            else:
+                self._event("start", total_steps=self.total_steps, hyperparameters=self.hyperparameters())
             obs = self._reset_episode()
             chunk_start = time.perf_counter()
+            done = True
             while self.step < self.total_steps:
                 if self.control.waiting or self.paused:
                     self._apply_commands()
                     chunk_start = time.perf_counter()
-                if self._stop:
+                if self._stop_requested_at is not None and (
+                    self._stop_now or time.monotonic() - self._stop_requested_at > STOP_TIMEOUT_S
+                ):
+                    self._checkpoint("stop", exact=False)
                     break
                 while self.scheduled_changes and self.scheduled_changes[0]["step"] <= self.step:
                     change = self.scheduled_changes.pop(0)
-                    self._apply_change(Command("set", change["key"], change["value"], source="replay"))
-                obs = self._env_step(obs)
+                    self._apply_change(Command("set", change["key"], change["value"], change.get("source", "replay")))
+                obs, done = self._env_step(obs)
                 if self.step % PUBLISH_EVERY == 0:
                     now = time.perf_counter()
                     self._train_time += now - chunk_start
@@ -154,10 +171,22 @@ class Trainer:
                 if self.step % self.config.run.eval_freq == 0:
                     self._evaluate(scheduled=True)
                     chunk_start = time.perf_counter()
+                if done:
+                    # An episode boundary: the only place a full checkpoint is exact.
+                    if self._stop_requested_at is not None:
+                        self._checkpoint("stop")
+                        break
+                    while self._checkpoint_requests:
+                        self._checkpoint(*self._checkpoint_requests.pop(0))
+                    obs = self._reset_episode()
             if self.step % PUBLISH_EVERY:
                 partial = self.step % PUBLISH_EVERY
                 self._train_time += time.perf_counter() - chunk_start
                 self._publish(partial / max(time.perf_counter() - chunk_start, 1e-9))
+            self._stop = self._stop_requested_at is not None
+            already_saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(f"step-{self.step:09d}")
+            if not self._stop and self.run_dir is not None and not already_saved:
+                self._checkpoint("stop", exact=done)  # resumable with a larger --total-steps
             status = "stopped" if self._stop else "finished"
         except Exception as e:  # surfaced to the front end as state "failed", and logged
             self.error = f"{type(e).__name__}: {e}"
@@ -171,7 +200,8 @@ class Trainer:
         obs, _ = self.env.reset(seed=seeding.derive(self.config.run.seed, seeding.TRAIN_RESET, self.episode))
         return obs
 
-    def _env_step(self, obs: np.ndarray) -> np.ndarray:
+    def _env_step(self, obs: np.ndarray) -> tuple[np.ndarray, bool]:
+        """One env step, its replay write, updates and target sync; True when the episode ended."""
         dqn, step = self.dqn, self.step
         if step < dqn.warmup_steps or self.rng.random() < self.epsilon.value(step):
             action = int(self.rng.integers(self.info.n_actions))
@@ -197,8 +227,8 @@ class Trainer:
 
         if terminated or truncated:
             self._end_episode(float(info["episode"]["r"]), int(info["episode"]["l"]), bool(terminated))
-            return self._reset_episode()
-        return next_obs
+            return next_obs, True
+        return next_obs, False
 
     def _end_episode(self, ep_return: float, length: int, terminated: bool) -> None:
         self.episode += 1
@@ -290,11 +320,16 @@ class Trainer:
         self._eval_time += time.perf_counter() - started
         evaluation = {"step": self.step, "scheduled": scheduled, **result.to_dict()}
         if scheduled:
+            improved = result.mean > self.best_eval
             self.best_eval = max(self.best_eval, result.mean)
             target = self.info.target_return
             if self.first_step_reaching_target is None and not math.isnan(target) and result.mean >= target:
                 self.first_step_reaching_target = self.step
         self.last_eval = evaluation
+        if scheduled and self.run_dir is not None:
+            if improved:
+                self._checkpoint("best")
+            self._checkpoint_requests.append(("periodic", None))
         self.store.add_evaluation(evaluation)
         self._event("eval", **evaluation)
         if self.log:
@@ -308,12 +343,14 @@ class Trainer:
         """Apply queued commands; while paused, keep waiting for more (eval, set, stop still work)."""
         while True:
             for command, future in self.control.drain():
-                future.set_result(self._apply(command))
-            if not self.paused or self._stop:
+                answer = self._apply(command, future)
+                if answer is not None:
+                    future.set_result(answer)
+            if not self.paused:
                 return
             self.control.wait(0.2)
 
-    def _apply(self, command: Command) -> dict:
+    def _apply(self, command: Command, future: Future) -> dict | None:
         kind = command.kind
         if kind == "pause":
             if not self.paused:
@@ -331,18 +368,29 @@ class Trainer:
             return reply(True, **self._evaluate(scheduled=False))
         if kind == "set":
             return self._apply_change(command)
+        if kind == "checkpoint":
+            if self.run_dir is None:
+                return reply(False, error="this run has no run directory to write checkpoints to")
+            self._event("checkpoint_requested", source=command.source)
+            self._checkpoint_requests.append(("demand", future))
+            return None  # answered when written, at the next episode boundary
         if kind == "stop":
-            self._stop = True
-            self._event("stop", source=command.source)
-            return reply(True, step=self.step)
-        return reply(False, error=f"{kind}: not supported by this trainer")
+            if self._stop_requested_at is None:
+                self._stop_requested_at = time.monotonic()
+                self._event("stop", source=command.source, immediate=command.value == "now")
+            self._stop_now = self._stop_now or command.value == "now"
+            if self.paused:
+                self.paused = False
+                self._set_state("running")
+            return reply(True, step=self.step, message="stopping at the end of this episode")
+        return reply(False, error=f"{kind}: unknown command")
 
     def _apply_change(self, command: Command) -> dict:
         key, value = command.key, command.value
         try:
             value = validate_live_change(self.current_config, key, value)
         except ValueError as e:
-            if command.source != "replay":
+            if command.source not in SCHEDULED_SOURCES:
                 self.control.change_applied()
             return reply(False, error=str(e))
         old = getattr(self.dqn, key)
@@ -358,7 +406,7 @@ class Trainer:
         before = list(self.episode_returns)[-CHANGE_EFFECT_EPISODES:]
         mean_before = float(np.mean(before)) if before else None
         self._change_effects.append({**change, "mean_before": mean_before, "after": []})
-        if command.source != "replay":
+        if command.source not in SCHEDULED_SOURCES:
             self.control.change_applied()
         self._event("hparam", key=key, old=old, new=value, source=command.source, return_before=mean_before)
         self.store.publish(self._status())
@@ -371,6 +419,55 @@ class Trainer:
                 self._change_effects.remove(effect)
                 self._event("hparam_effect", key=effect["key"], value=effect["value"], changed_at=effect["step"],
                             return_before=effect["mean_before"], return_after=float(np.mean(effect["after"])))
+
+    # ---------------------------------------------------------- checkpoints
+    def _open_log(self) -> None:
+        if self.run_dir is None or self.log is not None:
+            return
+        if self.resumed_from:
+            self.log = RunLog(self.run_dir, self.config, {}, resume_at=self.resumed_from)
+            return
+        if not self.run_dir.exists():
+            create_run_dir(self.run_dir)
+        self.log = RunLog(self.run_dir, self.config, self.metadata())
+
+    def _checkpoint(self, kind: str, future: Future | None = None, exact: bool = True) -> Path | None:
+        if self.run_dir is None:
+            return None
+        self._open_log()
+        self.log.flush()
+        tensors, meta = trainer_state.capture(self, kind, exact)
+        path = checkpoints.save(self.run_dir, tensors, meta, keep=self.config.run.checkpoint_keep)
+        if kind != "best":
+            self.last_checkpoint = path
+        self._event("checkpoint", checkpoint=kind, path=str(path), exact=exact)
+        self.store.publish({"last_checkpoint": str(path)})
+        if future is not None:
+            future.set_result(reply(True, step=self.step, path=str(path), exact=exact))
+        return path
+
+    def resume_from(self, checkpoint: Path, fork: bool = False) -> dict:
+        """Load a full checkpoint before `run`. Resume continues the run log in place; a fork starts a
+        new run directory whose metadata names its parent (and draws fresh streams if its seed differs)."""
+        tensors, meta = checkpoints.load(checkpoint)
+        if meta["kind"] not in checkpoints.FULL_KINDS:
+            raise checkpoints.CheckpointError(
+                f"{checkpoint}: a '{meta['kind']}' checkpoint holds the policy only (expected a full checkpoint)"
+            )
+        same_seed = meta["config"]["run"]["seed"] == self.config.run.seed
+        trainer_state.restore(self, tensors, meta, restore_rngs=same_seed)
+        origin = {"checkpoint": str(Path(checkpoint).resolve()), "from_step": meta["step"], "exact": meta["exact"]}
+        if fork:
+            self.parent = {**origin, "run_dir": str(checkpoints.run_dir_of(checkpoint))}
+            overrides = [  # a fork's overrides take effect at its first step, recorded as changes
+                {"step": self.step, "key": key, "value": getattr(self.config.dqn, key), "source": "fork"}
+                for key in LIVE_KEYS
+                if getattr(self.config.dqn, key) != getattr(self.dqn, key)
+            ]
+            self.scheduled_changes = overrides + self.scheduled_changes
+        else:
+            self.resumed_from = {**origin, "log_lines": meta.get("log_lines")}
+        return meta
 
     # ------------------------------------------------------------------ end
     def _summary(self, status: str, wall: float) -> dict:
@@ -394,7 +491,8 @@ class Trainer:
         self.state = {"finished": "done"}.get(summary["status"], summary["status"])
         self._event("end", **{k: summary[k] for k in ("status", "steps", "final_eval_return", "best_eval_return")})
         self.store.publish({**self._status(), "summary": summary})
-        for _, future in self.control.drain():
+        unanswered = [f for _, f in self.control.drain()] + [f for _, f in self._checkpoint_requests if f]
+        for future in unanswered:
             future.set_result(reply(False, error=f"the run has ended ({summary['status']})"))
         if self.log:
             self.log.write_summary(summary)

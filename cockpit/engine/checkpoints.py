@@ -1,0 +1,129 @@
+"""Checkpoints on disk: one directory each, written to a temporary name, fsynced, then renamed.
+
+    checkpoints/
+      step-000012000/            periodic (the last `run.checkpoint_keep` are kept)
+      step-000012345-demand/     on demand (kept)
+      step-000013001-stop/       at a graceful stop (kept)
+      best-step-000011000/       best scheduled evaluation: policy and normalizer only
+      latest, best               pointer files naming a directory, replaced atomically
+
+Each directory holds `state.pt` (tensors only, loaded with `weights_only=True`) and `meta.json`
+(counters, RNG states, schedule, live changes). Loading never unpickles arbitrary objects: a
+crafted file is refused with a `CheckpointError`, never executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+
+from cockpit.engine.config import ConfigError
+from cockpit.engine.files import fsync_dir, write_atomic
+
+STATE, META = "state.pt", "meta.json"
+FULL_KINDS = ("periodic", "demand", "stop")
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be loaded; the CLI reports it in one line and exits 2."""
+
+
+def checkpoints_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def _dir_name(step: int, kind: str) -> str:
+    if kind == "best":
+        return f"best-step-{step:09d}"
+    return f"step-{step:09d}" + ("" if kind == "periodic" else f"-{kind}")
+
+
+def _write_file(path: Path, write) -> None:
+    with open(path, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3) -> Path:
+    """Write a checkpoint of `meta["kind"]`; update `latest` (full kinds) or `best`; prune old periodic ones."""
+    root = checkpoints_dir(run_dir)
+    root.mkdir(exist_ok=True)
+    kind, step = meta["kind"], meta["step"]
+    final = root / _dir_name(step, kind)
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    _write_file(tmp / STATE, lambda f: torch.save(tensors, f))
+    _write_file(tmp / META, lambda f: f.write(json.dumps(meta, indent=1).encode()))
+    fsync_dir(tmp)
+    if final.exists():  # the same step asked twice (e.g. demand then stop at one boundary)
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    fsync_dir(root)
+    pointer = "best" if kind == "best" else "latest"
+    previous = read_pointer(run_dir, pointer)
+    write_atomic(root / pointer, final.name + "\n")
+    if kind == "best" and previous and previous != final.name:
+        shutil.rmtree(root / previous, ignore_errors=True)
+    if kind == "periodic":
+        periodic = sorted(p for p in root.iterdir() if re.fullmatch(r"step-\d{9}", p.name))
+        for old in periodic[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def read_pointer(run_dir: Path, name: str) -> str | None:
+    try:
+        return (checkpoints_dir(run_dir) / name).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def find(path: Path, prefer: str = "latest") -> Path:
+    """A checkpoint directory from either itself or a run directory (its `latest` or `best`)."""
+    path = Path(path)
+    if (path / META).exists():
+        return path
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such run directory or checkpoint")
+    if path.name == "checkpoints":
+        path = path.parent
+    for name in (prefer, "latest") if prefer != "latest" else ("latest",):
+        target = read_pointer(path, name)
+        if target:
+            candidate = checkpoints_dir(path) / target
+            if (candidate / META).exists():
+                return candidate
+    raise CheckpointError(f"{path}: no {prefer} checkpoint here (expected a run directory with checkpoints/ or a checkpoint directory)")
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    return Path(checkpoint).resolve().parent.parent
+
+
+def load(checkpoint: Path) -> tuple[dict, dict]:
+    """(tensors, meta); refuses anything that is not plain tensors and JSON."""
+    checkpoint = Path(checkpoint)
+    try:
+        meta = json.loads((checkpoint / META).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{checkpoint / META}: unreadable checkpoint metadata ({e})") from None
+    if not isinstance(meta, dict) or meta.get("kind") not in (*FULL_KINDS, "best") or not isinstance(meta.get("step"), int):
+        raise CheckpointError(f"{checkpoint / META}: not a cockpit checkpoint (expected kind and step)")
+    try:
+        tensors = torch.load(checkpoint / STATE, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for crafted pickles, RuntimeError for corrupt zips
+        raise CheckpointError(
+            f"{checkpoint / STATE}: refused to load ({type(e).__name__}): expected plain tensors; "
+            "cockpit never unpickles arbitrary objects"
+        ) from None
+    if not isinstance(tensors, dict):
+        raise CheckpointError(f"{checkpoint / STATE}: not a cockpit checkpoint (expected a dict of tensors)")
+    return tensors, meta

@@ -1,0 +1,217 @@
+"""Checkpoints: exact resume in a fresh process, forks, crash safety, refusing crafted pickles,
+graceful stop on signals, one process per run directory, repeatable `cockpit eval`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cockpit.engine import checkpoints
+from tiny import write_tiny_preset
+
+
+def cockpit(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cockpit", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+def metrics_without_clock(run_dir: Path) -> list[dict]:
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    for r in records:
+        r.pop("steps_per_s", None)
+    return records
+
+
+def full_state(checkpoint: Path) -> dict:
+    return torch.load(checkpoint / "state.pt", weights_only=True)
+
+
+def assert_tensors_equal(a, b, where="") -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_tensors_equal(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """One uninterrupted 600-step run, shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("finished")
+    preset = write_tiny_preset(root / "tiny.toml")
+    done = cockpit(preset, "--no-ui", "--run-dir", root / "run", cwd=root)
+    assert done.returncode == 0, done.stderr
+    return root / "run"
+
+
+def test_resume_in_a_fresh_process_matches_the_uninterrupted_run(finished_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    final = checkpoints.find(run_dir)
+    assert final.name == "step-000000600-stop" or final.name.startswith("step-000000600")
+    expected_state, expected_metrics = full_state(final), metrics_without_clock(run_dir)
+    expected_summary = json.loads((run_dir / "summary.json").read_text())
+
+    periodic = sorted(p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("step-") and p.name != final.name)
+    middle = periodic[0]
+    meta = json.loads((middle / "meta.json").read_text())
+    assert meta["exact"] and 200 <= meta["step"] < 600
+    done = cockpit("--resume", middle, "--no-ui", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming from {middle}" in done.stdout
+
+    resumed = checkpoints.find(run_dir)
+    assert_tensors_equal(full_state(resumed), expected_state)
+    assert metrics_without_clock(run_dir) == expected_metrics
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("steps", "final_eval_return", "best_eval_return", "first_step_reaching_target"):
+        assert summary[key] == expected_summary[key], key
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "resumed" and e["from_step"] == meta["step"] for e in events)
+
+
+def test_resume_refuses_changes_other_than_total_steps(finished_run, tmp_path):
+    done = cockpit("--resume", finished_run, "--set", "dqn.gamma=0.9", cwd=tmp_path)
+    assert done.returncode == 2 and "cannot change on resume" in done.stderr
+
+
+def test_fork_names_its_parent_and_applies_its_overrides(finished_run, tmp_path):
+    parent = sorted((finished_run / "checkpoints").glob("step-*"))[0]
+    step = json.loads((parent / "meta.json").read_text())["step"]
+    child = tmp_path / "child"
+    done = cockpit("--fork", parent, "--set", "dqn.learning_rate=2e-4", "--run-dir", child, "--no-ui", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((child / "metadata.json").read_text())
+    assert meta["parent"]["checkpoint"] == str(parent.resolve()) and meta["parent"]["from_step"] == step
+    assert json.loads((child / "summary.json").read_text())["steps"] == 600
+    events = [json.loads(line) for line in (child / "events.jsonl").read_text().splitlines()]
+    change = next(e for e in events if e["kind"] == "hparam")
+    assert (change["key"], change["new"], change["source"], change["step"]) == ("learning_rate", 2e-4, "fork", step)
+    state = full_state(checkpoints.find(child))
+    assert state["optimizer"]["param_groups"][0]["lr"] == 2e-4
+
+    refused = cockpit("--fork", parent, "--set", "dqn.hidden_size=64", cwd=tmp_path)
+    assert refused.returncode == 2 and "dqn.hidden_size" in refused.stderr and "cannot change on a fork" in refused.stderr
+
+
+KILL_DURING_SECOND_CHECKPOINT = """
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from tiny import tiny_config
+from cockpit.engine import checkpoints
+from cockpit.engine.trainer import Trainer
+
+written = []
+real_write = checkpoints._write_file
+def dying_write(path, write):
+    written.append(path)
+    if len(written) == 5:  # periodic 1 (state, meta), best (state, meta), then mid-way into the next
+        with open(path, "wb") as f:
+            f.write(b"half a checkpoint")
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_write(path, write)
+checkpoints._write_file = dying_write
+Trainer(tiny_config(), Path({run_dir!r})).run()
+"""
+
+
+def test_kill_9_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_path):
+    run_dir = tmp_path / "run"
+    code = KILL_DURING_SECOND_CHECKPOINT.format(tests=str(Path(__file__).parent), run_dir=str(run_dir))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert list((run_dir / "checkpoints").glob(".tmp-*")), "the kill did not land mid-write"
+    latest = checkpoints.find(run_dir)
+    tensors, meta = checkpoints.load(latest)
+    assert meta["kind"] in checkpoints.FULL_KINDS and "buffer" in tensors
+    resumed = cockpit("--resume", run_dir, "--no-ui", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = "/tmp/cockpit-test-pwned"
+
+
+def test_a_crafted_pickle_is_refused_without_running_its_code(finished_run, tmp_path):
+    if os.path.exists(MARKER):
+        os.remove(MARKER)
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    latest, best = checkpoints.find(run_dir), checkpoints.find(run_dir, prefer="best")
+    for checkpoint in (latest, best):
+        torch.save({"q": Exploit()}, checkpoint / "state.pt")  # torch.save pickles the object as is
+    for args in (("eval", latest), ("eval", run_dir), ("--resume", run_dir, "--no-ui")):
+        done = cockpit(*args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "refused to load" in done.stderr and "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(MARKER)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_stop_gracefully_with_checkpoint_and_summary(tmp_path, signum, code):
+    preset = write_tiny_preset(tmp_path / "tiny.toml", run={"total_steps": 1_000_000, "log_interval": 100})
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit", preset, "--no-ui", "--run-dir", run_dir],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    for line in proc.stdout:  # wait for training to be under way: the first scheduled evaluation
+        if " eval " in line:
+            break
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["steps"] < 1_000_000
+    checkpoint = checkpoints.find(run_dir)
+    meta = json.loads((checkpoint / "meta.json").read_text())
+    assert meta["kind"] == "stop" and meta["exact"] and meta["step"] == summary["steps"]
+
+
+def test_a_second_process_on_a_running_run_is_refused(tmp_path):
+    preset = write_tiny_preset(tmp_path / "tiny.toml", run={"total_steps": 1_000_000})
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "cockpit", preset, "--no-ui", "--run-dir", run_dir],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        for line in proc.stdout:
+            if " eval " in line:
+                break
+        done = cockpit("--resume", run_dir, "--no-ui", cwd=tmp_path)
+        assert done.returncode == 2 and "in use by a running cockpit" in done.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+
+
+def test_eval_of_the_same_checkpoint_twice_gives_the_same_numbers(finished_run, tmp_path):
+    first = cockpit("eval", finished_run, "--episodes", "3", "--json", cwd=tmp_path)
+    second = cockpit("eval", finished_run, "--episodes", "3", "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert a["returns"] == b["returns"] and len(a["returns"]) == 3
+    assert a["checkpoint"].split("/")[-1].startswith("best-step-")
+    other_seed = json.loads(cockpit("eval", finished_run, "--episodes", "3", "--seed", "99", "--json", cwd=tmp_path).stdout)
+    assert other_seed["seed"] == 99
+
+
+def test_eval_records_a_gif(finished_run, tmp_path):
+    gif = tmp_path / "episode.gif"
+    done = cockpit("eval", finished_run, "--episodes", "1", "--gif", gif, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
