@@ -114,12 +114,14 @@ def cmd_run(argv: list[str]) -> int:
             config = resolve_config(args)
         run_dir = create_run_dir(args.run_dir or default_run_dir(config))
         lock = lock_run_dir(run_dir)
-    if not args.no_ui:
-        print("cockpit: the Textual UI is not built yet; running headless", file=sys.stderr)
-    from cockpit.headless import run_headless
-
     try:
-        return run_headless(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork))
+        if args.no_ui:
+            from cockpit.headless import run_headless
+
+            return run_headless(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork))
+        from cockpit.ui.launch import run_ui
+
+        return run_ui(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork))
     finally:
         lock.close()
 

@@ -6,7 +6,6 @@ when it is not (server logs). Evaluations, live changes and errors get a line of
 
 from __future__ import annotations
 
-import math
 import shutil
 import signal
 import sys
@@ -18,22 +17,9 @@ from typing import TextIO
 from cockpit.engine.config import Config
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore
+from cockpit.text import clock, eval_text, event_line
 
 POLL_S = 0.5
-
-
-def clock(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
-
-
-def eval_text(evaluation: dict | None) -> str:
-    if not evaluation:
-        return "no eval yet"
-    return f"eval {evaluation['mean']:.1f} ± {evaluation['std']:.1f} @ {evaluation['step']:,}"
 
 
 def progress_line(status: dict, elapsed: float, width: int | None) -> str:
@@ -49,24 +35,6 @@ def progress_line(status: dict, elapsed: float, width: int | None) -> str:
     filled = int(fraction * bar_width)
     bar = f" ▕{'█' * filled}{'░' * (bar_width - filled)}▏ " if bar_width >= 5 else " "
     return (head + bar + tail)[:width]
-
-
-def event_line(event: dict) -> str | None:
-    kind, step = event["kind"], event["step"]
-    if kind == "eval":
-        tag = "eval" if event.get("scheduled") else "eval (on demand)"
-        return f"{step:>9,}  {tag}  {event['mean']:.1f} ± {event['std']:.1f} over {len(event['returns'])} episodes"
-    if kind == "hparam":
-        return f"{step:>9,}  hparam  {event['key']} {event['old']} → {event['new']} ({event['source']})"
-    if kind == "hparam_effect":
-        return (f"{step:>9,}  hparam  {event['key']} = {event['value']}: return over 10 episodes "
-                f"before {event['return_before']} · after {event['return_after']:.1f}")
-    if kind in ("checkpoint", "alert", "stop", "pause", "resume"):
-        detail = event.get("message") or event.get("path") or event.get("source") or ""
-        return f"{step:>9,}  {kind}  {detail}"
-    if kind == "error":
-        return f"{step:>9,}  ✗ error  {event['message']}"
-    return None
 
 
 def summary_text(summary: dict, run_dir: Path) -> str:
@@ -101,8 +69,9 @@ class Progress:
             return
         self.version = snap.version
         width = shutil.get_terminal_size().columns - 1 if self.live else None
-        new_events = snap.events[self.events_seen :] if len(snap.events) >= self.events_seen else snap.events
-        self.events_seen = len(snap.events)
+        new = snap.event_count - self.events_seen
+        new_events = snap.events[-new:] if 0 < new <= len(snap.events) else []
+        self.events_seen = snap.event_count
         for event in new_events:
             line = event_line(event)
             if line:

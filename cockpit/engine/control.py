@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-KINDS = ("pause", "resume", "evaluate", "checkpoint", "set", "stop")
+KINDS = ("pause", "resume", "evaluate", "checkpoint", "set", "stop", "policy")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,10 @@ class Control:
 
     def set(self, key: str, value: Any, source: str = "api") -> Future:
         return self.submit(Command("set", key, value, source))
+
+    def policy(self, source: str = "api") -> Future:
+        """A copy of the current weights (and normalizer statistics), taken at a step boundary."""
+        return self.submit(Command("policy", source=source))
 
     def stop(self, source: str = "api") -> Future:
         return self.submit(Command("stop", source=source))

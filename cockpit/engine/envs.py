@@ -106,13 +106,44 @@ def inspect_env(cfg: EnvConfig) -> EnvInfo:
         env.close()
 
 
-def obs_normalizer(env: gym.Env) -> NormalizeObservation | None:
-    """The env's NormalizeObservation wrapper, if it has one (its statistics travel with checkpoints)."""
+def find_wrapper(env: gym.Env, cls: type) -> gym.Wrapper | None:
     while isinstance(env, gym.Wrapper):
-        if isinstance(env, NormalizeObservation):
+        if isinstance(env, cls):
             return env
         env = env.env
     return None
+
+
+def obs_normalizer(env: gym.Env) -> NormalizeObservation | None:
+    """The env's NormalizeObservation wrapper, if it has one (its statistics travel with checkpoints)."""
+    return find_wrapper(env, NormalizeObservation)
+
+
+def get_obs_stats(env: gym.Env) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(mean, var, count) of the observation normalizer, copied; None without one."""
+    normalizer = obs_normalizer(env)
+    if normalizer is None:
+        return None
+    rms = normalizer.obs_rms
+    return rms.mean.copy(), rms.var.copy(), float(rms.count)
+
+
+def set_obs_stats(env: gym.Env, stats: tuple | None, frozen: bool) -> None:
+    """Load normalizer statistics into an env; `frozen` stops them updating (evaluation, renders)."""
+    normalizer = obs_normalizer(env)
+    if normalizer is None:
+        return
+    normalizer.update_running_mean = not frozen
+    if stats is not None:
+        mean, var, count = stats
+        normalizer.obs_rms.mean = np.array(mean, dtype=np.float64)
+        normalizer.obs_rms.var = np.array(var, dtype=np.float64)
+        normalizer.obs_rms.count = float(count)
+
+
+def raw_return_so_far(env: gym.Env) -> float:
+    """The raw (unclipped) return of the episode in progress, from RecordEpisodeStatistics."""
+    return float(find_wrapper(env, RecordEpisodeStatistics).episode_returns)
 
 
 def measure_reward_abs_max(cfg: EnvConfig, seed: int, episodes: int = 5, max_steps: int = 5_000) -> float:

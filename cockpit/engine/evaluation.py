@@ -12,7 +12,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from cockpit.engine.envs import obs_normalizer
+from cockpit.engine.envs import get_obs_stats, set_obs_stats
 
 
 @dataclass
@@ -35,15 +35,7 @@ class EvalResult:
 
 def freeze_normalizer(eval_env: gym.Env, train_env: gym.Env | None) -> None:
     """Give the eval env the training normalizer's statistics, and stop it updating them."""
-    target = obs_normalizer(eval_env)
-    if target is None:
-        return
-    target.update_running_mean = False
-    source = obs_normalizer(train_env) if train_env is not None else None
-    if source is not None:
-        target.obs_rms.mean = source.obs_rms.mean.copy()
-        target.obs_rms.var = source.obs_rms.var.copy()
-        target.obs_rms.count = source.obs_rms.count
+    set_obs_stats(eval_env, get_obs_stats(train_env) if train_env is not None else None, frozen=True)
 
 
 def evaluate(
@@ -75,6 +67,7 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
     import torch
 
     from cockpit.engine import checkpoints, seeding
+    from cockpit.engine.trainer_state import obs_stats_from_tensors
     from cockpit.engine.agent import q_network
     from cockpit.engine.config import build_config
     from cockpit.engine.envs import make_env
@@ -90,12 +83,7 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
             q.load_state_dict(tensors["q"])
         except (KeyError, RuntimeError) as e:
             raise checkpoints.CheckpointError(f"{checkpoint}: weights do not fit the network of its config ({e})") from None
-        normalizer = obs_normalizer(env)
-        if normalizer is not None and "obs_rms" in tensors:
-            normalizer.update_running_mean = False
-            normalizer.obs_rms.mean = tensors["obs_rms"]["mean"].numpy().copy()
-            normalizer.obs_rms.var = tensors["obs_rms"]["var"].numpy().copy()
-            normalizer.obs_rms.count = float(tensors["obs_rms"]["count"])
+        set_obs_stats(env, obs_stats_from_tensors(tensors), frozen=True)
 
         def act(obs: np.ndarray) -> int:
             with torch.inference_mode():

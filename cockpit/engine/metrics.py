@@ -70,7 +70,8 @@ class Snapshot:
     status: dict[str, Any]
     series: dict[str, Series]
     evaluations: list[dict]
-    events: list[dict]
+    events: list[dict]  # the most recent `max_events`
+    event_count: int  # events ever added: a reader's count of seen events stays valid when old ones drop
 
 
 @dataclass
@@ -82,6 +83,7 @@ class MetricsStore:
     series: dict[str, Series] = field(default_factory=lambda: {k: Series() for k in SERIES})
     evaluations: list[dict] = field(default_factory=list)
     events: deque = field(default_factory=deque)
+    event_count: int = 0
 
     def publish(self, status: dict[str, Any], points: dict[str, tuple] | None = None) -> None:
         """Update status fields and append points: key -> (step, mean[, min, max[, weight]])."""
@@ -99,6 +101,7 @@ class MetricsStore:
     def add_event(self, event: dict) -> None:
         with self._lock:
             self.events.append(event)
+            self.event_count += 1
             if len(self.events) > self.max_events:
                 self.events.popleft()
             self.version += 1
@@ -114,4 +117,5 @@ class MetricsStore:
                 series={k: s.copy() for k, s in self.series.items()},
                 evaluations=list(self.evaluations),
                 events=list(self.events),
+                event_count=self.event_count,
             )

@@ -22,5 +22,6 @@ def save_gif(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, buffer.getvalue())
     return path

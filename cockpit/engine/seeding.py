@@ -15,6 +15,7 @@ TRAIN_RESET = 1
 EVAL_RESET = 2
 ACTIONS = 3
 REWARD_PROBE = 4
+RENDER = 5
 
 
 def derive(seed: int, purpose: int, index: int = 0) -> int:

@@ -24,7 +24,7 @@ from cockpit.engine.agent import UPDATE_METRICS, DQNAgent
 from cockpit.engine.buffer import ReplayBuffer
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
 from cockpit.engine.control import Command, Control, reply
-from cockpit.engine.envs import inspect_env, make_env, measure_reward_abs_max, q_bound
+from cockpit.engine.envs import get_obs_stats, inspect_env, make_env, measure_reward_abs_max, q_bound
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
 from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
 from cockpit.engine.runlog import RunLog, create_run_dir, peak_rss_mb
@@ -107,6 +107,7 @@ class Trainer:
         self._train_time = 0.0
         self._eval_time = 0.0
         self.log: RunLog | None = None
+        self._started_at: float | None = None
 
     # ----------------------------------------------------------------- views
     @property
@@ -139,6 +140,7 @@ class Trainer:
     def run(self) -> dict:
         """Train until total_steps or a stop; returns the summary (also written to summary.json)."""
         started = time.perf_counter()
+        self._started_at = time.monotonic()
         status = "failed"
         try:
             self._open_log()
@@ -289,6 +291,7 @@ class Trainer:
             "first_step_reaching_target": self.first_step_reaching_target,
             "target_return": self.info.target_return, "train_time_s": self._train_time,
             "pending_change": self.control.pending_change.to_dict() if self.control.pending_change else None,
+            "elapsed_s": time.monotonic() - self._started_at if self._started_at else 0.0,
         }
         if steps_per_s is not None:
             status["steps_per_s"] = steps_per_s
@@ -326,12 +329,12 @@ class Trainer:
             if self.first_step_reaching_target is None and not math.isnan(target) and result.mean >= target:
                 self.first_step_reaching_target = self.step
         self.last_eval = evaluation
+        self.store.add_evaluation(evaluation)
+        self._event("eval", **evaluation)
         if scheduled and self.run_dir is not None:
             if improved:
                 self._checkpoint("best")
             self._checkpoint_requests.append(("periodic", None))
-        self.store.add_evaluation(evaluation)
-        self._event("eval", **evaluation)
         if self.log:
             self.log.metric({"kind": "eval", **evaluation})
             self.log.scalars(self.step, {"eval/mean_return" if scheduled else "eval/on_demand_mean_return": result.mean})
@@ -368,6 +371,9 @@ class Trainer:
             return reply(True, **self._evaluate(scheduled=False))
         if kind == "set":
             return self._apply_change(command)
+        if kind == "policy":
+            weights = {k: v.detach().clone().cpu() for k, v in self.agent.q.state_dict().items()}
+            return reply(True, step=self.step, q=weights, obs_stats=get_obs_stats(self.env))
         if kind == "checkpoint":
             if self.run_dir is None:
                 return reply(False, error="this run has no run directory to write checkpoints to")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from cockpit.engine.envs import obs_normalizer
+from cockpit.engine.envs import get_obs_stats, set_obs_stats
 
 if TYPE_CHECKING:
     from cockpit.engine.trainer import Trainer
@@ -31,11 +31,11 @@ def capture(trainer: Trainer, kind: str, exact: bool = True) -> tuple[dict, dict
     """(tensors, meta) of a trainer; `kind="best"` keeps only the policy and normalizer."""
     t = trainer
     tensors: dict = {"q": t.agent.q.state_dict()}
-    normalizer = obs_normalizer(t.env)
-    if normalizer is not None:
-        rms = normalizer.obs_rms
-        tensors["obs_rms"] = {"mean": torch.from_numpy(rms.mean.copy()), "var": torch.from_numpy(rms.var.copy()),
-                              "count": torch.tensor(float(rms.count), dtype=torch.float64)}
+    stats = get_obs_stats(t.env)
+    if stats is not None:
+        mean, var, count = stats
+        tensors["obs_rms"] = {"mean": torch.from_numpy(mean), "var": torch.from_numpy(var),
+                              "count": torch.tensor(count, dtype=torch.float64)}
     meta = {"kind": kind, "step": t.step, "episode": t.episode, "exact": exact, "config": t.config.to_dict(),
             "run_name": t.config.name, "compute_path": t.agent.compute_path}
     if kind == "best":
@@ -84,15 +84,17 @@ def _tupled(obj):
     return tuple(_tupled(x) for x in obj) if isinstance(obj, list) else obj
 
 
+def obs_stats_from_tensors(tensors: dict) -> tuple | None:
+    rms = tensors.get("obs_rms")
+    return None if rms is None else (rms["mean"].numpy(), rms["var"].numpy(), float(rms["count"]))
+
+
 def restore_policy(trainer: Trainer, tensors: dict) -> None:
     trainer.agent.q.load_state_dict(tensors["q"])
-    if "obs_rms" in tensors:
-        for env in (trainer.env, trainer.eval_env):
-            normalizer = obs_normalizer(env)
-            if normalizer is not None:
-                normalizer.obs_rms.mean = tensors["obs_rms"]["mean"].numpy().copy()
-                normalizer.obs_rms.var = tensors["obs_rms"]["var"].numpy().copy()
-                normalizer.obs_rms.count = float(tensors["obs_rms"]["count"])
+    stats = obs_stats_from_tensors(tensors)
+    if stats is not None:
+        set_obs_stats(trainer.env, stats, frozen=False)
+        set_obs_stats(trainer.eval_env, stats, frozen=True)
 
 
 def restore(trainer: Trainer, tensors: dict, meta: dict, restore_rngs: bool = True) -> None:

@@ -1,0 +1,53 @@
+"""Playing one greedy episode of a policy snapshot for display, in its own env and thread.
+
+The trainer hands out a copy of its weights at a step boundary (the `policy` command), so a render
+never reads weights mid-update and never draws from the trainer's random streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from cockpit.engine.agent import q_network
+from cockpit.engine.config import Config
+from cockpit.engine.envs import make_env, raw_return_so_far, set_obs_stats
+
+
+@dataclass
+class RenderedStep:
+    frame: np.ndarray
+    step: int
+    action: int | None
+    reward: float
+    episode_return: float
+    done: bool
+
+
+def play_greedy(config: Config, policy: dict, seed: int, max_steps: int = 10_000) -> Iterator[RenderedStep]:
+    """Yield each frame of one greedy episode (first the reset frame). Needs the env's rgb_array
+    renderer (pygame for the classic-control envs)."""
+    env = make_env(config.env, render_mode="rgb_array")
+    try:
+        q = q_network(int(np.prod(env.observation_space.shape)), int(env.action_space.n),
+                      config.dqn.hidden_size, config.dqn.hidden_layers)
+        q.load_state_dict(policy["q"])
+        set_obs_stats(env, policy.get("obs_stats"), frozen=True)
+        obs, _ = env.reset(seed=seed)
+        yield RenderedStep(env.render(), 0, None, 0.0, 0.0, False)
+        total = 0.0
+        for step in range(1, max_steps + 1):
+            with torch.inference_mode():
+                action = int(q(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)).argmax(dim=1).item())
+            obs, _, terminated, truncated, _ = env.step(action)
+            reward = raw_return_so_far(env) - total
+            total += reward
+            done = terminated or truncated
+            yield RenderedStep(env.render(), step, action, reward, total, done)
+            if done:
+                break
+    finally:
+        env.close()

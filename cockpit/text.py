@@ -1,0 +1,62 @@
+"""How figures and events read as text, the same in every front end (headless lines, the UI's
+events pane and status strip)."""
+
+from __future__ import annotations
+
+import math
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+
+
+def eval_text(evaluation: dict | None) -> str:
+    if not evaluation:
+        return "no eval yet"
+    return f"eval {evaluation['mean']:.1f} ± {evaluation['std']:.1f} @ {evaluation['step']:,}"
+
+
+def number(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def event_parts(event: dict) -> tuple[str, str] | None:
+    """(tag, detail) of an event worth showing to a person; None for bookkeeping ones."""
+    kind = event["kind"]
+    if kind == "eval":
+        tag = "eval" if event.get("scheduled") else "eval*"
+        return tag, f"{event['mean']:.1f} ± {event['std']:.1f} ({len(event['returns'])} episodes)"
+    if kind == "hparam":
+        before = f" · return 10 eps before {number(event['return_before'])}" if event.get("return_before") is not None else ""
+        return "hparam", f"{event['key']} {event['old']} → {event['new']}{before}"
+    if kind == "hparam_effect":
+        return "hparam", (f"{event['key']} = {event['value']} (at {event['changed_at']:,}): return 10 eps "
+                          f"before {number(event['return_before'])} · after {number(event['return_after'])}")
+    if kind == "checkpoint_requested":
+        return "ckpt", "requested: taken at the end of this episode"
+    if kind == "checkpoint":
+        exact = "" if event.get("exact", True) else " (inexact: mid-episode)"
+        return "ckpt", f"{event['checkpoint']} {event['path']}{exact}"
+    if kind == "alert":
+        return "⚠ alert", event["message"]
+    if kind == "error":
+        return "✗ error", event["message"]
+    if kind in ("pause", "resume"):
+        return kind, f"by {event.get('source', '?')}"
+    if kind == "stop":
+        return "stop", f"by {event.get('source', '?')}: " + ("checkpoint now" if event.get("immediate") else "finishing the episode")
+    if kind == "resumed":
+        return "resumed", f"from {event['checkpoint']} at step {event['from_step']:,}"
+    if kind == "end":
+        return "end", (f"{event['status']} at step {event['steps']:,} · final eval {number(event['final_eval_return'])}"
+                       f" · best {number(event['best_eval_return'])}")
+    return None
+
+
+def event_line(event: dict) -> str | None:
+    parts = event_parts(event)
+    return None if parts is None else f"{event['step']:>9,}  {parts[0]:<7} {parts[1]}"

@@ -1,0 +1,306 @@
+"""The cockpit: live charts, status and events of one run, steered from the keyboard.
+
+The trainer runs in a Textual thread worker; the app only sends commands through the control
+surface and reads the metrics store on a timer (at most twice a second), so its cost is bounded
+whatever the training speed. Replies from the trainer thread arrive as posted messages: the
+trainer never waits for the UI.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from cockpit.engine.control import Command, Control
+from cockpit.engine.metrics import MetricsStore, Snapshot
+from cockpit.ui.screens.confirm import Confirm
+from cockpit.ui.screens.help import HelpScreen
+from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
+from cockpit.ui.widgets.events_pane import EventsPane
+from cockpit.ui.widgets.metric_chart import CHARTS, MetricChart
+from cockpit.ui.widgets.render_panel import RenderPanel
+from cockpit.ui.widgets.status_strip import StatusStrip
+
+REFRESH_S = 0.5
+"""How often the UI reads the store; charts cost 10–15 ms each to redraw, time the trainer loses."""
+COMPACT_BELOW = (120, 36)
+"""Terminal sizes (columns, rows) below which one chart is shown at a time."""
+QUIT_TIMEOUT_S = 40.0
+"""A graceful stop waits for the episode to end (at most 30 s in the trainer); then the app exits anyway."""
+ENDED = ("done", "stopped", "failed")
+
+
+class TrainerReply(Message):
+    """A command's reply, posted from the trainer thread (thread-safe, never blocks it)."""
+
+    def __init__(self, kind: str, reply: dict):
+        super().__init__()
+        self.kind = kind
+        self.reply = reply
+
+
+class CockpitApp(App):
+    CSS_PATH = "cockpit.tcss"
+    TITLE = "cockpit"
+    BINDINGS = [
+        Binding("space", "toggle_pause", "Pause", id="pause", tooltip="Pause or resume training"),
+        Binding("e", "evaluate", "Evaluate", id="evaluate", tooltip="Greedy evaluation now"),
+        Binding("c", "checkpoint", "Checkpoint", id="checkpoint", tooltip="Checkpoint at the end of this episode"),
+        Binding("r", "render", "Render", id="render", tooltip="Play a greedy episode of the current policy"),
+        Binding("h", "hyperparameter", "Hyperparameter", id="hyperparameter", tooltip="Adjust one hyperparameter"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="Keys and the debugging order"),
+        Binding("q", "quit_run", "Quit", id="quit", tooltip="Stop the run gracefully and quit"),
+        Binding("escape", "close_render", "Close render", show=False),
+        *[Binding(str(i + 1), f"show_chart({i})", spec.title, show=False) for i, spec in enumerate(CHARTS)],
+    ]
+
+    def __init__(self, title: str, control: Control, store: MetricsStore,
+                 make_trainer: Callable[[], object] | None = None, run_dir: Path | None = None,
+                 render_episode: Callable | None = None, refresh_s: float = REFRESH_S):
+        """`make_trainer` builds the trainer in the worker thread (None: show the store only, e.g. a
+        recorded history); `render_episode(policy, seed)` yields RenderedStep frames."""
+        super().__init__()
+        self.run_title = title
+        self.control = control
+        self.store = store
+        self.make_trainer = make_trainer
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.render_episode = render_episode
+        self.refresh_s = refresh_s
+        self.version = -1
+        self.events_seen = 0
+        self.snapshot: Snapshot | None = None
+        self.selected_chart = 0
+        self.state_override: str | None = None
+        self.quit_requested_at: float | None = None
+        self.summary: dict | None = None
+        self.renders = 0
+
+    # ------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield StatusStrip(self.run_title, id="status")
+        with Container(id="main"):
+            with Container(id="charts"):
+                for i, spec in enumerate(CHARTS):
+                    yield MetricChart(spec, classes="-selected" if i == 0 else "")
+            yield RenderPanel(id="render")
+        yield EventsPane(id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._apply_layout()
+        self.set_interval(self.refresh_s, self.refresh_view)
+        self.refresh_view()
+        if self.make_trainer is not None:
+            self.run_worker(self._train, name="trainer", thread=True, exit_on_error=False)
+
+    def on_resize(self) -> None:
+        self._apply_layout()
+
+    def on_unmount(self) -> None:
+        # Leaving by any way other than `q` (ctrl+q, a test's end): stop the trainer at its next step
+        # with an immediate checkpoint, so the process never waits on a worker thread at exit.
+        if self.make_trainer is not None and self.run_state not in ENDED:
+            self.control.submit(Command("stop", value="now", source="ui-exit"))
+
+    def _apply_layout(self) -> None:
+        width, height = self.size
+        self.screen.set_class(width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1], "-compact")
+
+    # ------------------------------------------------------------ the run
+    def _train(self) -> dict:
+        trainer = self.make_trainer()
+        return trainer.run()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.name == "trainer":
+            if event.state == WorkerState.SUCCESS:
+                self.summary = event.worker.result
+                self._finished()
+            elif event.state == WorkerState.ERROR:
+                error = event.worker.error
+                self.store.publish({"state": "failed", "error": str(error)})
+                self.store.add_event({"kind": "error", "step": self.store.status.get("step", 0),
+                                      "message": f"{type(error).__name__}: {error}"})
+                self._finished()
+
+    def _finished(self) -> None:
+        self.state_override = None
+        self.refresh_view()
+        if self.quit_requested_at is not None:
+            self.exit()
+            return
+        if self.summary:
+            s = self.summary
+            target = s.get("first_step_reaching_target")
+            self.query_one(EventsPane).note(
+                f"run {s['status']}: final eval {_fmt(s.get('final_eval_return'))} · best eval "
+                f"{_fmt(s.get('best_eval_return'))} · target reached at "
+                f"{'step ' + format(target, ',') if target is not None else 'no step'} · press q to quit",
+                style="bold",
+            )
+
+    @property
+    def run_state(self) -> str:
+        return self.store.status.get("state", "created")
+
+    # ------------------------------------------------------------ refresh
+    def refresh_view(self) -> None:
+        snap = self.store.snapshot(self.version)
+        if self.quit_requested_at and time.monotonic() - self.quit_requested_at > QUIT_TIMEOUT_S:
+            self.exit()
+        if snap is None:
+            return
+        self.version = snap.version
+        self.snapshot = snap
+        self.query_one(StatusStrip).show(snap.status, self.state_override)
+        new = snap.event_count - self.events_seen
+        self.query_one(EventsPane).add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
+        self.events_seen = snap.event_count
+        if self.query_one(RenderPanel).is_open:
+            return
+        for chart in self.query(MetricChart):
+            if chart.display:
+                chart.show(snap)
+
+    def on_trainer_reply(self, message: TrainerReply) -> None:
+        if not message.reply.get("ok"):
+            self.query_one(EventsPane).note(f"{message.kind} refused: {message.reply.get('error')}", style="yellow")
+        elif message.kind == "policy":
+            self._play(message.reply)
+        self.refresh_view()
+
+    def _send(self, future: Future, kind: str) -> None:
+        future.add_done_callback(lambda f: self.post_message(TrainerReply(kind, f.result())))
+
+    # ------------------------------------------------------------ actions
+    def _live(self) -> bool:
+        if self.run_state in ENDED or self.make_trainer is None:
+            self.notify(f"the run is {self.run_state}: nothing to control", severity="warning")
+            return False
+        return True
+
+    def action_toggle_pause(self) -> None:
+        if self._live():
+            paused = self.run_state == "paused"
+            self._send(self.control.resume("ui") if paused else self.control.pause("ui"), "resume" if paused else "pause")
+
+    def action_evaluate(self) -> None:
+        if self._live():
+            self._send(self.control.evaluate("ui"), "evaluate")
+
+    def action_checkpoint(self) -> None:
+        if self._live():
+            self._send(self.control.checkpoint("ui"), "checkpoint")
+
+    def action_render(self) -> None:
+        panel = self.query_one(RenderPanel)
+        if panel.is_open:
+            self.action_close_render()
+        elif self.render_episode is None:
+            self.notify("rendering is not available here", severity="warning")
+        elif self._live():
+            panel.open("Render: asking the trainer for its current weights…")
+            self.state_override = "rendering"
+            self._send(self.control.policy("ui"), "policy")
+
+    def action_close_render(self) -> None:
+        panel = self.query_one(RenderPanel)
+        if panel.is_open:
+            self.workers.cancel_group(self, "render")
+            panel.close()
+            self.state_override = None
+            self.query_one("#charts").display = True
+            self.version = -1
+            self.refresh_view()
+
+    def action_hyperparameter(self) -> None:
+        if not self._live():
+            return
+        status = self.store.snapshot().status
+
+        def submit(key, value):
+            future = self.control.set(key, value, source="ui")
+            if future.done() and not future.result()["ok"]:
+                return future.result()
+            self._send(future, "set")
+            self.query_one(EventsPane).note(f"requested {key} = {value}: applied at the next step")
+            return None
+
+        self.push_screen(HyperparameterDialog(status.get("hyperparameters", {}), status.get("pending_change"), submit))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_show_chart(self, index: int) -> None:
+        self.selected_chart = index
+        for i, chart in enumerate(self.query(MetricChart)):
+            chart.set_class(i == index, "-selected")
+        self.version = -1
+        self.call_after_refresh(self.refresh_view)
+
+    def action_quit_run(self) -> None:
+        if self.quit_requested_at is not None:
+            return
+        if self.make_trainer is None or self.run_state in ENDED:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.quit_requested_at = time.monotonic()
+                self.state_override = "stopping"
+                self.control.stop("ui")
+                self.refresh_view()
+
+        self.push_screen(Confirm("The run is not done. Stop it (end of episode, checkpoint, summary) and quit?"), answered)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if binding.show:
+                yield SystemCommand(binding.description, binding.tooltip, lambda a=binding.action: self.run_action(a))
+
+    # ------------------------------------------------------------ render
+    def _play(self, policy: dict) -> None:
+        self.renders += 1
+        self.query_one("#charts").display = False
+        self._render_worker(policy, self.renders)
+
+    @work(thread=True, group="render", exclusive=True)
+    def _render_worker(self, policy: dict, number: int) -> None:
+        from cockpit.engine.recording import save_gif
+
+        frames = []
+        panel = self.query_one(RenderPanel)
+        title = f"Render: greedy episode of the policy at step {policy['step']:,}"
+        self.call_from_thread(panel.open, title)
+        for shown in self.render_episode(policy, number):
+            frames.append(shown.frame)
+            caption = (f"step {shown.step} · action {shown.action if shown.action is not None else '-'} · "
+                       f"reward {shown.reward:g} · return {shown.episode_return:g}")
+            self.call_from_thread(panel.show_frame, shown.frame, caption)
+            time.sleep(1 / 30)
+            if get_current_worker().is_cancelled:
+                return
+        message = f"episode over: return {shown.episode_return:g} in {shown.step} steps"
+        if self.run_dir is not None:
+            path = save_gif(frames, self.run_dir / "renders" / f"step-{policy['step']:09d}-{number}.gif")
+            message += f" · saved {path}"
+        self.call_from_thread(panel.finish, message)
+        self.call_from_thread(setattr, self, "state_override", None)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"

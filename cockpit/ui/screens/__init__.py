@@ -1,0 +1,1 @@
+"""Modal screens: the hyperparameter dialog, help, quit confirmation."""

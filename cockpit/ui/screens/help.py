@@ -1,0 +1,51 @@
+"""`?`: the keys, and the order in which to debug a run, with what healthy charts look like."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# Keys
+| key | action |
+|---|---|
+| `space` | pause / resume training |
+| `e` | greedy evaluation now (its own env and seeds; training is not perturbed) |
+| `c` | checkpoint at the end of the current episode |
+| `r` | render a greedy episode of the current policy (saved as a GIF in the run directory) |
+| `h` | adjust one hyperparameter (applied at the next step, recorded) |
+| `1`–`6` | show one chart (compact layout) |
+| `q` | quit: stops the run gracefully (episode end, checkpoint, summary) |
+| `ctrl+p` | command palette: the same actions |
+
+# When a run misbehaves, look in this order
+1. **Reward**: is the signal what you think? `cockpit check PRESET` measures it under a random policy.
+   *Healthy*: training returns on the Return chart rise above the random level after warm-up.
+2. **Environment**: do actions do what you think, do episodes end for the right reason?
+   *Healthy*: Episode length varies with the policy; terminations and truncations both occur where expected.
+3. **Learning basics**: can the network fit at all?
+   *Healthy*: Loss falls after warm-up and stays bounded; gradient norm is steady with rare spikes;
+   Q magnitude grows then settles **below the red bound line** r_max·(1-γ^T)/(1-γ).
+4. **Exploration**: does the agent try everything?
+   *Healthy*: Epsilon decays to its end well before the run ends; returns keep improving after it does.
+5. **Hyperparameters**: only then, one at a time (`h`), watching the change marker and the 10-episode
+   before/after returns in the events pane.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; height: 90%; border: thick $accent; background: $surface; }
+    """
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(HELP)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,114 @@
+"""One live chart over env steps (plotext), decimated to its width, with event markers.
+
+Markers on every chart: a vertical line where a hyperparameter changed, ▲ where an evaluation
+ran and ◆ where a checkpoint was written, along the bottom edge. Redrawing costs real time, so a
+chart rebuilds only when its data changed and it is visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from textual_plotext import PlotextPlot
+
+from cockpit.engine.metrics import Snapshot
+from cockpit.ui.decimate import decimate
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    key: str
+    title: str
+    series: tuple[tuple[str, str, str], ...]  # (series key, label, colour)
+    evals: bool = False  # greedy evaluations as points with ± std (and the target)
+    bound: bool = False  # the theoretical Q bound as a line
+    band: bool = True  # min/max of each column as faint lines
+
+
+CHARTS = (
+    ChartSpec("return", "Return", (("rollout/ep_return", "training episodes", "blue"),), evals=True, band=False),
+    ChartSpec("q", "Q magnitude", (("train/q_mean", "mean Q", "cyan"), ("train/q_max", "max Q", "blue")), bound=True, band=False),
+    ChartSpec("loss", "Loss", (("train/loss", "TD loss", "orange"),)),
+    ChartSpec("grad", "Gradient norm (before clipping)", (("train/grad_norm", "grad norm", "magenta"),)),
+    ChartSpec("epsilon", "Epsilon", (("rollout/epsilon", "epsilon", "green"),), band=False),
+    ChartSpec("length", "Episode length", (("rollout/ep_length", "length", "blue"),), band=False),
+)
+
+
+class MetricChart(PlotextPlot):
+    DEFAULT_CSS = """
+    MetricChart { border: round $panel; height: 1fr; min-height: 8; }
+    """
+
+    def __init__(self, spec: ChartSpec, **kwargs):
+        super().__init__(id=f"chart-{spec.key}", **kwargs)
+        self.spec = spec
+        self.border_title = spec.title
+        self.snapshot: Snapshot | None = None
+        self._signature: tuple | None = None
+
+    def signature(self, snap: Snapshot) -> tuple:
+        lengths = tuple((len(snap.series[k].steps), snap.series[k].steps[-1:]) for k, _, _ in self.spec.series)
+        marks = sum(1 for e in snap.events if e["kind"] in ("hparam", "checkpoint", "eval"))
+        return lengths, marks, snap.status.get("q_bound") if self.spec.bound else None
+
+    def show(self, snap: Snapshot) -> bool:
+        """Take new data; refresh only when this chart's data changed. True if it will redraw."""
+        signature = self.signature(snap)
+        if signature == self._signature:
+            return False
+        self._signature = signature
+        self.snapshot = snap
+        self.refresh()
+        return True
+
+    def render(self):
+        self.draw()
+        return super().render()
+
+    def draw(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        snap = self.snapshot
+        columns = max(10, self.size.width - 8)
+        if snap is None or not any(snap.series[k].steps for k, _, _ in self.spec.series):
+            plt.title("waiting for data…")
+            return
+        low_edge, high_edge = np.inf, -np.inf
+        for key, label, colour in self.spec.series:
+            s = snap.series[key]
+            if not s.steps:
+                continue
+            x, mean, lo, hi = decimate(s.steps, s.means, s.mins, s.maxs, columns)
+            if self.spec.band and len(x) > 1:
+                plt.plot(x, hi, color="gray", marker="braille")
+                plt.plot(x, lo, color="gray", marker="braille")
+            plt.plot(x, mean, color=colour, label=label, marker="braille")
+            low_edge, high_edge = min(low_edge, lo.min()), max(high_edge, hi.max())
+        if self.spec.evals and snap.evaluations:
+            ev = snap.evaluations
+            plt.error([e["step"] for e in ev], [e["mean"] for e in ev], yerr=[e["std"] for e in ev], color="green",
+                      label="greedy eval ± std")
+            target = snap.status.get("target_return")
+            if target is not None and np.isfinite(target):
+                plt.hline(target, "red")
+        if self.spec.bound and snap.status.get("q_bound"):
+            bound = snap.status["q_bound"]
+            if np.isfinite(bound):
+                plt.hline(bound, "red")
+                high_edge = max(high_edge, bound)
+        self._markers(snap, low_edge)
+        plt.xlabel("env steps")
+
+    def _markers(self, snap: Snapshot, floor: float) -> None:
+        plt = self.plt
+        evals = [e["step"] for e in snap.events if e["kind"] == "eval"]
+        ckpts = [e["step"] for e in snap.events if e["kind"] == "checkpoint"]
+        if evals:
+            plt.scatter(evals, [floor] * len(evals), marker="▲", color="cyan")
+        if ckpts:
+            plt.scatter(ckpts, [floor] * len(ckpts), marker="◆", color="magenta")
+        for e in snap.events:
+            if e["kind"] == "hparam":
+                plt.vline(e["step"], "yellow")

@@ -1,0 +1,52 @@
+"""The render panel: a greedy episode drawn in half-block cells, with step, action and reward."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from cockpit.ui.halfblock import fit_frame, to_text
+
+
+MAX_COLUMNS = 120
+"""Wider frames cost more per frame than they show: a CartPole frame reads well at 120 columns."""
+
+
+class RenderPanel(Vertical):
+    DEFAULT_CSS = """
+    RenderPanel { border: round $accent; height: 1fr; display: none; }
+    RenderPanel.-open { display: block; }
+    RenderPanel #frame { height: 1fr; content-align: center middle; }
+    RenderPanel #caption { height: 2; }
+    """
+
+    def compose(self):
+        yield Static(id="frame")
+        yield Static(id="caption")
+
+    def on_mount(self) -> None:
+        self.border_title = "Render"
+
+    def open(self, title: str) -> None:
+        self.border_title = title
+        self.add_class("-open")
+        self.query_one("#frame", Static).update("")
+        self.query_one("#caption", Static).update("starting…")
+
+    def close(self) -> None:
+        self.remove_class("-open")
+
+    @property
+    def is_open(self) -> bool:
+        return self.has_class("-open")
+
+    def show_frame(self, frame: np.ndarray, caption: str) -> None:
+        area = self.query_one("#frame", Static).size
+        columns, rows = max(8, min(area.width, MAX_COLUMNS)), max(4, area.height)
+        self.query_one("#frame", Static).update(to_text(fit_frame(frame, columns, rows)))
+        self.query_one("#caption", Static).update(Text(caption))
+
+    def finish(self, message: str) -> None:
+        self.query_one("#caption", Static).update(Text(message + "\npress r or escape to close", style="bold"))

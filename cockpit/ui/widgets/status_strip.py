@@ -1,0 +1,91 @@
+"""The two status lines: run, state, progress and speed; live hyperparameters and evaluations.
+
+Parts are dropped whole, least important first, when the terminal is narrow: nothing is cut
+mid-word and numbers keep their units.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from cockpit.text import clock, number
+
+STATE_STYLES = {
+    "running": "bold green", "paused": "bold yellow", "evaluating": "bold cyan", "rendering": "bold cyan",
+    "stopping": "bold yellow", "done": "bold blue", "stopped": "bold blue", "failed": "bold red", "created": "dim",
+}
+HPARAM_LABELS = (
+    ("learning_rate", "lr"), ("gamma", "γ"), ("epsilon_end", "ε_end"), ("epsilon_decay", "ε_decay"),
+    ("batch_size", "batch"), ("target_update", "target"), ("train_freq", "train_freq"),
+    ("gradient_steps", "grad_steps"), ("max_grad_norm", "clip"),
+)
+
+
+def _fit(parts: list[tuple[int, Text]], width: int, sep: str = "  ") -> Text:
+    """Join parts (priority, text) in order, dropping the lowest priorities until the line fits."""
+    kept = list(parts)
+    while kept and sum(p.cell_len for _, p in kept) + len(sep) * (len(kept) - 1) > width:
+        kept.remove(min(kept, key=lambda item: item[0]))
+    return Text(sep).join(p for _, p in kept)
+
+
+def _bar(fraction: float, width: int) -> str:
+    filled = int(max(0.0, min(1.0, fraction)) * width)
+    return "▕" + "█" * filled + "░" * (width - filled) + "▏"
+
+
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class StatusStrip(Static):
+    DEFAULT_CSS = """
+    StatusStrip { height: 2; padding: 0 1; }
+    """
+
+    def __init__(self, title: str, **kwargs):
+        super().__init__(**kwargs)
+        self.title_text = title
+        self.status: dict = {}
+
+    def show(self, status: dict, state_override: str | None = None) -> None:
+        self.status = dict(status)
+        if state_override:
+            self.status["state"] = state_override
+        self.update(self._render_lines(max(20, self.size.width - 2 or 160)))
+
+    def on_resize(self) -> None:
+        if self.status:
+            self.update(self._render_lines(max(20, self.size.width - 2)))
+
+    def _render_lines(self, width: int) -> Text:
+        s = self.status
+        state = s.get("state", "created")
+        step, total = s.get("step", 0), s.get("total_steps", 1) or 1
+        sps = s.get("steps_per_s") or 0.0
+        eta = (total - step) / sps if sps and state in ("running", "evaluating", "rendering") else None
+        line1 = _fit([
+            (3, Text(self.title_text, style="bold")),
+            (9, Text(f"● {state.upper()}", style=STATE_STYLES.get(state, "bold"))),
+            (8, Text(f"{step:,} / {total:,}")),
+            (2, Text(_bar(step / total, 20))),
+            (7, Text(f"{step / total:.0%}")),
+            (5, Text(f"{sps:,.0f} steps/s")),
+            (4, Text(f"{clock(s.get('elapsed_s'))} · ETA {clock(eta)}")),
+        ], width)
+        hp = s.get("hyperparameters", {})
+        pending = s.get("pending_change")
+        last = s.get("last_eval")
+        parts = [(6 - i * 0.1, Text(f"{label} {_value(hp[key])}")) for i, (key, label) in enumerate(HPARAM_LABELS) if key in hp]
+        parts.insert(2, (6.5, Text(f"ε {s.get('epsilon', 0):.3f}")))
+        if pending:
+            parts.insert(0, (10, Text(f"pending {pending['key']}={_value(pending['value'])}", style="yellow")))
+        if last:
+            parts.append((9, Text(f"last eval {last['mean']:.1f} ± {last['std']:.1f} @ {last['step']:,}")))
+        if s.get("best_eval") is not None:
+            parts.append((8, Text(f"best {number(s['best_eval'])}")))
+        if s.get("first_step_reaching_target") is not None:
+            parts.append((7.5, Text(f"solved @ {s['first_step_reaching_target']:,}", style="green")))
+        line2 = _fit(parts, width, sep=" · ")
+        return Text("\n").join([line1, line2])
