@@ -4,6 +4,7 @@ events pane and status strip)."""
 from __future__ import annotations
 
 import math
+import os
 
 
 def clock(seconds: float | None) -> str:
@@ -18,6 +19,12 @@ def eval_text(evaluation: dict | None) -> str:
     if not evaluation:
         return "no eval yet"
     return f"eval {evaluation['mean']:.1f} ± {evaluation['std']:.1f} @ {evaluation['step']:,}"
+
+
+def short_path(path: str) -> str:
+    """Relative to the working directory when under it (runs/…), else as given."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def number(value: float | None, digits: int = 1) -> str:
@@ -39,8 +46,8 @@ def event_parts(event: dict) -> tuple[str, str] | None:
     if kind == "checkpoint_requested":
         return "ckpt", "requested: taken at the end of this episode"
     if kind == "checkpoint":
-        exact = "" if event.get("exact", True) else " (inexact: mid-episode)"
-        return "ckpt", f"{event['checkpoint']} {event['path']}{exact}"
+        exact = "" if event.get("exact", True) else " (inexact)"
+        return "ckpt", f"{event['checkpoint']} {short_path(event['path'])}{exact}"
     if kind == "alert":
         return "⚠ alert", event["message"]
     if kind == "error":

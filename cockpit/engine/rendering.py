@@ -6,6 +6,7 @@ never reads weights mid-update and never draws from the trainer's random streams
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -30,6 +31,7 @@ class RenderedStep:
 def play_greedy(config: Config, policy: dict, seed: int, max_steps: int = 10_000) -> Iterator[RenderedStep]:
     """Yield each frame of one greedy episode (first the reset frame). Needs the env's rgb_array
     renderer (pygame for the classic-control envs)."""
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # frames only: no sound device needed
     env = make_env(config.env, render_mode="rgb_array")
     try:
         q = q_network(int(np.prod(env.observation_space.shape)), int(env.action_space.n),

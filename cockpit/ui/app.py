@@ -86,6 +86,8 @@ class CockpitApp(App):
         self.quit_requested_at: float | None = None
         self.summary: dict | None = None
         self.renders = 0
+        self.render_worker: Worker | None = None
+        self.trainer_worker: Worker | None = None
 
     # ------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -99,11 +101,17 @@ class CockpitApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        # References, not queries: while a modal screen is on top, queries search that screen.
+        self.status_strip = self.query_one(StatusStrip)
+        self.events_pane = self.query_one(EventsPane)
+        self.render_panel = self.query_one(RenderPanel)
+        self.charts = list(self.query(MetricChart))
+        self.chart_area = self.query_one("#charts")
         self._apply_layout()
         self.set_interval(self.refresh_s, self.refresh_view)
         self.refresh_view()
         if self.make_trainer is not None:
-            self.run_worker(self._train, name="trainer", thread=True, exit_on_error=False)
+            self.trainer_worker = self.run_worker(self._train, name="trainer", thread=True, exit_on_error=False)
 
     def on_resize(self) -> None:
         self._apply_layout()
@@ -116,7 +124,11 @@ class CockpitApp(App):
 
     def _apply_layout(self) -> None:
         width, height = self.size
-        self.screen.set_class(width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1], "-compact")
+        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        self.screen.set_class(compact, "-compact")
+        footer = self.query_one(Footer)
+        footer.compact = compact
+        footer.show_command_palette = not compact  # ctrl+p still opens it; the keys need the room
 
     # ------------------------------------------------------------ the run
     def _train(self) -> dict:
@@ -144,7 +156,7 @@ class CockpitApp(App):
         if self.summary:
             s = self.summary
             target = s.get("first_step_reaching_target")
-            self.query_one(EventsPane).note(
+            self.events_pane.note(
                 f"run {s['status']}: final eval {_fmt(s.get('final_eval_return'))} · best eval "
                 f"{_fmt(s.get('best_eval_return'))} · target reached at "
                 f"{'step ' + format(target, ',') if target is not None else 'no step'} · press q to quit",
@@ -164,19 +176,19 @@ class CockpitApp(App):
             return
         self.version = snap.version
         self.snapshot = snap
-        self.query_one(StatusStrip).show(snap.status, self.state_override)
+        self.status_strip.show(snap.status, self.state_override)
         new = snap.event_count - self.events_seen
-        self.query_one(EventsPane).add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
+        self.events_pane.add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
         self.events_seen = snap.event_count
-        if self.query_one(RenderPanel).is_open:
+        if self.render_panel.is_open:
             return
-        for chart in self.query(MetricChart):
+        for chart in self.charts:
             if chart.display:
                 chart.show(snap)
 
     def on_trainer_reply(self, message: TrainerReply) -> None:
         if not message.reply.get("ok"):
-            self.query_one(EventsPane).note(f"{message.kind} refused: {message.reply.get('error')}", style="yellow")
+            self.events_pane.note(f"{message.kind} refused: {message.reply.get('error')}", style="yellow")
         elif message.kind == "policy":
             self._play(message.reply)
         self.refresh_view()
@@ -205,7 +217,7 @@ class CockpitApp(App):
             self._send(self.control.checkpoint("ui"), "checkpoint")
 
     def action_render(self) -> None:
-        panel = self.query_one(RenderPanel)
+        panel = self.render_panel
         if panel.is_open:
             self.action_close_render()
         elif self.render_episode is None:
@@ -216,12 +228,12 @@ class CockpitApp(App):
             self._send(self.control.policy("ui"), "policy")
 
     def action_close_render(self) -> None:
-        panel = self.query_one(RenderPanel)
+        panel = self.render_panel
         if panel.is_open:
             self.workers.cancel_group(self, "render")
             panel.close()
             self.state_override = None
-            self.query_one("#charts").display = True
+            self.chart_area.display = True
             self.version = -1
             self.refresh_view()
 
@@ -235,17 +247,18 @@ class CockpitApp(App):
             if future.done() and not future.result()["ok"]:
                 return future.result()
             self._send(future, "set")
-            self.query_one(EventsPane).note(f"requested {key} = {value}: applied at the next step")
+            self.events_pane.note(f"requested {key} = {value}: applied at the next step")
             return None
 
-        self.push_screen(HyperparameterDialog(status.get("hyperparameters", {}), status.get("pending_change"), submit))
+        pending = self.control.pending_change
+        self.push_screen(HyperparameterDialog(status.get("hyperparameters", {}), pending and pending.to_dict(), submit))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
     def action_show_chart(self, index: int) -> None:
         self.selected_chart = index
-        for i, chart in enumerate(self.query(MetricChart)):
+        for i, chart in enumerate(self.charts):
             chart.set_class(i == index, "-selected")
         self.version = -1
         self.call_after_refresh(self.refresh_view)
@@ -275,15 +288,15 @@ class CockpitApp(App):
     # ------------------------------------------------------------ render
     def _play(self, policy: dict) -> None:
         self.renders += 1
-        self.query_one("#charts").display = False
-        self._render_worker(policy, self.renders)
+        self.chart_area.display = False
+        self.render_worker = self._render_worker(policy, self.renders)
 
     @work(thread=True, group="render", exclusive=True)
     def _render_worker(self, policy: dict, number: int) -> None:
         from cockpit.engine.recording import save_gif
 
         frames = []
-        panel = self.query_one(RenderPanel)
+        panel = self.render_panel
         title = f"Render: greedy episode of the policy at step {policy['step']:,}"
         self.call_from_thread(panel.open, title)
         for shown in self.render_episode(policy, number):

@@ -36,6 +36,15 @@ CHARTS = (
 )
 
 
+def steps_label(step: float) -> str:
+    step = int(round(step))
+    if step >= 1_000_000:
+        return f"{step / 1e6:.2f}M"
+    if step >= 10_000:
+        return f"{step / 1e3:.1f}k"
+    return str(step)
+
+
 class MetricChart(PlotextPlot):
     DEFAULT_CSS = """
     MetricChart { border: round $panel; height: 1fr; min-height: 8; }
@@ -99,7 +108,16 @@ class MetricChart(PlotextPlot):
                 plt.hline(bound, "red")
                 high_edge = max(high_edge, bound)
         self._markers(snap, low_edge)
+        self._step_ticks(snap)
         plt.xlabel("env steps")
+
+    def _step_ticks(self, snap: Snapshot) -> None:
+        """Whole step counts on the x axis (plotext would print 1565.2)."""
+        steps = [snap.series[k].steps for k, _, _ in self.spec.series if snap.series[k].steps]
+        low, high = min(s[0] for s in steps), max(s[-1] for s in steps)
+        if high > low:
+            ticks = np.linspace(low, high, 5)
+            self.plt.xticks(ticks, [steps_label(t) for t in ticks])
 
     def _markers(self, snap: Snapshot, floor: float) -> None:
         plt = self.plt

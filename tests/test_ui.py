@@ -1,0 +1,247 @@
+"""The cockpit driven with the Pilot against a real trainer on a tiny preset: every key and the
+dialog, quitting while training, a trainer failure; layouts as snapshots of a recorded history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+from cockpit.engine.control import Control
+from cockpit.engine.history import load_history
+from cockpit.engine.metrics import MetricsStore
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.launch import create_app
+from cockpit.ui.screens.confirm import Confirm
+from cockpit.ui.screens.help import HelpScreen
+from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
+from cockpit.ui.widgets.events_pane import EventsPane
+from cockpit.ui.widgets.metric_chart import MetricChart
+from cockpit.ui.widgets.render_panel import RenderPanel
+from cockpit.ui.widgets.status_strip import StatusStrip
+from tiny import tiny_config
+
+RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"
+LONG = {"run": {"total_steps": 1_000_000, "eval_freq": 500}}
+
+
+def live_app(tmp_path, **tables) -> CockpitApp:
+    app = create_app(tiny_config(**(tables or LONG)), tmp_path / "run", refresh_s=0.2)
+    app.replies = []  # every command's Future, to wait on explicitly
+    submit = app.control.submit
+
+    def recording_submit(command):
+        future = submit(command)
+        app.replies.append(future)
+        return future
+
+    app.control.submit = recording_submit
+    return app
+
+
+async def answered(app: CockpitApp, pilot, index: int = -1) -> dict:
+    """Wait for a command's reply, then for the UI to have shown it."""
+    reply = await asyncio.wait_for(asyncio.wrap_future(app.replies[index]), 30)
+    await pilot.pause()
+    app.refresh_view()
+    await pilot.pause()
+    return reply
+
+
+async def started(app: CockpitApp, pilot) -> None:
+    """Wait until the trainer is running (its first reply to a harmless command)."""
+    app.control.resume("test")
+    await answered(app, pilot)
+
+
+def events_text(app: CockpitApp) -> str:
+    """The pane's text with soft wraps undone (lines written before layout wrap at 78 columns)."""
+    return "".join(line.text for line in app.events_pane.lines)
+
+
+def status_text(app: CockpitApp) -> str:
+    return str(app.status_strip.render())
+
+
+async def test_space_pauses_and_resumes(tmp_path):
+    app = live_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("space")
+        assert (await answered(app, pilot))["state"] == "paused"
+        assert "PAUSED" in status_text(app)
+        step = app.store.status["step"]
+        await pilot.press("space")
+        assert (await answered(app, pilot))["state"] == "running"
+        assert "RUNNING" in status_text(app) and "pause   by ui" in events_text(app)
+        assert app.store.status["step"] >= step
+
+
+async def test_e_evaluates_now_and_shows_the_result(tmp_path):
+    app = live_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("e")
+        reply = await answered(app, pilot)
+        assert reply["ok"] and not reply["scheduled"] and len(reply["returns"]) == 2
+        assert f"eval*   {reply['mean']:.1f} ± {reply['std']:.1f}" in events_text(app)
+        assert any(not e["scheduled"] for e in app.snapshot.evaluations)  # on the return chart
+
+
+async def test_c_checkpoints_at_the_episode_boundary_and_shows_the_path(tmp_path):
+    app = live_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("c")
+        reply = await answered(app, pilot)
+        assert reply["ok"] and reply["exact"] and Path(reply["path"]).is_dir()
+        text = events_text(app)
+        assert "requested: taken at the end of this episode" in text
+        assert f"demand {reply['path']}" in text
+
+
+async def test_r_renders_a_greedy_episode_and_saves_a_gif(tmp_path):
+    app = live_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("r")
+        assert app.query_one(RenderPanel).is_open
+        await answered(app, pilot)  # the policy snapshot
+        await app.render_worker.wait()
+        await pilot.pause()
+        caption = str(app.query_one("#caption").render())
+        assert "episode over" in caption and "saved" in caption
+        assert list((tmp_path / "run" / "renders").glob("*.gif"))
+        assert "▀" in str(app.query_one("#frame").render())
+        await pilot.press("escape")
+        assert not app.query_one(RenderPanel).is_open
+
+
+async def test_h_dialog_refuses_a_bad_value_and_applies_a_good_one(tmp_path):
+    app = live_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("h")
+        dialog = app.screen
+        assert isinstance(dialog, HyperparameterDialog)
+        await pilot.press("enter")  # learning_rate, the first option
+        field = dialog.query_one("#value")
+        field.value = "-1"
+        await pilot.press("enter")
+        assert "refused" in str(dialog.query_one("#message").render()) and "expected a number > 0" in str(dialog.query_one("#message").render())
+        assert app.control.pending_change is None and app.screen is dialog
+        field.value = "5e-4"
+        await pilot.press("enter")
+        assert app.screen is not dialog
+        reply = await answered(app, pilot)
+        assert reply == {"ok": True, "step": reply["step"], "key": "learning_rate", "old": 1e-3, "new": 5e-4}
+        assert "learning_rate 0.001 → 0.0005" in events_text(app)
+        assert "lr 0.0005" in status_text(app)
+
+
+async def test_h_dialog_says_when_a_change_is_pending(tmp_path):
+    """A scripted trainer that never reaches a step boundary, so an asked change stays pending."""
+    release = threading.Event()
+    store = MetricsStore()
+    store.publish({"state": "running", "hyperparameters": {"learning_rate": 1e-3, "gamma": 0.99}})
+    app = CockpitApp("scripted", Control(), store, make_trainer=lambda: type("T", (), {"run": lambda s: release.wait(30) and {}})())
+    async with app.run_test(size=(160, 48)) as pilot:
+        first = app.control.set("gamma", 0.95, source="test")
+        assert not first.done()
+        await pilot.press("h")
+        dialog = app.screen
+        assert "a change is pending: gamma = 0.95" in str(dialog.query_one("#message").render())
+        await pilot.press("enter")
+        dialog.query_one("#value").value = "1e-4"
+        await pilot.press("enter")
+        assert "refused: a change is pending" in str(dialog.query_one("#message").render())
+        await pilot.press("escape")
+        release.set()
+
+
+async def test_help_and_chart_keys():
+    app = recorded_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        charts = list(app.query(MetricChart))
+        assert [c.display for c in charts] == [True] + [False] * 5
+        for key in "23456":
+            await pilot.press(key)
+            await pilot.pause()
+            assert [c.display for c in charts].index(True) == int(key) - 1
+        await pilot.press("1")
+
+
+async def test_q_stops_the_run_gracefully_and_exits(tmp_path):
+    app = live_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        await pilot.press("q")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("y")
+        await app.trainer_worker.wait()
+        await pilot.pause()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "stopped"
+    meta = json.loads((tmp_path / "run" / "checkpoints" / (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() / "meta.json").read_text())
+    assert meta["kind"] == "stop" and meta["exact"]
+
+
+class ExplodingEnv(gym.Wrapper):
+    def __init__(self):
+        super().__init__(gym.make("CartPole-v1"))
+        self.steps = 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == 150:
+            raise RuntimeError("the simulator exploded")
+        return super().step(action)
+
+
+gym.register("Exploding-v0", entry_point=ExplodingEnv, max_episode_steps=50)
+
+
+async def test_a_trainer_failure_shows_as_failed_with_the_error(tmp_path):
+    app = live_app(tmp_path, env={"id": "Exploding-v0", "max_episode_steps": 0})
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.trainer_worker.wait()
+        await pilot.pause()
+        app.refresh_view()
+        await pilot.pause()
+        assert "FAILED" in status_text(app)
+        assert "RuntimeError: the simulator exploded" in events_text(app)
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "error" and "exploded" in e["message"] for e in events)
+
+
+async def test_the_run_is_the_same_with_the_ui_as_headless(tmp_path):
+    from cockpit.engine.trainer import Trainer
+
+    config = tiny_config()
+    Trainer(config, tmp_path / "headless").run()
+    app = create_app(config, tmp_path / "ui", refresh_s=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.trainer_worker.wait()
+        await pilot.pause()
+
+    def metrics(run):
+        records = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in records]
+
+    assert metrics("ui") == metrics("headless")
+
+
+def recorded_app() -> CockpitApp:
+    return CockpitApp("cockpit · CartPole-v1 · cartpole · seed 1", Control(), load_history(RECORDED))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_layout_snapshot(snap_compare, size):
+    assert snap_compare(recorded_app(), terminal_size=size)
