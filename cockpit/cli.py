@@ -26,8 +26,13 @@ def run_parser() -> argparse.ArgumentParser:
         "  cockpit presets/cartpole.toml --no-ui --set env.id=Acrobot-v1 --total-steps 20000\n"
         "  cockpit --resume runs/CartPole-v1-cartpole-s1-20261124-120000 --no-ui --total-steps 100000\n"
         "  cockpit --fork runs/.../checkpoints/step-000020000 --set dqn.learning_rate=1e-4\n"
-        "\nother commands:\n"
-        "  cockpit eval CHECKPOINT_OR_RUN_DIR [--episodes N] [--seed S] [--gif PATH] [--json]",
+        "\nother commands (cockpit COMMAND --help):\n"
+        "  eval     greedy evaluation of a saved policy\n"
+        "  check    walk the debugging hierarchy on a preset: reward, env, learning, exploration, hyperparameters\n"
+        "  play     act in the preset's environment from the keyboard\n"
+        "  seeds    several seeds of a preset, aggregated with confidence intervals\n"
+        "  tune     one hyperparameter at a time, or an Optuna search\n"
+        "  compare  overlay the evaluation curves of finished runs",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("preset", nargs="?", help="a TOML preset with [env], [dqn] and [run] tables")
@@ -182,14 +187,29 @@ def cmd_eval(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"eval": cmd_eval}
+COMMANDS = {
+    "eval": "cockpit.cli:cmd_eval",
+    "check": "cockpit.commands.check:main",
+    "play": "cockpit.commands.play:main",
+    "seeds": "cockpit.commands.seeds:main",
+    "tune": "cockpit.commands.tune:main",
+    "compare": "cockpit.commands.compare:main",
+}
+"""Subcommands: NAME -> "module:function(argv) -> exit code", imported only when used."""
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module, _, function = COMMANDS[name].partition(":")
+    return getattr(importlib.import_module(module), function)(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv and argv[0] in COMMANDS:
-            return COMMANDS[argv[0]](argv[1:])
+            return run_command(argv[0], argv[1:])
         return cmd_run(argv)
     except ConfigError as e:
         print(f"cockpit: error: {e}", file=sys.stderr)
