@@ -49,7 +49,9 @@ def event_parts(event: dict) -> tuple[str, str] | None:
         exact = "" if event.get("exact", True) else " (inexact)"
         return "ckpt", f"{event['checkpoint']} {short_path(event['path'])}{exact}"
     if kind == "alert":
-        return "⚠ alert", event["message"]
+        return ("✗ alert" if event.get("fatal") else "⚠ alert"), event["message"]
+    if kind == "checkpoint_skipped":
+        return "ckpt", event["message"]
     if kind == "error":
         return "✗ error", event["message"]
     if kind in ("pause", "resume"):

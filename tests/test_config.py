@@ -137,6 +137,17 @@ OVERRIDES = [
     ("run.threads", "2", 2),
     ("run.device", "cuda:1", "cuda:1"),
     ("run.checkpoint_keep", "1", 1),
+    ("alerts.grad_spike_factor", "20", 20.0),
+    ("alerts.loss_spike_factor", "50.0", 50.0),
+    ("alerts.q_bound_factor", "1.5", 1.5),
+    ("alerts.q_zero_fraction", "0.001", 0.001),
+    ("alerts.q_zero_after_steps", "10000", 10000),
+    ("alerts.collapse_action_share", "0.9", 0.9),
+    ("alerts.collapse_min_epsilon", "0.3", 0.3),
+    ("alerts.entropy_floor", "0.05", 0.05),
+    ("alerts.flat_after_steps", "5000", 5000),
+    ("alerts.flat_tolerance", "0.1", 0.1),
+    ("alerts.on_non_finite", "pause", "pause"),
 ]
 
 

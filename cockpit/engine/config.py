@@ -1,4 +1,5 @@
-"""Presets: TOML files with `[env]`, `[dqn]` and `[run]` tables, loaded into frozen dataclasses.
+"""Presets: TOML files with `[env]`, `[dqn]` and `[run]` tables (and optionally `[alerts]`
+thresholds), loaded into frozen dataclasses.
 
 Stdlib only, so that a bad preset is reported before torch (or gymnasium) is imported. Every
 error is a `ConfigError` whose message is one line naming the file, the key, the value and what
@@ -96,10 +97,40 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """Thresholds of the live health alerts (cockpit/engine/alerts.py); the README lists them."""
+
+    grad_spike_factor: float = 10.0
+    """Alert when the gradient norm exceeds this many times its running median."""
+    loss_spike_factor: float = 100.0
+    """Alert when the loss exceeds this many times its running median (exploding)."""
+    q_bound_factor: float = 1.0
+    """Alert when mean Q exceeds this many times the bound r_max·(1-γ^T)/(1-γ)."""
+    q_zero_fraction: float = 0.01
+    """Alert when |mean Q| stays under this fraction of the bound ..."""
+    q_zero_after_steps: int = 5_000
+    """... this many steps after warm-up (not learning)."""
+    collapse_action_share: float = 0.95
+    """Alert when one action takes more than this share of recent steps ..."""
+    collapse_min_epsilon: float = 0.5
+    """... while epsilon is at least this (exploration collapse)."""
+    entropy_floor: float = 0.1
+    """Alert when the action entropy falls under this fraction of its maximum before epsilon's end."""
+    flat_after_steps: int = 20_000
+    """Alert when the training return has not improved for this many steps after epsilon's end ..."""
+    flat_tolerance: float = 0.05
+    """... by more than this fraction of its best (and the target is not reached)."""
+    on_non_finite: str = "default"
+    """NaN/Inf in loss, Q or gradients: `pause` (the UI's default), `stop` (headless default: the last
+    full checkpoint before it is the last good state), or `default` (the front end decides)."""
+
+
+@dataclass(frozen=True)
 class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     dqn: DQNConfig = field(default_factory=DQNConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     name: str = "custom"
     """Preset name (the file's stem), used in run directory names."""
 
@@ -110,7 +141,7 @@ class Config:
         return {t: dataclasses.asdict(getattr(self, t)) for t in TABLES}
 
 
-TABLES: dict[str, type] = {"env": EnvConfig, "dqn": DQNConfig, "run": RunConfig}
+TABLES: dict[str, type] = {"env": EnvConfig, "dqn": DQNConfig, "run": RunConfig, "alerts": AlertsConfig}
 
 # Hyperparameters a running trainer accepts through the control surface.
 LIVE_KEYS = (
@@ -160,6 +191,17 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run.threads": (_positive, "an integer > 0"),
     "run.device": (lambda v: re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None, "'cpu' or 'cuda[:N]'"),
     "run.checkpoint_keep": (_positive, "an integer > 0"),
+    "alerts.grad_spike_factor": (_positive, "a number > 0"),
+    "alerts.loss_spike_factor": (_positive, "a number > 0"),
+    "alerts.q_bound_factor": (_positive, "a number > 0"),
+    "alerts.q_zero_fraction": (_non_negative, "a number >= 0"),
+    "alerts.q_zero_after_steps": (_non_negative, "an integer >= 0"),
+    "alerts.collapse_action_share": (_probability, "a number in [0, 1]"),
+    "alerts.collapse_min_epsilon": (_probability, "a number in [0, 1]"),
+    "alerts.entropy_floor": (_probability, "a number in [0, 1]"),
+    "alerts.flat_after_steps": (_positive, "an integer > 0"),
+    "alerts.flat_tolerance": (_non_negative, "a number >= 0"),
+    "alerts.on_non_finite": (lambda v: v in ("default", "pause", "stop"), "one of 'default', 'pause', 'stop'"),
 }
 
 

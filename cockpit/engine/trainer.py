@@ -21,6 +21,7 @@ import torch
 
 from cockpit.engine import checkpoints, seeding, trainer_state
 from cockpit.engine.agent import UPDATE_METRICS, DQNAgent
+from cockpit.engine.alerts import Health, HealthMonitor
 from cockpit.engine.buffer import ReplayBuffer
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
 from cockpit.engine.control import Command, Control, reply
@@ -49,7 +50,10 @@ class Trainer:
         control: Control | None = None,
         store: MetricsStore | None = None,
         changes: list[dict] = (),
+        on_non_finite: str = "stop",
     ):
+        """`on_non_finite` is the front end's choice when the preset says `default`: `stop` (headless)
+        or `pause` (a person is watching)."""
         self.config = config
         self.dqn = config.dqn  # current values, replaced by live changes
         self.total_steps = config.run.total_steps
@@ -108,6 +112,10 @@ class Trainer:
         self._eval_time = 0.0
         self.log: RunLog | None = None
         self._started_at: float | None = None
+        self.health = HealthMonitor(config.alerts)
+        policy = config.alerts.on_non_finite
+        self.on_non_finite = on_non_finite if policy == "default" else policy
+        self.diverged: str | None = None  # set once NaN/Inf appears: no checkpoint is taken after it
 
     # ----------------------------------------------------------------- views
     @property
@@ -189,7 +197,7 @@ class Trainer:
             already_saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(f"step-{self.step:09d}")
             if not self._stop and self.run_dir is not None and not already_saved:
                 self._checkpoint("stop", exact=done)  # resumable with a larger --total-steps
-            status = "stopped" if self._stop else "finished"
+            status = "failed" if self.diverged and self.error else "stopped" if self._stop else "finished"
         except Exception as e:  # surfaced to the front end as state "failed", and logged
             self.error = f"{type(e).__name__}: {e}"
             self._event("error", message=self.error, traceback=traceback.format_exc())
@@ -252,6 +260,7 @@ class Trainer:
         points: dict[str, tuple] = {}
         epsilon = self.epsilon.value(self.step)
         entropy = self._action_entropy()
+        chunk = None
         if self._pending_updates:
             chunk = np.asarray(self._pending_updates)
             self._pending_updates.clear()
@@ -263,10 +272,43 @@ class Trainer:
         points["rollout/action_entropy"] = (self.step, entropy)
         points["time/steps_per_s"] = (self.step, steps_per_s)
         self.store.publish(self._status(steps_per_s, epsilon), points)
+        self._check_health(epsilon, entropy, chunk if "train/loss" in points else None)
         if self.log and self.step % self.config.run.log_interval < PUBLISH_EVERY:
             self._log_aggregate(epsilon, entropy, steps_per_s)
         if self.log:
             self.log.maybe_flush()
+
+    def _check_health(self, epsilon: float, entropy: float, updates: np.ndarray | None) -> None:
+        last = self.epsilon.segments[-1]
+        recent = list(self.episode_returns)[-20:]
+        health = Health(
+            step=self.step, warmup_steps=self.dqn.warmup_steps, epsilon=epsilon, epsilon_end=last.end_value,
+            epsilon_end_step=last.start_step + last.duration, action_counts=self._action_counts, entropy=entropy,
+            updates=updates, q_bound=self.q_bound, recent_return=float(np.mean(recent)) if len(recent) >= 5 else None,
+            target_return=self.info.target_return,
+        )
+        for alert in self.health.check(health):
+            self._event("alert", **alert)
+            if alert["fatal"]:
+                self._diverge(alert["message"])
+
+    def _diverge(self, message: str) -> None:
+        """NaN/Inf: no checkpoint from now on; pause for a watcher, or stop keeping the last good one."""
+        self.diverged = message
+        last_good = (f"; last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint
+                     else "; no full checkpoint was taken before it")
+        if self.on_non_finite == "pause":
+            self.paused = True
+            self._set_state("paused")
+            self._event("pause", source="alert", message=f"paused on non-finite values{last_good}")
+        else:
+            self.error = message + last_good
+            self._stop_requested_at = time.monotonic()
+            self._stop_now = True
+
+    def _state_is_finite(self) -> bool:
+        updates = np.asarray(self._pending_updates)
+        return bool(np.isfinite(updates).all()) and all(bool(torch.isfinite(p).all()) for p in self.agent.params)
 
     def _log_aggregate(self, epsilon: float, entropy: float, steps_per_s: float) -> None:
         record: dict[str, Any] = {"kind": "train", "step": self.step, "updates": self.updates,
@@ -439,6 +481,16 @@ class Trainer:
 
     def _checkpoint(self, kind: str, future: Future | None = None, exact: bool = True) -> Path | None:
         if self.run_dir is None:
+            return None
+        if not self.diverged and not self._state_is_finite():
+            message = f"non-finite weights or updates at step {self.step:,}, found before a checkpoint: training diverged"
+            self._event("alert", name="non_finite", message=message, fatal=True)
+            self._diverge(message)
+        if self.diverged:
+            self._event("checkpoint_skipped", checkpoint=kind, message=f"not written: the state is non-finite "
+                        f"({self.diverged.split(':')[0]}); last good: {self.last_checkpoint}")
+            if future is not None:
+                future.set_result(reply(False, error="the state is non-finite; no checkpoint written"))
             return None
         self._open_log()
         self.log.flush()

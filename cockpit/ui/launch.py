@@ -23,7 +23,7 @@ def create_app(config: Config, run_dir: Path | None, checkpoint: Path | None = N
     def make_trainer():
         from cockpit.engine.trainer import Trainer
 
-        trainer = Trainer(config, run_dir, control=control, store=store)
+        trainer = Trainer(config, run_dir, control=control, store=store, on_non_finite="pause")
         if checkpoint is not None:
             trainer.resume_from(checkpoint, fork=fork)
         return trainer

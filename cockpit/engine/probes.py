@@ -1,0 +1,337 @@
+"""Measurements behind `cockpit check`: random rollouts, Gymnasium's checker, action and seeding
+probes, a learning probe and a pass through the exploration schedule. `checks` judges them.
+
+Rollouts and probes act in the env as `gym.make` builds it (the user's own rewards, observations
+and spaces); the learning and exploration probes act in the env the agent sees (`make_env`, with
+one-hot encoding, normalization and clipping as the preset sets them). The envs' own warnings are
+silenced here: what they say is measured and reported as check items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.utils.env_checker import check_env
+from gymnasium.wrappers import RecordEpisodeStatistics
+from torch import nn
+
+from cockpit.engine import seeding
+from cockpit.engine.agent import DQNAgent
+from cockpit.engine.buffer import ReplayBuffer
+from cockpit.engine.config import Config
+from cockpit.engine.envs import EnvInfo, find_wrapper, make_env, measure_reward_abs_max
+from cockpit.engine.schedules import LinearSchedule
+
+# Purpose tags of the check's own streams, apart from a run's (see seeding).
+ROLLOUTS, BEHAVIOUR, TRANSITIONS, NETWORK, EXPLORATION = 101, 102, 103, 104, 105
+
+EPISODES = 20
+EPISODE_CAP = 2_000
+"""Steps after which a random episode is cut (counted as neither terminated nor truncated)."""
+PROBES = 5
+REPLAY_STEPS = 20
+MEMORIZE_LR = 1e-3
+MEMORIZE_STEPS = 1_000
+MEMORIZE_TARGET = 1e-4
+BURST_UPDATES = 200
+EXPLORE_STEPS = 2_000
+BENIGN_CHECKER_NOTES = ("minimum value is -infinity", "maximum value is infinity")
+"""Gymnasium's notes on unbounded Box dimensions: an MLP takes such observations as they come."""
+
+
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+@contextmanager
+def user_env(config: Config) -> Iterator[gym.Env]:
+    """The env as `gym.make` builds it (time limit and Gymnasium's checkers), without the engine's wrappers."""
+    env = make_env(config.env)
+    try:
+        yield find_wrapper(env, RecordEpisodeStatistics).env
+    finally:
+        env.close()
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def one_line(text: str) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(text))
+    return " ".join(text.removeprefix("WARN: ").split())
+
+
+# ------------------------------------------------------------------ random rollouts
+@dataclass
+class Rollouts:
+    """Random-policy episodes in the user's env: raw rewards and observations."""
+
+    rewards: list[np.ndarray]
+    """Per episode, the reward of each step."""
+    terminal_rewards: list[float]
+    """The reward of the last step of each terminated episode."""
+    lengths: list[int]
+    terminated: int
+    truncated: int
+    observations: np.ndarray
+    """Every reset and step observation, one flattened row each."""
+    space: str
+    box: bool
+    outside_count: int
+    first_outside: str
+
+
+def random_rollouts(config: Config) -> Rollouts:
+    seed = config.run.seed
+    rewards, terminal_rewards, lengths, observed = [], [], [], []
+    ends = {"terminated": 0, "truncated": 0}
+    with quiet(), user_env(config) as env:
+        space = env.observation_space
+        env.action_space.seed(seeding.derive(seed, ROLLOUTS))
+        for episode in range(EPISODES):
+            obs, _ = env.reset(seed=seeding.derive(seed, ROLLOUTS, 1 + episode))
+            observed.append(obs)
+            episode_rewards: list[float] = []
+            terminated = truncated = False
+            while not (terminated or truncated) and len(episode_rewards) < EPISODE_CAP:
+                obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                observed.append(obs)
+                episode_rewards.append(float(reward))
+            rewards.append(np.array(episode_rewards))
+            lengths.append(len(episode_rewards))
+            if terminated:
+                ends["terminated"] += 1
+                terminal_rewards.append(episode_rewards[-1])
+            elif truncated:
+                ends["truncated"] += 1
+    outside = [obs for obs in observed if not space.contains(obs)]
+    return Rollouts(
+        rewards=rewards, terminal_rewards=terminal_rewards, lengths=lengths, **ends,
+        observations=np.array([np.asarray(obs, dtype=np.float64).ravel() for obs in observed]),
+        space=one_line(str(space)), box=isinstance(space, spaces.Box),
+        outside_count=len(outside), first_outside=why_outside(space, outside[0]) if outside else "",
+    )
+
+
+def why_outside(space: spaces.Space, obs: object) -> str:
+    if not isinstance(space, spaces.Box):
+        return f"{obs!r}"
+    x = np.asarray(obs)
+    if x.shape != space.shape:
+        return f"shape {x.shape} (declared {space.shape})"
+    for beyond, bound, word in ((x > space.high, space.high, "above high"), (x < space.low, space.low, "below low")):
+        index = np.flatnonzero(beyond.ravel())
+        if len(index):
+            i = int(index[0])
+            return f"x{i} = {x.ravel()[i]:.3g} {word} {bound.ravel()[i]:.3g}"
+    return f"dtype {x.dtype} (declared {space.dtype})"
+
+
+# ------------------------------------------------------------------ Gymnasium's checker
+@dataclass
+class CheckerReport:
+    warnings: list[str]
+    notes: list[str]
+    error: str | None
+
+
+def gymnasium_checker(config: Config) -> CheckerReport:
+    """`check_env` on the unwrapped env (render checks skipped: `cockpit play` shows the renders)."""
+    with warnings.catch_warnings(record=True) as caught, user_env(config) as env:
+        warnings.simplefilter("always")
+        try:
+            check_env(env.unwrapped, skip_render_check=True)
+            error = None
+        except Exception as e:  # the checker's assertions, or whatever the env raises under it: reported
+            error = f"{type(e).__name__}: {one_line(str(e))}"
+    messages = list(dict.fromkeys(one_line(str(w.message)) for w in caught))
+    notes = [m for m in messages if any(b in m for b in BENIGN_CHECKER_NOTES)]
+    return CheckerReport([m for m in messages if m not in notes], notes, error)
+
+
+# ------------------------------------------------------------------ actions and seeding
+@dataclass
+class Behaviour:
+    n_actions: int
+    probes: int
+    deterministic: bool
+    """The same action from the same seeded state led to the same next state."""
+    same_effect: np.ndarray
+    """[a, b]: actions a and b led to the same next state in every probed state."""
+    reset_reproducible: bool
+    diverged_at: int | None
+    """The step at which a replay of the same seed and actions first differed."""
+    replayed: int
+
+
+def _trajectory(env: gym.Env, reset_seed: int, actions: list[int]) -> tuple[list, int | None]:
+    """Observations from a seeded reset through `actions`, and the index of the action that ended it."""
+    obs, _ = env.reset(seed=reset_seed)
+    observed = [obs]
+    for i, action in enumerate(actions):
+        obs, _, terminated, truncated, _ = env.step(action)
+        observed.append(obs)
+        if terminated or truncated:
+            return observed, i
+    return observed, None
+
+
+def _same(a: object, b: object) -> bool:
+    return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def _first_difference(first: list, second: list) -> int | None:
+    for i, (a, b) in enumerate(zip(first, second)):
+        if not _same(a, b):
+            return i
+    return None if len(first) == len(second) else min(len(first), len(second))
+
+
+def behaviour_probe(config: Config) -> Behaviour:
+    """Replays from seeded resets: reproducibility, then each action's next state from the same states."""
+    seed = config.run.seed
+    rng = np.random.default_rng(seeding.derive(seed, BEHAVIOUR))
+    with quiet(), user_env(config) as env:
+        n = int(env.action_space.n)
+        actions = [int(a) for a in rng.integers(n, size=REPLAY_STEPS)]
+        reset_seed = seeding.derive(seed, BEHAVIOUR, 1)
+        (first, _), (second, _) = _trajectory(env, reset_seed, actions), _trajectory(env, reset_seed, actions)
+        differ = _first_difference(first, second)
+        same_effect, deterministic = np.ones((n, n), dtype=bool), True
+        for probe in range(PROBES):
+            probe_seed = seeding.derive(seed, BEHAVIOUR, 2 + probe)
+            prefix = [int(a) for a in rng.integers(n, size=2 * probe)]
+            _, ended = _trajectory(env, probe_seed, prefix)
+            prefix = prefix[:ended] if ended is not None else prefix
+            outcomes = [_trajectory(env, probe_seed, prefix + [a])[0][-1] for a in range(n)]
+            deterministic &= _same(outcomes[0], _trajectory(env, probe_seed, prefix + [0])[0][-1])
+            same_effect &= np.array([[_same(x, y) for y in outcomes] for x in outcomes])
+    return Behaviour(
+        n_actions=n, probes=PROBES, deterministic=deterministic, same_effect=same_effect,
+        reset_reproducible=differ != 0, diverged_at=differ,
+        replayed=len(first) - 1,
+    )
+
+
+# ------------------------------------------------------------------ learning
+@dataclass
+class LearningReport:
+    memorized_loss: float
+    memorize_steps: int
+    grad_norms: list[float]
+    """Norm of each Linear layer's weight gradient after one update."""
+    loss_before: float
+    loss_after: float
+    batch_size: int
+    learning_rate: float
+
+
+def random_rows(config: Config, obs_dim: int, count: int) -> np.ndarray:
+    """`count` packed replay rows of random play in the env the agent sees."""
+    seed = config.run.seed
+    buffer = ReplayBuffer(count, obs_dim)
+    with quiet():
+        env = make_env(config.env)
+        try:
+            env.action_space.seed(seeding.derive(seed, TRANSITIONS))
+            episode = 0
+            obs, _ = env.reset(seed=seeding.derive(seed, TRANSITIONS, 1))
+            while buffer.size < count:
+                action = int(env.action_space.sample())
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                buffer.add(obs, next_obs, action, float(reward), terminated)
+                obs = next_obs
+                if terminated or truncated:
+                    episode += 1
+                    obs, _ = env.reset(seed=seeding.derive(seed, TRANSITIONS, 1 + episode))
+        finally:
+            env.close()
+    return buffer.data
+
+
+def learning_probe(config: Config, info: EnvInfo) -> LearningReport:
+    """Fit one transition at a known-good rate, then run the preset's own update on one fixed batch.
+    The target network is never synced, so the TD targets stay fixed and the loss can only fall."""
+    d, device, seed = config.dqn, config.run.device, config.run.seed
+    rows = random_rows(config, info.obs_dim, d.batch_size)
+    memorize = dataclasses.replace(d, learning_rate=MEMORIZE_LR)
+    agent = DQNAgent(info.obs_dim, info.n_actions, memorize, device, seeding.derive(seed, NETWORK))
+    for steps in range(MEMORIZE_STEPS + 1):
+        memorized_loss = agent.update(rows[:1], info.obs_dim, memorize)[0]  # the loss before this update
+        if memorized_loss < MEMORIZE_TARGET:
+            break
+
+    agent = DQNAgent(info.obs_dim, info.n_actions, d, device, seeding.derive(seed, NETWORK, 1))
+    loss_before = agent.update(rows, info.obs_dim, d)[0]
+    grad_norms = [float(layer.weight.grad.norm()) for layer in agent.q if isinstance(layer, nn.Linear)]
+    for _ in range(BURST_UPDATES - 1):
+        agent.update(rows, info.obs_dim, d)
+    loss_after = agent.update(rows, info.obs_dim, d)[0]
+    return LearningReport(memorized_loss, steps, grad_norms, loss_before, loss_after, d.batch_size, d.learning_rate)
+
+
+# ------------------------------------------------------------------ exploration
+@dataclass
+class ExplorationReport:
+    action_counts: np.ndarray
+    steps: int
+    observations: np.ndarray
+    """What the agent saw, one row per step."""
+    discrete_states: int
+    """The number of states of a Discrete observation space (one-hot rows); 0 for a Box."""
+
+
+def exploration_pass(config: Config, info: EnvInfo) -> ExplorationReport:
+    """Epsilon-greedy play at evenly spaced points of the run's schedule, warm-up included, with an
+    untrained network as the greedy policy (the worst case: it often prefers one action everywhere)."""
+    d, seed, total = config.dqn, config.run.seed, config.run.total_steps
+    steps = min(EXPLORE_STEPS, total)
+    schedule = LinearSchedule(d.epsilon_start, d.epsilon_end, d.epsilon_decay)
+    agent = DQNAgent(info.obs_dim, info.n_actions, d, config.run.device, seeding.derive(seed, NETWORK, 2))
+    rng = np.random.default_rng(seeding.derive(seed, EXPLORATION))
+    counts = np.zeros(info.n_actions, dtype=np.int64)
+    with quiet():
+        env = make_env(config.env)
+        try:
+            user_space = find_wrapper(env, RecordEpisodeStatistics).env.observation_space
+            env.action_space.seed(seeding.derive(seed, EXPLORATION, 1))
+            episode = 0
+            obs, _ = env.reset(seed=seeding.derive(seed, EXPLORATION, 2))
+            observed = [obs]
+            for i in range(steps):
+                run_step = i * total // steps
+                explore = run_step < d.warmup_steps or rng.random() < schedule.value(run_step)
+                action = int(env.action_space.sample()) if explore else agent.act(obs)
+                counts[action] += 1
+                obs, _, terminated, truncated, _ = env.step(action)
+                observed.append(obs)
+                if terminated or truncated:
+                    episode += 1
+                    obs, _ = env.reset(seed=seeding.derive(seed, EXPLORATION, 2 + episode))
+                    observed.append(obs)
+        finally:
+            env.close()
+    discrete = int(user_space.n) if isinstance(user_space, spaces.Discrete) else 0
+    return ExplorationReport(counts, steps, np.array(observed, dtype=np.float64), discrete)
+
+
+def reward_abs_max(config: Config) -> float:
+    """The |r| bound a run uses for its Q bound, found as the trainer finds it (same seed, same clipping)."""
+    with quiet():
+        value = config.env.reward_abs_max or measure_reward_abs_max(
+            config.env, seeding.derive(config.run.seed, seeding.REWARD_PROBE)
+        )
+    return min(value, config.env.clip_reward) if config.env.clip_reward else value
