@@ -7,6 +7,7 @@ chart rebuilds only when its data changed and it is visible.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,7 @@ class MetricChart(PlotextPlot):
         self.border_title = spec.title
         self.snapshot: Snapshot | None = None
         self._signature: tuple | None = None
+        self.drawn_at = 0.0  # monotonic time of the last redraw, for round-robin refreshes
 
     def signature(self, snap: Snapshot) -> tuple:
         lengths = tuple((len(snap.series[k].steps), snap.series[k].steps[-1:]) for k, _, _ in self.spec.series)
@@ -69,6 +71,7 @@ class MetricChart(PlotextPlot):
             return False
         self._signature = signature
         self.snapshot = snap
+        self.drawn_at = time.monotonic()
         self.refresh()
         return True
 

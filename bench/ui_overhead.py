@@ -1,0 +1,274 @@
+"""What the live UI costs the trainer: training steps/s with the cockpit on screen against --no-ui.
+
+For R rounds, runs the same preset with the same seed and step count twice:
+  headless  `cockpit PRESET --no-ui --seed S --total-steps T --run-dir OUT/rN-headless` (stdout to a log)
+  UI        the same without --no-ui, in a detached tmux session of a given size (a real terminal:
+            Textual draws into a pty that tmux reads and keeps a screen of). When the run's
+            summary.json appears the script sends `q` (a finished run quits without confirming).
+Each run's `train_steps_per_s` comes from its summary.json: steps over training time, evaluation
+excluded. The ratio UI / headless is reported per round, then the median against the target: the
+UI may cost at most 10% (ratio >= 0.90). The two runs of a round must also log the same
+metrics.jsonl, every field but the timing one ("steps_per_s"): the UI must not change results.
+
+The runs of a round go one after the other, never at once, and the order alternates (headless
+then UI, then UI then headless, ...): on a shared machine the load drifts over minutes, and a
+fixed order would charge that drift to one side. The median of the per-round ratios then damps
+a round that an outside burst spoiled.
+
+tmux runs on a private server (`tmux -L <unique socket>`, no user config), so it neither sees nor
+disturbs other tmux servers; it is killed (and its socket removed) after each UI run, error or
+not. Its config turns the status line off (the pane gets the whole WIDTHxHEIGHT) and keeps a
+pane whose program exited, so that its last screen can be read (the exit status is written to
+OUT/rN-ui.rc by the pane's shell).
+
+    .venv/bin/python bench/ui_overhead.py                       # cartpole, 20,000 steps, 3 rounds, 160x48
+    .venv/bin/python bench/ui_overhead.py --size 80x24 --rounds 2
+    .venv/bin/python bench/ui_overhead.py presets/acrobot.toml --seed 2 --total-steps 10000
+
+Exit status: 0 when the median ratio meets the target and every round's results match, 1 when
+not, 2 when a run failed or timed out. Run directories (with the UI's last screen in screen.txt)
+are kept under --out (default: a new temp dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+COCKPIT = Path(sys.executable).with_name("cockpit")
+TARGET = 0.90
+"""The UI may cost at most 10% of the headless training speed."""
+POLL_S = 0.5
+IGNORED_FIELDS = ("steps_per_s",)
+"""metrics.jsonl fields that measure time rather than training; everything else must match."""
+TMUX_CONF = "set -g status off\nset -g remain-on-exit on\nset -g history-limit 2000\n"
+
+
+class RunFailed(Exception):
+    pass
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("preset", type=Path, nargs="?", default=Path("presets/cartpole.toml"),
+                   help="a preset (default presets/cartpole.toml)")
+    p.add_argument("--seed", type=int, default=1, help="run seed, the same for both sides (default 1)")
+    p.add_argument("--total-steps", type=int, default=20000, help="steps per run (default 20000)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of one headless and one UI run (default 3)")
+    p.add_argument("--size", default="160x48", help="the UI's terminal, COLUMNSxROWS (default 160x48)")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
+    p.add_argument("--out", type=Path, help="directory for run dirs and logs (default: a new temp dir)")
+    args = p.parse_args()
+    match = re.fullmatch(r"(\d+)x(\d+)", args.size)
+    if not match or int(match[1]) < 20 or int(match[2]) < 10:
+        p.error(f"--size {args.size}: expected COLUMNSxROWS, e.g. 160x48")
+    args.columns, args.rows = int(match[1]), int(match[2])
+    if args.rounds < 1 or args.total_steps < 1:
+        p.error("--rounds and --total-steps must be >= 1")
+    return args
+
+
+def cockpit_cmd(args: argparse.Namespace, run_dir: Path, headless: bool) -> list[str]:
+    cmd = [str(COCKPIT), str(args.preset)] + (["--no-ui"] if headless else [])
+    return cmd + ["--seed", str(args.seed), "--total-steps", str(args.total_steps), "--run-dir", str(run_dir)]
+
+
+def read_summary(run_dir: Path) -> dict:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if summary.get("status") != "finished" or not summary.get("train_steps_per_s"):
+        raise RunFailed(f"{run_dir}: status {summary.get('status')}, error {summary.get('error')}")
+    return summary
+
+
+def run_headless(args: argparse.Namespace, run_dir: Path) -> dict:
+    log = run_dir.with_name(run_dir.name + ".log")
+    with open(log, "w") as out:
+        try:
+            rc = subprocess.run(cockpit_cmd(args, run_dir, headless=True), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, timeout=args.timeout).returncode
+        except subprocess.TimeoutExpired:
+            raise RunFailed(f"headless run timed out after {args.timeout:.0f} s (log {log})") from None
+    if rc != 0 or not (run_dir / "summary.json").exists():
+        raise RunFailed(f"headless run exited {rc} (log {log})")
+    return read_summary(run_dir)
+
+
+class Tmux:
+    """A private tmux server (its own socket, no user config) holding one session; close() kills it."""
+
+    def __init__(self, out: Path):
+        self.socket = f"cockpit-ui-overhead-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.session = f"ui-overhead-{uuid.uuid4().hex[:8]}"
+        self.conf = out / "tmux.conf"
+        self.conf.write_text(TMUX_CONF)
+        self.started = False
+        # Where `tmux -L` puts the socket; kill-server leaves the file behind.
+        self.socket_path = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / self.socket
+
+    def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["tmux", "-L", self.socket, "-f", str(self.conf), *argv],
+                              capture_output=True, text=True, check=check, stdin=subprocess.DEVNULL)
+
+    def start(self, cmd: list[str], columns: int, rows: int, cwd: Path, rc_file: Path) -> None:
+        """Runs cmd in the session's pane, then writes its exit status to rc_file: tmux's own
+        #{pane_dead_status} can stay empty for seconds after the program ends."""
+        self.started = True
+        result = self("new-session", "-d", "-s", self.session, "-x", str(columns), "-y", str(rows),
+                      "-c", str(cwd), f"{shlex.join(cmd)}; echo $? > {shlex.quote(str(rc_file))}", check=False)
+        if result.returncode != 0:
+            raise RunFailed(f"tmux new-session failed: {result.stderr.strip()}")
+
+    def pane(self, fmt: str) -> str | None:
+        """A pane format value (e.g. #{pane_dead}), None once the session is gone."""
+        result = self("display-message", "-p", "-t", self.session, fmt, check=False)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", self.session, check=False).stdout
+
+    def output(self) -> str:
+        """What the pane shows and its history (an early error scrolls off), blank lines left out."""
+        text = self("capture-pane", "-p", "-S", "-", "-t", self.session, check=False).stdout
+        return "\n".join(line for line in text.splitlines() if line.strip())
+
+    def close(self) -> None:
+        if self.started:
+            self("kill-server", check=False)
+            self.started = False
+        self.socket_path.unlink(missing_ok=True)
+
+
+def exit_status(rc_file: Path) -> str:
+    """The UI's exit status as the pane's shell wrote it ("0" on success)."""
+    try:
+        return rc_file.read_text().strip() or "?"
+    except FileNotFoundError:
+        return "(no status written)"
+
+
+def run_ui(args: argparse.Namespace, run_dir: Path, out: Path) -> tuple[dict, float]:
+    """The UI run in tmux; returns its summary and how long `q` took to close the app."""
+    tmux = Tmux(out)
+    try:
+        rc_file = run_dir.with_name(run_dir.name + ".rc")
+        tmux.start(cockpit_cmd(args, run_dir, headless=False), args.columns, args.rows, Path.cwd(), rc_file)
+        size = tmux.pane("#{pane_width}x#{pane_height}")
+        if size is not None and size != f"{args.columns}x{args.rows}":
+            raise RunFailed(f"the tmux pane is {size}, not {args.columns}x{args.rows}")
+        deadline = time.monotonic() + args.timeout
+        while not (run_dir / "summary.json").exists():
+            if tmux.pane("#{pane_dead}") != "0":
+                raise RunFailed(f"the UI exited {exit_status(rc_file)} before summary.json:\n{tmux.output()}")
+            if time.monotonic() > deadline:
+                raise RunFailed(f"UI run timed out after {args.timeout:.0f} s:\n{tmux.output()}")
+            time.sleep(POLL_S)
+        time.sleep(POLL_S)  # one refresh of the final state, for screen.txt
+        screen = tmux.screen()
+        (run_dir / "screen.txt").write_text(screen)
+        if "Quit" not in screen:  # the footer, at every size
+            raise RunFailed(f"the pane does not show the cockpit:\n{screen}")
+        tmux("send-keys", "-t", tmux.session, "q")
+        sent = time.monotonic()
+        while tmux.pane("#{pane_dead}") == "0":
+            if time.monotonic() - sent > 60:
+                raise RunFailed(f"the UI did not quit within 60 s of q:\n{tmux.output()}")
+            time.sleep(0.1)
+        quit_s = time.monotonic() - sent
+        status = exit_status(rc_file)
+        if status != "0":
+            raise RunFailed(f"the UI exited {status}:\n{tmux.output()}")
+        return read_summary(run_dir), quit_s
+    finally:
+        tmux.close()
+
+
+def metric_records(run_dir: Path) -> list[dict]:
+    records = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        for field in IGNORED_FIELDS:
+            record.pop(field, None)
+        records.append(record)
+    return records
+
+
+def same_results(a: Path, b: Path) -> tuple[bool, str]:
+    ra, rb = metric_records(a), metric_records(b)
+    if ra == rb:
+        return True, f"{len(ra)} lines identical"
+    for i, (x, y) in enumerate(zip(ra, rb)):
+        if x != y:
+            keys = sorted(k for k in x.keys() | y.keys() if x.get(k) != y.get(k))
+            return False, f"line {i + 1} differs in {', '.join(keys)}"
+    return False, f"{len(ra)} lines against {len(rb)}"
+
+
+def main() -> int:
+    args = parse_args()
+    if shutil.which("tmux") is None:
+        print("tmux not found: the UI side needs a terminal", file=sys.stderr)
+        return 2
+    out = args.out or Path(tempfile.mkdtemp(prefix="ui-overhead-"))
+    out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{args.preset} · seed {args.seed} · {args.total_steps:,} steps · {args.rounds} rounds · UI in tmux "
+          f"{args.columns}x{args.rows} · {os.cpu_count()} cores, load {load} → {out}", flush=True)
+
+    rows, ratios, all_same = [], [], True
+    for r in range(1, args.rounds + 1):
+        order = ("headless", "ui") if r % 2 else ("ui", "headless")
+        sps, quit_s = {}, None
+        dirs = {side: out / f"r{r}-{side}" for side in order}
+        for side in order:
+            started = time.monotonic()
+            try:
+                if side == "headless":
+                    summary = run_headless(args, dirs[side])
+                else:
+                    summary, quit_s = run_ui(args, dirs[side], out)
+            except RunFailed as e:
+                print(f"round {r}, {side}: {e}", file=sys.stderr)
+                return 2
+            sps[side] = summary["train_steps_per_s"]
+            wall = time.monotonic() - started
+            quit_text = f" · quit {quit_s:.1f} s after q" if side == "ui" else ""
+            print(f"  round {r} {side:>8}: {sps[side]:7,.0f} training steps/s · wall {wall:5.1f} s{quit_text}",
+                  flush=True)
+        same, detail = same_results(dirs["headless"], dirs["ui"])
+        all_same &= same
+        ratio = sps["ui"] / sps["headless"]
+        ratios.append(ratio)
+        rows.append([str(r), " → ".join(order), f"{sps['headless']:,.0f}", f"{sps['ui']:,.0f}", f"{ratio:.3f}",
+                     ("same: " if same else "DIFFERENT: ") + detail])
+
+    headers = ["round", "order", "headless steps/s", "UI steps/s", "UI/headless", "metrics.jsonl (but steps_per_s)"]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    print()
+    for row in [headers] + rows:
+        print("  ".join(cell.rjust(w) if i < 5 else cell for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
+    median = statistics.median(ratios)
+    meets = median >= TARGET
+    print(f"\nmedian UI/headless {median:.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}): the UI costs "
+          f"{(1 - median) * 100:.1f}% of training speed at {args.columns}x{args.rows} · "
+          f"target ≤ {(1 - TARGET) * 100:.0f}%: {'MET' if meets else 'NOT MET'}")
+    print("results: " + ("identical with and without the UI in every round" if all_same
+                         else "DIFFER between the UI and headless runs"))
+    print(f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}; run dirs in {out}")
+    return 0 if meets and all_same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
