@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cockpit.engine.config import DQNConfig
+from cockpit.engine.fast_update import FastUpdate, supports
 
 UPDATE_METRICS = ("loss", "q_mean", "q_max", "grad_norm")
 """What `DQNAgent.update` returns, in order: TD loss, max-over-actions Q averaged and maxed over
@@ -42,7 +43,7 @@ def fused_adam_available(device: torch.device) -> bool:
 
 
 class DQNAgent:
-    def __init__(self, obs_dim: int, n_actions: int, cfg: DQNConfig, device: str, seed: int):
+    def __init__(self, obs_dim: int, n_actions: int, cfg: DQNConfig, device: str, seed: int, compute: str = "fast"):
         self.device = torch.device(device)
         self.n_actions = n_actions
         generator = torch.Generator().manual_seed(seed)
@@ -55,11 +56,13 @@ class DQNAgent:
         self.fused = fused_adam_available(self.device)
         self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.learning_rate, fused=self.fused or None)
         self.params = list(self.q.parameters())
+        self.fast = FastUpdate(self.q, self.target, self.optimizer) if compute == "fast" and supports(self.q) else None
 
     @property
     def compute_path(self) -> str:
         """Recorded in the run's metadata: bitwise reproducibility holds per path."""
-        return f"autograd/{self.device.type}/{'fused' if self.fused else 'foreach'}-adam"
+        update = "fast" if self.fast else "autograd"
+        return f"{update}/{self.device.type}/{'fused' if self.fused else 'foreach'}-adam"
 
     def act(self, obs: np.ndarray) -> int:
         """Greedy action for one observation."""
@@ -79,6 +82,8 @@ class DQNAgent:
     def update(self, rows: np.ndarray, obs_dim: int, cfg: DQNConfig) -> list[float]:
         """One gradient step on packed replay rows (see ReplayBuffer); returns UPDATE_METRICS."""
         batch = torch.from_numpy(rows).to(self.device)
+        if self.fast is not None:
+            return self.fast.update(batch, obs_dim, cfg)
         d = obs_dim
         obs, next_obs = batch[:, :d], batch[:, d : 2 * d]
         actions = batch[:, 2 * d].long().unsqueeze(1)

@@ -94,6 +94,9 @@ class RunConfig:
     """torch device: `cpu` or `cuda`."""
     checkpoint_keep: int = 3
     """Periodic checkpoints kept (plus `best` and every on-demand one)."""
+    compute: str = "fast"
+    """The update's compute path: `fast` (hand-derived backward of the MLP, checked against autograd)
+    or `autograd`. Bitwise reproducibility holds per path; the metadata records which ran."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run.threads": (_positive, "an integer > 0"),
     "run.device": (lambda v: re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None, "'cpu' or 'cuda[:N]'"),
     "run.checkpoint_keep": (_positive, "an integer > 0"),
+    "run.compute": (lambda v: v in ("fast", "autograd"), "one of 'fast', 'autograd'"),
     "alerts.grad_spike_factor": (_positive, "a number > 0"),
     "alerts.loss_spike_factor": (_positive, "a number > 0"),
     "alerts.q_bound_factor": (_positive, "a number > 0"),

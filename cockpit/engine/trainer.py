@@ -72,7 +72,8 @@ class Trainer:
         self.eval_env = make_env(config.env)
         self.eval_seeds = seeding.eval_seeds(seed, config.run.eval_episodes)
         self.rng = np.random.Generator(np.random.PCG64(seeding.derive(seed, seeding.ACTIONS)))
-        self.agent = DQNAgent(self.info.obs_dim, self.info.n_actions, self.dqn, config.run.device, seed)
+        self.agent = DQNAgent(self.info.obs_dim, self.info.n_actions, self.dqn, config.run.device, seed,
+                              compute=config.run.compute)
         self.buffer = ReplayBuffer(self.dqn.buffer_size, self.info.obs_dim)
         self.epsilon = LinearSchedule(self.dqn.epsilon_start, self.dqn.epsilon_end, self.dqn.epsilon_decay)
 

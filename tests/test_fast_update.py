@@ -1,0 +1,61 @@
+"""The fast path gives the autograd path's gradients and updates, for every option it claims."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from cockpit.engine.agent import DQNAgent
+from cockpit.engine.config import DQNConfig
+
+
+def rows(rng: np.random.Generator, n: int = 64, obs_dim: int = 4) -> np.ndarray:
+    data = rng.standard_normal((n, 2 * obs_dim + 3)).astype(np.float32)
+    data[:, 2 * obs_dim] = rng.integers(0, 3, n)
+    data[:, 2 * obs_dim + 2] = rng.random(n) < 0.3
+    return data
+
+
+COMBOS = list(itertools.product(["huber", "mse"], [False, True], [0.0, 0.5, 10.0], [1, 2, 3]))
+
+
+@pytest.mark.parametrize("loss, double_dqn, max_grad_norm, hidden_layers", COMBOS)
+def test_fast_path_matches_autograd(loss, double_dqn, max_grad_norm, hidden_layers):
+    cfg = DQNConfig(loss=loss, double_dqn=double_dqn, max_grad_norm=max_grad_norm, hidden_layers=hidden_layers,
+                    hidden_size=32, learning_rate=1e-3)
+    slow = DQNAgent(4, 3, cfg, "cpu", seed=3, compute="autograd")
+    fast = DQNAgent(4, 3, cfg, "cpu", seed=3, compute="fast")
+    assert slow.fast is None and fast.fast is not None and fast.compute_path.startswith("fast/")
+    rng = np.random.default_rng(0)
+    for step in range(5):
+        batch = rows(rng)
+        a, b = slow.update(batch, 4, cfg), fast.update(batch, 4, cfg)
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-6), f"metrics differ at update {step}"
+        for p, q in zip(slow.params, fast.params):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+        if step == 2:
+            slow.sync_target()
+            fast.sync_target()
+
+
+def test_fast_path_survives_an_optimizer_reload_and_a_learning_rate_change():
+    cfg = DQNConfig(hidden_size=16)
+    agent = DQNAgent(4, 3, cfg, "cpu", seed=1, compute="fast")
+    rng = np.random.default_rng(1)
+    agent.update(rows(rng), 4, cfg)
+    state = copy.deepcopy(agent.state_dict())  # as a checkpoint would: no tensor shared with `agent`
+    twin = DQNAgent(4, 3, cfg, "cpu", seed=1, compute="fast")
+    twin.load_state_dict(state)
+    for agent_ in (agent, twin):
+        agent_.set_learning_rate(1e-2)
+    batch = rows(rng)
+    assert agent.update(batch, 4, cfg) == twin.update(batch, 4, cfg)
+    for p, q in zip(agent.params, twin.params):
+        assert torch.equal(p, q)
+    step = agent.optimizer.state[agent.params[0]]["step"]
+    assert float(step) == 2.0
