@@ -93,15 +93,14 @@ def test_nan_stops_a_headless_run_keeping_the_last_good_checkpoint(tmp_path):
 
 def test_nan_pauses_a_watched_run_with_the_diagnosis(tmp_path):
     trainer = Trainer(tiny_config(**DIVERGING), tmp_path / "run", on_non_finite="pause")
-    original = trainer._check_health
+    diverge = trainer._diverge
 
-    def check_then_stop(*args):
-        original(*args)
-        if trainer.paused:
-            assert trainer.state == "paused"
-            trainer.control.stop("test")
+    def diverge_then_stop(message):  # a person would read the diagnosis, then stop
+        diverge(message)
+        assert trainer.paused and trainer.state == "paused"
+        trainer.control.stop("test")
 
-    trainer._check_health = check_then_stop
+    trainer._diverge = diverge_then_stop
     summary = trainer.run()
     pause = next(e for e in trainer.store.events if e["kind"] == "pause")
     assert pause["source"] == "alert" and "non-finite" in pause["message"]

@@ -137,6 +137,7 @@ OVERRIDES = [
     ("run.threads", "2", 2),
     ("run.device", "cuda:1", "cuda:1"),
     ("run.checkpoint_keep", "1", 1),
+    ("run.compute", '"autograd"', "autograd"),
     ("alerts.grad_spike_factor", "20", 20.0),
     ("alerts.loss_spike_factor", "50.0", 50.0),
     ("alerts.q_bound_factor", "1.5", 1.5),

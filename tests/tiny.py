@@ -17,7 +17,7 @@ TINY = {
 
 
 def tiny_config(**tables: dict) -> Config:
-    merged = {t: {**TINY.get(t, {}), **tables.get(t, {})} for t in ("env", "dqn", "run")}
+    merged = {t: {**TINY.get(t, {}), **tables.get(t, {})} for t in ("env", "dqn", "run", "alerts")}
     return build_config(merged, "tiny", name="tiny")
 
 

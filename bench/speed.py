@@ -1,0 +1,152 @@
+"""Training speed against the peers, loop efficiency, and peak memory, measured side by side.
+
+    .venv/bin/python bench/speed.py [--rounds 2] [--total-steps 20000] [--skip-peers]
+
+1. Loop efficiency, in this process: the time of one CartPole env step, one greedy action and one
+   update of the preset's network (each the median of several timed batches), and the ceiling they
+   allow, 1 / (env step + action + update); then the trainer's own steps/s once epsilon has reached
+   its end (every step acts greedily and updates). Target: at least 90% of the ceiling.
+2. Against Stable-Baselines3 and CleanRL (../shared/bench/peers/, set up by its setup.sh): each
+   round runs cockpit headless, SB3 and CleanRL one after another, the order rotating per round, at
+   the cartpole preset's hyperparameters with one torch thread. Machines differ 2x in speed, so
+   only the ratios within a round mean anything. Targets: >= 2x SB3, >= 1.5x CleanRL.
+3. Peak RSS of each whole process (getrusage of the child). Target: cockpit <= CleanRL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS_DIR = ROOT.parent / "shared" / "bench" / "peers"
+PEERS_ENV = Path(os.environ.get("PEERS", "/tmp/cockpit-peers"))
+CLEANRL = Path(os.environ.get("CLEANRL", "/tmp/cleanrl"))
+MEASURE = (
+    "import resource, subprocess, sys, json; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "print(json.dumps({'rc': p.returncode, 'out': p.stdout[-4000:], 'err': p.stderr[-2000:], "
+    "'rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))"
+)
+
+
+def timed(fn, batches: int = 7, per_batch: int = 300) -> float:
+    """Median seconds per call over several batches."""
+    fn()
+    samples = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        for _ in range(per_batch):
+            fn()
+        samples.append((time.perf_counter() - start) / per_batch)
+    return statistics.median(samples)
+
+
+def loop_efficiency(preset: Path) -> dict:
+    import numpy as np
+    import torch
+
+    from cockpit.engine.config import load_preset
+    from cockpit.engine.envs import make_env
+    from cockpit.engine.trainer import Trainer
+
+    config = load_preset(preset, ["run.total_steps=16000", "run.eval_freq=1000000"])
+    torch.set_num_threads(config.run.threads)
+    trainer = Trainer(config)
+    env = make_env(config.env)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+
+    def env_step():
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(2)))
+        if terminated or truncated:
+            env.reset()
+
+    obs = env.observation_space.sample()
+    buffer = trainer.buffer
+    for _ in range(2000):
+        buffer.add(obs, obs, int(rng.integers(2)), 1.0, False)
+    sample = lambda: trainer.agent.update(buffer.sample_rows(rng, config.dqn.batch_size), trainer.info.obs_dim, config.dqn)
+    costs = {"env_step": timed(env_step), "act": timed(lambda: trainer.agent.act(obs)), "update": timed(sample, per_batch=100)}
+    ceiling = 1.0 / sum(costs.values())
+    trainer = Trainer(config)
+    trainer.run()
+    series = trainer.store.series["time/steps_per_s"]
+    after = [v for s, v in zip(series.steps, series.means) if s > config.dqn.epsilon_decay + 500]
+    measured = statistics.median(after)
+    return {"costs_us": {k: v * 1e6 for k, v in costs.items()}, "ceiling": ceiling, "measured": measured,
+            "efficiency": measured / ceiling, "compute_path": trainer.agent.compute_path}
+
+
+def measure(cmd: list[str]) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True)
+    result = json.loads(done.stdout)
+    result["wall_s"] = time.perf_counter() - start
+    if result["rc"] != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{result['err']}")
+    return result
+
+
+def run_cockpit(preset: Path, seed: int, total: int, out: Path) -> dict:
+    run_dir = out / f"cockpit-s{seed}-{time.time_ns()}"
+    r = measure([str(ROOT / ".venv/bin/cockpit"), str(preset), "--no-ui", "--seed", str(seed),
+                 "--total-steps", str(total), "--run-dir", str(run_dir)])
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {"sps": summary["train_steps_per_s"], "rss_mb": r["rss_mb"]}
+
+
+def run_sb3(seed: int, total: int) -> dict:
+    r = measure([str(PEERS_ENV / "sb3/bin/python"), str(PEERS_DIR / "sb3_dqn.py"), str(seed), "1", str(total)])
+    line = json.loads(r["out"].strip().splitlines()[-1])
+    return {"sps": line.get("train_sps") or line.get("steps_per_s"), "rss_mb": r["rss_mb"]}
+
+
+def run_cleanrl(seed: int, total: int) -> dict:
+    r = measure(["bash", str(PEERS_DIR / "cleanrl_dqn.sh"), str(CLEANRL), str(seed), str(total)])
+    line = json.loads(r["out"].strip().splitlines()[-1])
+    return {"sps": line["train_sps"], "rss_mb": r["rss_mb"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", type=Path, default=ROOT / "presets/cartpole.toml")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--total-steps", type=int, default=20_000)
+    parser.add_argument("--skip-peers", action="store_true")
+    args = parser.parse_args()
+
+    eff = loop_efficiency(args.preset)
+    c = eff["costs_us"]
+    print(f"loop ({eff['compute_path']}): env step {c['env_step']:.1f} µs · act {c['act']:.1f} µs · update "
+          f"{c['update']:.1f} µs → ceiling {eff['ceiling']:,.0f} steps/s; trainer after epsilon's end "
+          f"{eff['measured']:,.0f} steps/s = {eff['efficiency']:.1%} of the ceiling (target ≥ 90%)")
+    if args.skip_peers:
+        return 0
+    runners = [("cockpit", lambda s: run_cockpit(args.preset, s, args.total_steps, out)),
+               ("sb3", lambda s: run_sb3(s, args.total_steps)), ("cleanrl", lambda s: run_cleanrl(s, args.total_steps))]
+    ratios = {"sb3": [], "cleanrl": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        for rnd in range(args.rounds):
+            order = runners[rnd % 3:] + runners[: rnd % 3]
+            results = {name: run(1 + rnd) for name, run in order}
+            for peer in ratios:
+                ratios[peer].append(results["cockpit"]["sps"] / results[peer]["sps"])
+            print(f"round {rnd + 1} ({' → '.join(n for n, _ in order)}): " + " · ".join(
+                f"{n} {r['sps']:,.0f} steps/s, peak RSS {r['rss_mb']:.0f} MB" for n, r in results.items()))
+    sb3, cleanrl = statistics.median(ratios["sb3"]), statistics.median(ratios["cleanrl"])
+    print(f"cockpit / SB3 = {sb3:.2f}x (target ≥ 2) · cockpit / CleanRL = {cleanrl:.2f}x (target ≥ 1.5) "
+          f"· per round: SB3 {', '.join(f'{x:.2f}' for x in ratios['sb3'])}; "
+          f"CleanRL {', '.join(f'{x:.2f}' for x in ratios['cleanrl'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
