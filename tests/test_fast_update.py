@@ -41,6 +41,8 @@ def test_fast_path_matches_autograd(loss, double_dqn, max_grad_norm, hidden_laye
         if step == 2:
             slow.sync_target()
             fast.sync_target()
+        for obs in batch[:8, :4]:
+            assert slow.act(obs) == fast.act(obs)
 
 
 def test_fast_path_survives_an_optimizer_reload_and_a_learning_rate_change():
@@ -59,3 +61,35 @@ def test_fast_path_survives_an_optimizer_reload_and_a_learning_rate_change():
         assert torch.equal(p, q)
     step = agent.optimizer.state[agent.params[0]]["step"]
     assert float(step) == 2.0
+
+
+def test_fast_path_state_dict_has_adams_layout_and_checkpoints_move_between_paths():
+    cfg = DQNConfig(hidden_size=16)
+    rng = np.random.default_rng(2)
+    slow = DQNAgent(4, 3, cfg, "cpu", seed=4, compute="autograd")
+    fast = DQNAgent(4, 3, cfg, "cpu", seed=4, compute="fast")
+    for _ in range(3):
+        batch = rows(rng)
+        slow.update(batch, 4, cfg)
+        fast.update(batch, 4, cfg)
+    a, b = slow.optimizer.state_dict(), fast.optimizer.state_dict()
+    assert a["param_groups"][0].keys() == b["param_groups"][0].keys()
+    assert a["state"].keys() == b["state"].keys()
+    for i in a["state"]:
+        assert a["state"][i].keys() == b["state"][i].keys()
+        for key, value in a["state"][i].items():
+            assert value.dtype == b["state"][i][key].dtype
+            torch.testing.assert_close(value, b["state"][i][key], rtol=1e-4, atol=1e-6)
+    moved = DQNAgent(4, 3, cfg, "cpu", seed=9, compute="fast")
+    moved.load_state_dict(copy.deepcopy(slow.state_dict()))
+    batch = rows(rng)
+    assert moved.update(batch, 4, cfg) == pytest.approx(slow.update(batch, 4, cfg), rel=1e-4, abs=1e-6)
+
+
+def test_the_fast_path_never_imports_torch_dynamo():
+    import subprocess
+    import sys
+
+    code = ("import sys; from cockpit.engine.agent import DQNAgent; from cockpit.engine.config import DQNConfig; "
+            "DQNAgent(4, 2, DQNConfig(), 'cpu', 0, compute='fast'); print('torch._dynamo' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -11,6 +11,7 @@ from torch import nn
 
 from cockpit.engine.config import DQNConfig
 from cockpit.engine.fast_update import FastUpdate, supports
+from cockpit.engine.functional_adam import FunctionalAdam
 
 UPDATE_METRICS = ("loss", "q_mean", "q_max", "grad_norm")
 """What `DQNAgent.update` returns, in order: TD loss, max-over-actions Q averaged and maxed over
@@ -54,9 +55,13 @@ class DQNAgent:
         self.target.load_state_dict(self.q.state_dict())
         self.target.requires_grad_(False)
         self.fused = fused_adam_available(self.device)
-        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.learning_rate, fused=self.fused or None)
         self.params = list(self.q.parameters())
-        self.fast = FastUpdate(self.q, self.target, self.optimizer) if compute == "fast" and supports(self.q) else None
+        if compute == "fast" and supports(self.q):
+            self.optimizer = FunctionalAdam(self.params, cfg.learning_rate, fused=self.fused)
+            self.fast: FastUpdate | None = FastUpdate(self.q, self.target, self.optimizer)
+        else:
+            self.optimizer = torch.optim.Adam(self.params, lr=cfg.learning_rate, fused=self.fused or None)
+            self.fast = None
 
     @property
     def compute_path(self) -> str:
@@ -66,6 +71,8 @@ class DQNAgent:
 
     def act(self, obs: np.ndarray) -> int:
         """Greedy action for one observation."""
+        if self.fast is not None:
+            return self.fast.greedy_action(obs)
         with torch.inference_mode():
             x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
             return int(self.q(x).argmax(dim=1).item())
