@@ -19,10 +19,8 @@ from cockpit.ui.launch import create_app
 from cockpit.ui.screens.confirm import Confirm
 from cockpit.ui.screens.help import HelpScreen
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
-from cockpit.ui.widgets.events_pane import EventsPane
 from cockpit.ui.widgets.metric_chart import MetricChart
 from cockpit.ui.widgets.render_panel import RenderPanel
-from cockpit.ui.widgets.status_strip import StatusStrip
 from tiny import tiny_config
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"

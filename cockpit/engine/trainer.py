@@ -7,7 +7,6 @@ another thread does leave its trajectory unchanged. Commands are applied at step
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import traceback
@@ -21,27 +20,25 @@ import torch
 
 from cockpit.engine import checkpoints, seeding, trainer_state
 from cockpit.engine.agent import UPDATE_METRICS, DQNAgent
-from cockpit.engine.alerts import Health, HealthMonitor
+from cockpit.engine.alerts import HealthMonitor
 from cockpit.engine.buffer import ReplayBuffer
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
 from cockpit.engine.control import Command, Control, reply
-from cockpit.engine.envs import get_obs_stats, inspect_env, make_env, measure_reward_abs_max, q_bound
+from cockpit.engine.envs import inspect_env, make_env, measure_reward_abs_max, q_bound
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
 from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
 from cockpit.engine.runlog import RunLog, create_run_dir, peak_rss_mb
 from cockpit.engine.schedules import LinearSchedule
+from cockpit.engine.trainer_commands import CommandsMixin
+from cockpit.engine.trainer_health import HealthMixin
 
 ENTROPY_WINDOW = 1000
 """Recent steps over which the action distribution's entropy is measured."""
 STOP_TIMEOUT_S = 30.0
 """A stop waits for the episode to end at most this long, then checkpoints mid-episode (inexact)."""
-SCHEDULED_SOURCES = ("replay", "fork")
-"""Changes the trainer applies itself, not asked through the control surface (no pending slot)."""
-CHANGE_EFFECT_EPISODES = 10
-"""Training episodes averaged before and after a live change to show its effect."""
 
 
-class Trainer:
+class Trainer(CommandsMixin, HealthMixin):
     def __init__(
         self,
         config: Config,
@@ -279,38 +276,6 @@ class Trainer:
         if self.log:
             self.log.maybe_flush()
 
-    def _check_health(self, epsilon: float, entropy: float, updates: np.ndarray | None) -> None:
-        last = self.epsilon.segments[-1]
-        recent = list(self.episode_returns)[-20:]
-        health = Health(
-            step=self.step, warmup_steps=self.dqn.warmup_steps, epsilon=epsilon, epsilon_end=last.end_value,
-            epsilon_end_step=last.start_step + last.duration, action_counts=self._action_counts, entropy=entropy,
-            updates=updates, q_bound=self.q_bound, recent_return=float(np.mean(recent)) if len(recent) >= 5 else None,
-            target_return=self.info.target_return,
-        )
-        for alert in self.health.check(health):
-            self._event("alert", **alert)
-            if alert["fatal"]:
-                self._diverge(alert["message"])
-
-    def _diverge(self, message: str) -> None:
-        """NaN/Inf: no checkpoint from now on; pause for a watcher, or stop keeping the last good one."""
-        self.diverged = message
-        last_good = (f"; last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint
-                     else "; no full checkpoint was taken before it")
-        if self.on_non_finite == "pause":
-            self.paused = True
-            self._set_state("paused")
-            self._event("pause", source="alert", message=f"paused on non-finite values{last_good}")
-        else:
-            self.error = message + last_good
-            self._stop_requested_at = time.monotonic()
-            self._stop_now = True
-
-    def _state_is_finite(self) -> bool:
-        updates = np.asarray(self._pending_updates)
-        return bool(np.isfinite(updates).all()) and all(bool(torch.isfinite(p).all()) for p in self.agent.params)
-
     def _log_aggregate(self, epsilon: float, entropy: float, steps_per_s: float) -> None:
         record: dict[str, Any] = {"kind": "train", "step": self.step, "updates": self.updates,
                                   "epsilon": epsilon, "action_entropy": entropy, "steps_per_s": steps_per_s}
@@ -383,91 +348,6 @@ class Trainer:
             self.log.scalars(self.step, {"eval/mean_return" if scheduled else "eval/on_demand_mean_return": result.mean})
         self._set_state(previous)
         return evaluation
-
-    # ------------------------------------------------------------- commands
-    def _apply_commands(self) -> None:
-        """Apply queued commands; while paused, keep waiting for more (eval, set, stop still work)."""
-        while True:
-            for command, future in self.control.drain():
-                answer = self._apply(command, future)
-                if answer is not None:
-                    future.set_result(answer)
-            if not self.paused:
-                return
-            self.control.wait(0.2)
-
-    def _apply(self, command: Command, future: Future) -> dict | None:
-        kind = command.kind
-        if kind == "pause":
-            if not self.paused:
-                self.paused = True
-                self._set_state("paused")
-                self._event("pause", source=command.source)
-            return reply(True, step=self.step, state=self.state)
-        if kind == "resume":
-            if self.paused:
-                self.paused = False
-                self._set_state("running")
-                self._event("resume", source=command.source)
-            return reply(True, step=self.step, state=self.state)
-        if kind == "evaluate":
-            return reply(True, **self._evaluate(scheduled=False))
-        if kind == "set":
-            return self._apply_change(command)
-        if kind == "policy":
-            weights = {k: v.detach().clone().cpu() for k, v in self.agent.q.state_dict().items()}
-            return reply(True, step=self.step, q=weights, obs_stats=get_obs_stats(self.env))
-        if kind == "checkpoint":
-            if self.run_dir is None:
-                return reply(False, error="this run has no run directory to write checkpoints to")
-            self._event("checkpoint_requested", source=command.source)
-            self._checkpoint_requests.append(("demand", future))
-            return None  # answered when written, at the next episode boundary
-        if kind == "stop":
-            if self._stop_requested_at is None:
-                self._stop_requested_at = time.monotonic()
-                self._event("stop", source=command.source, immediate=command.value == "now")
-            self._stop_now = self._stop_now or command.value == "now"
-            if self.paused:
-                self.paused = False
-                self._set_state("running")
-            return reply(True, step=self.step, message="stopping at the end of this episode")
-        return reply(False, error=f"{kind}: unknown command")
-
-    def _apply_change(self, command: Command) -> dict:
-        key, value = command.key, command.value
-        try:
-            value = validate_live_change(self.current_config, key, value)
-        except ValueError as e:
-            if command.source not in SCHEDULED_SOURCES:
-                self.control.change_applied()
-            return reply(False, error=str(e))
-        old = getattr(self.dqn, key)
-        self.dqn = dataclasses.replace(self.dqn, **{key: value})
-        if key == "learning_rate":
-            self.agent.set_learning_rate(value)
-        elif key == "epsilon_end":
-            self.epsilon.retarget(self.step, end=value)
-        elif key == "epsilon_decay":
-            self.epsilon.retarget(self.step, duration=value)
-        change = {"step": self.step, "key": key, "value": value}
-        self.applied_changes.append(change)
-        before = list(self.episode_returns)[-CHANGE_EFFECT_EPISODES:]
-        mean_before = float(np.mean(before)) if before else None
-        self._change_effects.append({**change, "mean_before": mean_before, "after": []})
-        if command.source not in SCHEDULED_SOURCES:
-            self.control.change_applied()
-        self._event("hparam", key=key, old=old, new=value, source=command.source, return_before=mean_before)
-        self.store.publish(self._status())
-        return reply(True, step=self.step, key=key, old=old, new=value)
-
-    def _track_change_effects(self, ep_return: float) -> None:
-        for effect in self._change_effects[:]:
-            effect["after"].append(ep_return)
-            if len(effect["after"]) == CHANGE_EFFECT_EPISODES:
-                self._change_effects.remove(effect)
-                self._event("hparam_effect", key=effect["key"], value=effect["value"], changed_at=effect["step"],
-                            return_before=effect["mean_before"], return_after=float(np.mean(effect["after"])))
 
     # ---------------------------------------------------------- checkpoints
     def _open_log(self) -> None:
