@@ -32,7 +32,10 @@ def run_parser() -> argparse.ArgumentParser:
         "  play     act in the preset's environment from the keyboard\n"
         "  seeds    several seeds of a preset, aggregated with confidence intervals\n"
         "  tune     one hyperparameter at a time, or an Optuna search\n"
-        "  compare  overlay the evaluation curves of finished runs",
+        "  compare  overlay the evaluation curves of finished runs\n"
+        "  attach   open the cockpit on a headless run (--web: in a browser, with a token)\n"
+        "  ctl      pause|resume|eval|checkpoint|stop|set KEY=VALUE|status a headless run, for scripts\n"
+        "  ls       the runs under a folder: state, step, last evaluation, attachable",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("preset", nargs="?", help="a TOML preset with [env], [dqn] and [run] tables")
@@ -194,6 +197,9 @@ COMMANDS = {
     "seeds": "cockpit.commands.seeds:main",
     "tune": "cockpit.commands.tune:main",
     "compare": "cockpit.commands.compare:main",
+    "attach": "cockpit.commands.attach:main",
+    "ctl": "cockpit.commands.ctl:main",
+    "ls": "cockpit.commands.ls:main",
 }
 """Subcommands: NAME -> "module:function(argv) -> exit code", imported only when used."""
 

@@ -96,6 +96,20 @@ class Progress:
         self.out.flush()
 
 
+def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore, out: TextIO):
+    """The control socket `cockpit attach` and `cockpit ctl` connect to; None (said on `out`) if it cannot be had."""
+    from cockpit.remote.server import ControlServer, ServerError
+
+    server = ControlServer(run_dir, config, control, store, report=lambda line: out.write(line + "\n"))
+    try:
+        server.start()
+    except ServerError as e:
+        out.write(f"cockpit: not listening for control ({e}); the run goes on\n")
+        return None
+    out.write(f"cockpit: steer this run from another terminal: cockpit attach {run_dir} · cockpit ctl {run_dir} pause|eval|...\n")
+    return server
+
+
 def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False,
                  out: TextIO = sys.stdout) -> int:
     """Train to the end or to a graceful stop. Exit code: 0 finished or stopped by command,
@@ -122,6 +136,7 @@ def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, 
     progress = Progress(out, config.run.log_interval)
     if checkpoint is None or fork:
         out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
+    server = listen(run_dir, config, control, store, out)
     try:
         worker.start()
         while worker.is_alive():
@@ -131,6 +146,8 @@ def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, 
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if server is not None:
+            server.close()
         progress.close()
     out.write(summary_text(result, run_dir) + "\n")
     if trainer.last_checkpoint:

@@ -20,7 +20,10 @@ def _lines(path: Path) -> list[dict]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    lines = text.split("\n")
+    if lines and lines[-1]:
+        lines.pop()  # a live run's last line may be half-written: it is read on the next pass
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def load_history(run_dir: Path, store: MetricsStore | None = None) -> MetricsStore:

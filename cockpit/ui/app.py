@@ -4,6 +4,9 @@ The trainer runs in a Textual thread worker; the app only sends commands through
 surface and reads the metrics store on a timer (at most twice a second), so its cost is bounded
 whatever the training speed. Replies from the trainer thread arrive as posted messages: the
 trainer never waits for the UI.
+
+Attached (`cockpit attach`), the same app steers a run in another process: the control and store
+are remote ones, `q` detaches and leaves the run going, and `S` stops the run (after asking).
 """
 
 from __future__ import annotations
@@ -62,15 +65,20 @@ class CockpitApp(App):
         Binding("h", "hyperparameter", "Hyperparameter", id="hyperparameter", tooltip="Adjust one hyperparameter"),
         Binding("question_mark", "help", "Help", id="help", tooltip="Keys and the debugging order"),
         Binding("q", "quit_run", "Quit", id="quit", tooltip="Stop the run gracefully and quit"),
+        Binding("q", "detach", "Detach", id="detach", tooltip="Close this view; the run goes on"),
+        Binding("S", "stop_run", "Stop run", id="stop", tooltip="Stop the run gracefully (end of episode, checkpoint, summary)"),
         Binding("escape", "close_render", "Close render", show=False),
         *[Binding(str(i + 1), f"show_chart({i})", spec.title, show=False) for i, spec in enumerate(CHARTS)],
     ]
 
     def __init__(self, title: str, control: Control, store: MetricsStore,
                  make_trainer: Callable[[], object] | None = None, run_dir: Path | None = None,
-                 render_episode: Callable | None = None, refresh_s: float = REFRESH_S):
+                 render_episode: Callable | None = None, refresh_s: float = REFRESH_S,
+                 attached: bool = False, notice: str | None = None):
         """`make_trainer` builds the trainer in the worker thread (None: show the store only, e.g. a
-        recorded history); `render_episode(policy, seed)` yields RenderedStep frames."""
+        recorded history); `render_episode(policy, seed)` yields RenderedStep frames. `attached`: the
+        run is in another process, steered through `control` (None: its history, read-only);
+        `notice` is written in the events pane at the start."""
         super().__init__()
         self.run_title = title
         self.control = control
@@ -89,6 +97,8 @@ class CockpitApp(App):
         self.renders = 0
         self.render_worker: Worker | None = None
         self.trainer_worker: Worker | None = None
+        self.attached = attached
+        self.notice = notice
 
     # ------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -111,6 +121,8 @@ class CockpitApp(App):
         self._apply_layout()
         self.set_interval(self.refresh_s, self.refresh_view)
         self.refresh_view()
+        if self.notice:
+            self.events_pane.note(self.notice, style="bold")
         if self.make_trainer is not None:
             self.trainer_worker = self.run_worker(self._train, name="trainer", thread=True, exit_on_error=False)
 
@@ -122,6 +134,8 @@ class CockpitApp(App):
         # with an immediate checkpoint, so the process never waits on a worker thread at exit.
         if self.make_trainer is not None and self.run_state not in ENDED:
             self.control.submit(Command("stop", value="now", source="ui-exit"))
+        if self.attached and self.control is not None:
+            self.control.close()  # detach: the run goes on
 
     def _apply_layout(self) -> None:
         width, height = self.size
@@ -196,6 +210,8 @@ class CockpitApp(App):
     def on_trainer_reply(self, message: TrainerReply) -> None:
         if not message.reply.get("ok"):
             self.events_pane.note(f"{message.kind} refused: {message.reply.get('error')}", style="yellow")
+            if message.kind == "policy":
+                self.action_close_render()
         elif message.kind == "policy":
             self._play(message.reply)
         self.refresh_view()
@@ -204,10 +220,25 @@ class CockpitApp(App):
         future.add_done_callback(lambda f: self.post_message(TrainerReply(kind, f.result())))
 
     # ------------------------------------------------------------ actions
+    @property
+    def steerable(self) -> bool:
+        if self.attached:
+            return self.control is not None and self.control.connected
+        return self.make_trainer is not None
+
     def _live(self) -> bool:
-        if self.run_state in ENDED or self.make_trainer is None:
-            self.notify(f"the run is {self.run_state}: nothing to control", severity="warning")
+        if self.run_state in ENDED or not self.steerable:
+            read_only = "read-only: " if self.attached else ""
+            self.notify(f"{read_only}the run is {self.run_state}: nothing to control", severity="warning")
             return False
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`q` quits a run of this process, detaches from another's; `S` exists when attached."""
+        if action in ("detach", "stop_run"):
+            return self.attached
+        if action == "quit_run":
+            return not self.attached
         return True
 
     def action_toggle_pause(self) -> None:
@@ -286,10 +317,24 @@ class CockpitApp(App):
 
         self.push_screen(Confirm("The run is not done. Stop it (end of episode, checkpoint, summary) and quit?"), answered)
 
+    def action_detach(self) -> None:
+        self.exit()
+
+    def action_stop_run(self) -> None:
+        if not self._live():
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._send(self.control.stop("ui"), "stop")
+                self.events_pane.note("stop requested: the run ends its episode, checkpoints and writes its summary")
+
+        self.push_screen(Confirm("Stop the run (end of episode, checkpoint, summary)? Other viewers see it end too."), answered)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            if binding.show:
+            if binding.show and self.check_action(binding.action, ()):
                 yield SystemCommand(binding.description, binding.tooltip, lambda a=binding.action: self.run_action(a))
 
     # ------------------------------------------------------------ render

@@ -18,7 +18,8 @@ HELP = """\
 | `r` | render a greedy episode of the current policy (saved as a GIF in the run directory) |
 | `h` | adjust one hyperparameter (applied at the next step, recorded) |
 | `1`–`6` | show one chart (compact layout) |
-| `q` | quit: stops the run gracefully (episode end, checkpoint, summary) |
+| `q` | quit: stops the run gracefully (episode end, checkpoint, summary); attached to a headless run (`cockpit attach`), `q` only detaches |
+| `S` | attached only: stop the headless run gracefully (asks first) |
 | `ctrl+p` | command palette: the same actions |
 
 # When a run misbehaves, look in this order

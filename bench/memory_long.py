@@ -1,0 +1,58 @@
+"""Peak memory over a long headless run: is it flat?
+
+    .venv/bin/python bench/memory_long.py [--total-steps 1000000] [--every 30]
+
+Runs the cartpole preset headless for `--total-steps` steps (scheduled evaluations every 50,000
+steps, to spend the time on training) and prints the process's resident memory every `--every`
+seconds from /proc, then the first, the largest and the last sample. Flat means the largest sample
+stays within a few MB of the one taken once the replay buffer is full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return None
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--total-steps", type=int, default=1_000_000)
+    parser.add_argument("--every", type=float, default=30.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.Popen(
+            [str(ROOT / ".venv/bin/cockpit"), str(ROOT / "presets/cartpole.toml"), "--no-ui", "--total-steps",
+             str(args.total_steps), "--set", "run.eval_freq=50000", "--run-dir", str(Path(tmp) / "run")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        samples = []
+        start = time.monotonic()
+        while run.poll() is None:
+            time.sleep(args.every)
+            rss = rss_mb(run.pid)
+            if rss is not None:
+                samples.append(rss)
+                print(f"{time.monotonic() - start:7.0f} s  RSS {rss:6.1f} MB", flush=True)
+        tail = run.stdout.read().strip().splitlines()[-3:]
+    print("\n".join(tail))
+    print(f"RSS first sample {samples[0]:.1f} MB · largest {max(samples):.1f} MB · last {samples[-1]:.1f} MB "
+          f"over {len(samples)} samples")
+    return run.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

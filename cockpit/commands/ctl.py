@@ -1,0 +1,130 @@
+"""`cockpit ctl RUN_DIR ACTION`: the cockpit's commands for scripts and cron jobs, sent to a headless
+run through its control socket. Prints the result; the exit status says what happened."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cockpit.engine.config import LIVE_KEYS, ConfigError, parse_override
+from cockpit.engine.control import Command
+
+EXIT_REFUSED = 1
+EXIT_NOT_LISTENING = 3
+ACTIONS = {"pause": "pause", "resume": "resume", "eval": "evaluate", "checkpoint": "checkpoint", "stop": "stop",
+           "set": "set", "status": None}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cockpit ctl",
+        description="Send one command to a headless run (cockpit PRESET --no-ui) and print its answer. "
+        "Exit status: 0 done, 1 the run refused it (the reason on stderr) or did not answer in time, "
+        "2 bad input, 3 no run is listening (ended, killed, or not a headless run).",
+        epilog="examples:\n"
+        "  cockpit ctl runs/CartPole-v1-cartpole-s1-20261124-120000 eval\n"
+        "  cockpit ctl RUN_DIR set dqn.learning_rate=1e-4\n"
+        "  cockpit ctl RUN_DIR checkpoint --json\n"
+        "  cockpit ctl RUN_DIR stop          # end of this episode, checkpoint, summary",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run_dir", type=Path, help="the run's directory")
+    p.add_argument("action", choices=list(ACTIONS), help="what to do; set takes dqn.KEY=VALUE")
+    p.add_argument("assignment", nargs="?", metavar="dqn.KEY=VALUE", help="for set: a live hyperparameter and its value")
+    p.add_argument("--now", action="store_true", help="with stop: checkpoint at once (inexact) rather than at the episode's end")
+    p.add_argument("--json", action="store_true", help="print the run's reply as JSON")
+    p.add_argument("--timeout", type=float, default=300.0,
+                   help="seconds to wait for the answer (an evaluation, or a checkpoint at the episode's end); default 300")
+    return p
+
+
+def command_of(args: argparse.Namespace) -> Command | None:
+    """The command to send (None for status); ConfigError for bad input."""
+    if args.action == "set":
+        if not args.assignment:
+            raise ConfigError("ctl set: expected dqn.KEY=VALUE, e.g. dqn.learning_rate=1e-4")
+        table, key, value = parse_override(args.assignment)
+        if table != "dqn" or key not in LIVE_KEYS:
+            raise ConfigError(f"ctl set {args.assignment}: {table}.{key} is not live-adjustable; expected dqn.KEY with "
+                              f"KEY one of {', '.join(LIVE_KEYS)}")
+        return Command("set", key, value, source="ctl")
+    if args.assignment:
+        raise ConfigError(f"ctl {args.action}: unexpected argument {args.assignment!r} (only set takes one)")
+    if args.now and args.action != "stop":
+        raise ConfigError("--now: only with stop")
+    if args.action == "status":
+        return None
+    return Command(ACTIONS[args.action], value="now" if args.now else None, source="ctl")
+
+
+def describe(action: str, reply: dict) -> str:
+    step = f"step {reply.get('step', 0):,}"
+    if action == "eval":
+        returns = " ".join(f"{r:g}" for r in reply["returns"])
+        return f"eval at {step}: {reply['mean']:.2f} ± {reply['std']:.2f} over {len(reply['returns'])} episodes\nreturns {returns}"
+    if action == "checkpoint":
+        return f"checkpoint at {step}: {reply['path']}" + ("" if reply.get("exact", True) else " (inexact)")
+    if action == "set":
+        return f"{reply['key']} {reply['old']} → {reply['new']} at {step}"
+    if action == "stop":
+        return f"stopping at {step}: {reply.get('message', '')}"
+    if action == "status":
+        from cockpit.headless import progress_line
+
+        status = reply["status"]
+        return f"{progress_line(status, status.get('elapsed_s') or 0.0, None)} · {reply['viewers']} connected"
+    return f"{reply.get('state', action)} at {step}"
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    command = command_of(args)
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout {args.timeout}: expected seconds > 0")
+    if not (args.run_dir / "config.toml").is_file():
+        raise ConfigError(f"{args.run_dir}: not a run directory (no config.toml)")
+    from cockpit.remote.client import Connection, ConnectionLost
+    from cockpit.remote.protocol import ProtocolError
+    from cockpit.remote.runs import probe
+
+    found = probe(args.run_dir)
+    if not found.listening:
+        print(f"cockpit: {args.run_dir}: {found.reason}", file=sys.stderr)
+        return EXIT_NOT_LISTENING
+    try:
+        connection = Connection(found.socket)
+    except ConnectionLost as e:
+        print(f"cockpit: {args.run_dir}: cannot connect ({e})", file=sys.stderr)
+        return EXIT_NOT_LISTENING
+    try:
+        if command is not None and command.kind == "checkpoint":
+            status = connection.request("status")[1].result(args.timeout)["status"]
+            if status.get("state") == "paused":
+                # Taken at the end of the episode, which a paused run does not reach: do not wait for it.
+                connection.request("cmd", command.to_dict())
+                print(json.dumps({"ok": True, "queued": True, "step": status.get("step")}) if args.json else
+                      "checkpoint requested: the run is paused; it is taken at the end of this episode once it resumes")
+                return 0
+        _, future = connection.request("status") if command is None else connection.request("cmd", command.to_dict())
+        answer = future.result(args.timeout)
+    except ConnectionLost as e:
+        print(f"cockpit: {args.run_dir}: the run went away before answering ({e})", file=sys.stderr)
+        return EXIT_NOT_LISTENING
+    except ProtocolError as e:
+        print(f"cockpit: error: {e}", file=sys.stderr)
+        return 2
+    except TimeoutError:
+        print(f"cockpit: {args.action}: no answer within {args.timeout:g} s (the run may still act on it)", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        connection.close()
+    if args.json:
+        print(json.dumps(answer))
+    if not answer.get("ok"):
+        print(f"cockpit: {args.action} refused: {answer.get('error')}", file=sys.stderr)
+        return EXIT_REFUSED
+    if not args.json:
+        print(describe(args.action, answer))
+    return 0

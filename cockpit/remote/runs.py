@@ -1,0 +1,138 @@
+"""Runs on disk and whether they listen: what `attach`, `ctl` and `ls` look at before connecting.
+
+A listening run leaves `control.json` (the socket's path and its pid) in its directory; a run that
+ended wrote `summary.json`; a run killed with SIGKILL leaves the pointer and a socket nobody answers
+on (stale). A run with the cockpit on screen holds the directory's `.lock` but does not listen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cockpit.remote.server import POINTER
+
+ENDED = {"finished": "finished", "stopped": "stopped", "failed": "failed"}
+TAIL_BYTES = 256 * 1024
+"""How much of the end of metrics.jsonl is read for a run's last step and evaluation."""
+
+
+@dataclass
+class Probe:
+    run_dir: Path
+    state: str  # listening, finished, stopped, failed, running (not listening), dead
+    reason: str  # one line for a person
+    socket: Path | None = None
+    pid: int | None = None
+    summary: dict | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self.state == "listening"
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def answers(path: Path, timeout: float = 2.0) -> bool:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid written in the run directory's lock, when it was written on this host."""
+    try:
+        words = (run_dir / ".lock").read_text().split()
+    except OSError:
+        return None
+    if len(words) >= 4 and words[0] == "pid" and words[3] == socket.gethostname() and words[1].isdigit():
+        return int(words[1])
+    return None
+
+
+def probe(run_dir: Path) -> Probe:
+    run_dir = Path(run_dir)
+    summary = _read_json(run_dir / "summary.json")
+    pointer = _read_json(run_dir / POINTER)
+    if pointer and isinstance(pointer.get("socket"), str):
+        path, pid = Path(pointer["socket"]), pointer.get("pid")
+        if answers(path):
+            return Probe(run_dir, "listening", f"listening on {path} (pid {pid})", path, pid, summary)
+        if summary is None:
+            why = "is gone" if not pid_alive(pid) else "does not answer"
+            return Probe(run_dir, "dead", f"the run is dead: process {pid} {why}, its socket {path} is stale", path, pid)
+    if summary is not None:
+        status = ENDED.get(summary.get("status"), str(summary.get("status")))
+        return Probe(run_dir, status, f"the run has ended: {status} at step {summary.get('steps', 0):,}", summary=summary)
+    holder = lock_holder(run_dir)
+    if pid_alive(holder):
+        return Probe(run_dir, "running", f"the run (pid {holder}) is not listening for control: it has the cockpit on "
+                     "screen, or an older cockpit runs it", pid=holder)
+    return Probe(run_dir, "dead", "the run is dead: no summary and no process (killed, or never started)")
+
+
+def log_tail(run_dir: Path) -> tuple[int | None, dict | None]:
+    """The last step in metrics.jsonl and its last evaluation, from the file's end only."""
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - TAIL_BYTES))
+            lines = f.read().splitlines()[1 if size > TAIL_BYTES else 0:]
+    except OSError:
+        return None, None
+    step, evaluation = None, None
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a kill
+        step = record.get("step") if step is None else step
+        if record.get("kind") == "eval":
+            evaluation = record
+            break
+    return step, evaluation
+
+
+def total_steps(run_dir: Path) -> int | None:
+    try:
+        return tomllib.loads((Path(run_dir) / "config.toml").read_text(encoding="utf-8"))["run"]["total_steps"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run directories (holding config.toml) under `root`, or `root` itself when it is one."""
+    root = Path(root)
+    if (root / "config.toml").is_file():
+        return [root]
+    return sorted(p.parent for p in root.rglob("config.toml") if not p.parent.name.startswith("."))
