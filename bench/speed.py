@@ -81,7 +81,36 @@ def loop_efficiency(preset: Path) -> dict:
     after = [v for s, v in zip(series.steps, series.means) if s > config.dqn.epsilon_decay + 500]
     measured = statistics.median(after)
     return {"costs_us": {k: v * 1e6 for k, v in costs.items()}, "ceiling": ceiling, "measured": measured,
-            "efficiency": measured / ceiling, "compute_path": trainer.agent.compute_path}
+            "efficiency": measured / ceiling, "compute_path": trainer.agent.compute_path,
+            "in_loop_us": in_loop_costs(config)}
+
+
+def in_loop_costs(config) -> dict:
+    """The same three costs timed inside a real run (a separate one: the timers cost a little), and
+    what the rest of the loop (buffer, schedules, metrics, logging, control checks) costs per step."""
+    from cockpit.engine.trainer import Trainer
+
+    trainer = Trainer(config)
+    spent = {"env_step": 0.0, "act": 0.0, "update": 0.0}
+
+    def timing(name, fn):
+        def timed_call(*args):
+            start = time.perf_counter()
+            result = fn(*args)
+            spent[name] += time.perf_counter() - start
+            return result
+        return timed_call
+
+    trainer.env.step = timing("env_step", trainer.env.step)
+    trainer.agent.act = timing("act", trainer.agent.act)
+    trainer.agent.update = timing("update", trainer.agent.update)
+    start = time.perf_counter()
+    trainer.run()
+    wall = time.perf_counter() - start - trainer._eval_time
+    steps = trainer.step
+    per_step = {k: v / steps * 1e6 for k, v in spent.items()}
+    per_step["rest of the loop"] = wall / steps * 1e6 - sum(per_step.values())
+    return per_step
 
 
 def measure(cmd: list[str]) -> dict:
@@ -127,6 +156,8 @@ def main() -> int:
     print(f"loop ({eff['compute_path']}): env step {c['env_step']:.1f} µs · act {c['act']:.1f} µs · update "
           f"{c['update']:.1f} µs → ceiling {eff['ceiling']:,.0f} steps/s; trainer after epsilon's end "
           f"{eff['measured']:,.0f} steps/s = {eff['efficiency']:.1%} of the ceiling (target ≥ 90%)")
+    print("inside a run, per env step (whole run, warm-up included): " + " · ".join(
+        f"{name} {us:.1f} µs" for name, us in eff["in_loop_us"].items()))
     if args.skip_peers:
         return 0
     runners = [("cockpit", lambda s: run_cockpit(args.preset, s, args.total_steps, out)),
