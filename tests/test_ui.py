@@ -184,6 +184,7 @@ async def test_q_stops_the_run_gracefully_and_exits(tmp_path):
         await pilot.press("q")
         assert isinstance(app.screen, Confirm)
         await pilot.press("y")
+        await app.trainer_started.wait()
         await app.trainer_worker.wait()
         await pilot.pause()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -210,6 +211,7 @@ gym.register("Exploding-v0", entry_point=ExplodingEnv, max_episode_steps=50)
 async def test_a_trainer_failure_shows_as_failed_with_the_error(tmp_path):
     app = live_app(tmp_path, env={"id": "Exploding-v0", "max_episode_steps": 0})
     async with app.run_test(size=(160, 48)) as pilot:
+        await app.trainer_started.wait()
         await app.trainer_worker.wait()
         await pilot.pause()
         app.refresh_view()
@@ -227,6 +229,7 @@ async def test_the_run_is_the_same_with_the_ui_as_headless(tmp_path):
     Trainer(config, tmp_path / "headless").run()
     app = create_app(config, tmp_path / "ui", refresh_s=0.05)
     async with app.run_test(size=(160, 48)) as pilot:
+        await app.trainer_started.wait()
         await app.trainer_worker.wait()
         await pilot.pause()
 

@@ -11,6 +11,7 @@ are remote ones, `q` detaches and leaves the run going, and `S` stops the run (a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -97,6 +98,7 @@ class CockpitApp(App):
         self.renders = 0
         self.render_worker: Worker | None = None
         self.trainer_worker: Worker | None = None
+        self.trainer_started = asyncio.Event()  # set once the worker exists (after the first frame)
         self.attached = attached
         self.notice = notice
 
@@ -124,7 +126,12 @@ class CockpitApp(App):
         if self.notice:
             self.events_pane.note(self.notice, style="bold")
         if self.make_trainer is not None:
-            self.trainer_worker = self.run_worker(self._train, name="trainer", thread=True, exit_on_error=False)
+            # After the first frame: building the trainer imports torch, a second of GIL time.
+            self.call_after_refresh(self._start_trainer)
+
+    def _start_trainer(self) -> None:
+        self.trainer_worker = self.run_worker(self._train, name="trainer", thread=True, exit_on_error=False)
+        self.trainer_started.set()
 
     def on_resize(self) -> None:
         self._apply_layout()

@@ -53,11 +53,15 @@ class StatusStrip(Static):
         self.status = dict(status)
         if state_override:
             self.status["state"] = state_override
-        self.update(self._render_lines(max(20, self.size.width - 2 or 160)))
+        self.update(self._render_lines(self._width()))
 
     def on_resize(self) -> None:
         if self.status:
-            self.update(self._render_lines(max(20, self.size.width - 2)))
+            self.update(self._render_lines(self._width()))
+
+    def _width(self) -> int:
+        """Columns for text; before the first layout the widget has no size yet: use the screen's."""
+        return max(20, (self.size.width or self.app.size.width) - 2)
 
     def _render_lines(self, width: int) -> Text:
         s = self.status
