@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,6 +27,19 @@ def q_network(obs_dim: int, n_actions: int, hidden_size: int, hidden_layers: int
         width = hidden_size
     layers.append(nn.Linear(width, n_actions))
     return nn.Sequential(*layers)
+
+
+def greedy_policy(weights: dict, obs_dim: int, n_actions: int, cfg: DQNConfig) -> Callable[[np.ndarray], int]:
+    """An action function for saved or snapshotted weights, outside any trainer (eval, renders).
+    Raises KeyError/RuntimeError when the weights do not fit the config's network."""
+    q = q_network(obs_dim, n_actions, cfg.hidden_size, cfg.hidden_layers)
+    q.load_state_dict(weights)
+
+    def act(obs: np.ndarray) -> int:
+        with torch.inference_mode():
+            return int(q(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)).argmax(dim=1).item())
+
+    return act
 
 
 def init_weights(net: nn.Module, generator: torch.Generator) -> None:

@@ -64,11 +64,9 @@ def evaluate(
 
 def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = None, gif=None) -> dict:
     """Greedy evaluation of a saved policy (a run directory's `best`, or a named checkpoint)."""
-    import torch
-
     from cockpit.engine import checkpoints, seeding
+    from cockpit.engine.agent import greedy_policy
     from cockpit.engine.trainer_state import obs_stats_from_tensors
-    from cockpit.engine.agent import q_network
     from cockpit.engine.config import build_config
     from cockpit.engine.envs import make_env
 
@@ -77,17 +75,12 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
     config = build_config(meta["config"], f"{checkpoint}/meta.json", name=meta.get("run_name", "custom"))
     env = make_env(config.env, render_mode="rgb_array" if gif else None)
     try:
-        q = q_network(int(np.prod(env.observation_space.shape)), int(env.action_space.n),
-                      config.dqn.hidden_size, config.dqn.hidden_layers)
         try:
-            q.load_state_dict(tensors["q"])
+            act = greedy_policy(tensors["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n),
+                                config.dqn)
         except (KeyError, RuntimeError) as e:
             raise checkpoints.CheckpointError(f"{checkpoint}: weights do not fit the network of its config ({e})") from None
         set_obs_stats(env, obs_stats_from_tensors(tensors), frozen=True)
-
-        def act(obs: np.ndarray) -> int:
-            with torch.inference_mode():
-                return int(q(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)).argmax(dim=1).item())
 
         seed = config.run.seed if seed is None else seed
         result = evaluate(act, env, seeding.eval_seeds(seed, episodes or config.run.eval_episodes), record_first=bool(gif))

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-import torch
 
-from cockpit.engine.agent import q_network
+from cockpit.engine.agent import greedy_policy
 from cockpit.engine.config import Config
 from cockpit.engine.envs import make_env, raw_return_so_far, set_obs_stats
 
@@ -34,16 +33,13 @@ def play_greedy(config: Config, policy: dict, seed: int, max_steps: int = 10_000
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # frames only: no sound device needed
     env = make_env(config.env, render_mode="rgb_array")
     try:
-        q = q_network(int(np.prod(env.observation_space.shape)), int(env.action_space.n),
-                      config.dqn.hidden_size, config.dqn.hidden_layers)
-        q.load_state_dict(policy["q"])
+        act = greedy_policy(policy["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n), config.dqn)
         set_obs_stats(env, policy.get("obs_stats"), frozen=True)
         obs, _ = env.reset(seed=seed)
         yield RenderedStep(env.render(), 0, None, 0.0, 0.0, False)
         total = 0.0
         for step in range(1, max_steps + 1):
-            with torch.inference_mode():
-                action = int(q(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)).argmax(dim=1).item())
+            action = act(obs)
             obs, _, terminated, truncated, _ = env.step(action)
             reward = raw_return_so_far(env) - total
             total += reward
