@@ -96,11 +96,17 @@ class Progress:
         self.out.flush()
 
 
-def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore, out: TextIO):
-    """The control socket `cockpit attach` and `cockpit ctl` connect to; None (said on `out`) if it cannot be had."""
+def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore, out: TextIO, trainer=None):
+    """The control socket `cockpit attach` and `cockpit ctl` connect to; None (said on `out`) if it cannot be had.
+    While a viewer watches, NaN pauses the run instead of stopping it (unless the preset chose)."""
     from cockpit.remote.server import ControlServer, ServerError
 
-    server = ControlServer(run_dir, config, control, store, report=lambda line: out.write(line + "\n"))
+    def on_watchers(count: int) -> None:
+        if trainer is not None and config.alerts.on_non_finite == "default":
+            trainer.on_non_finite = "pause" if count else "stop"
+
+    server = ControlServer(run_dir, config, control, store, report=lambda line: out.write(line + "\n"),
+                           on_watchers=on_watchers)
     try:
         server.start()
     except ServerError as e:
@@ -136,7 +142,7 @@ def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, 
     progress = Progress(out, config.run.log_interval)
     if checkpoint is None or fork:
         out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
-    server = listen(run_dir, config, control, store, out)
+    server = listen(run_dir, config, control, store, out, trainer)
     try:
         worker.start()
         while worker.is_alive():

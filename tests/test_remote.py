@@ -249,3 +249,30 @@ def test_a_killed_run_leaves_a_stale_socket_that_is_detected_and_replaced(tmp_pa
         assert done.returncode == 0 and done.stdout.startswith("stopping at step"), done.stderr
         assert resumed.proc.wait(ANSWER_S) == 0
     assert not run.socket.exists() and not (run.run_dir / "control.json").exists()
+
+
+def test_nan_pauses_instead_of_stopping_while_a_viewer_watches(tmp_path):
+    """In process: the headless front end's server tells the trainer when someone is watching."""
+    import io
+    import threading
+
+    from cockpit.engine.trainer import Trainer
+    from cockpit.headless import listen
+
+    config = tiny_config()
+    control, store = Control(), MetricsStore()
+    trainer = Trainer(config, control=control, store=store)
+    heard = threading.Event()
+    server = listen(tmp_path, config, control, store, io.StringIO(), trainer)
+    original = server.on_watchers
+    server.on_watchers = lambda count: (original(count), heard.set())
+    try:
+        assert trainer.on_non_finite == "stop"
+        viewer = Connection(server.path)
+        viewer.subscribe(RemoteStore().apply).result(ANSWER_S)
+        assert heard.wait(ANSWER_S) and trainer.on_non_finite == "pause"
+        heard.clear()
+        viewer.close()
+        assert heard.wait(ANSWER_S) and trainer.on_non_finite == "stop"
+    finally:
+        server.close()

@@ -90,13 +90,15 @@ def peer_uid(sock: socket.socket) -> int:
 
 class ControlServer:
     def __init__(self, run_dir: Path, config: Config, control: Control, store: MetricsStore,
-                 report=lambda line: print(line, file=sys.stderr)):
-        """`report(line)` tells the operator when listening stopped on an unexpected error."""
+                 report=lambda line: print(line, file=sys.stderr), on_watchers=None):
+        """`report(line)` tells the operator when listening stopped on an unexpected error;
+        `on_watchers(n)` hears how many viewers are subscribed whenever that changes."""
         self.run_dir = Path(run_dir)
         self.config = config
         self.control = control
         self.store = store
         self.report = report
+        self.on_watchers = on_watchers
         self.path: Path | None = None
         self._render_lock = threading.Lock()
         self._viewers: set[Viewer] = set()
@@ -249,7 +251,13 @@ class ControlServer:
         if viewer in self._viewers:
             self._viewers.discard(viewer)
             self._selector.unregister(viewer.sock)
+            if viewer.subscribed:
+                self._watchers_changed()
         viewer.sock.close()
+
+    def _watchers_changed(self) -> None:
+        if self.on_watchers is not None:
+            self.on_watchers(sum(1 for v in self._viewers if v.subscribed))
 
     def _read(self, viewer: Viewer) -> None:
         try:
@@ -346,6 +354,7 @@ class ControlServer:
         if not any(v.subscribed for v in self._viewers):
             self._poll_due = time.monotonic() + POLL_S
         viewer.subscribed = True
+        self._watchers_changed()
 
     def _on_cancel(self, viewer: Viewer, rid: int, body: Any) -> None:
         cancel = viewer.renders.get(body) if isinstance(body, int) else None
