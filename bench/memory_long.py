@@ -34,10 +34,11 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=30.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        log = open(Path(tmp) / "run.log", "w+")  # a file, not a pipe: a full pipe would block the run
         run = subprocess.Popen(
             [str(ROOT / ".venv/bin/cockpit"), str(ROOT / "presets/cartpole.toml"), "--no-ui", "--total-steps",
              str(args.total_steps), "--set", "run.eval_freq=50000", "--run-dir", str(Path(tmp) / "run")],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=log, stderr=subprocess.STDOUT, text=True,
         )
         samples = []
         start = time.monotonic()
@@ -47,7 +48,9 @@ def main() -> int:
             if rss is not None:
                 samples.append(rss)
                 print(f"{time.monotonic() - start:7.0f} s  RSS {rss:6.1f} MB", flush=True)
-        tail = run.stdout.read().strip().splitlines()[-3:]
+        log.seek(0)
+        tail = log.read().strip().splitlines()[-3:]
+        log.close()
     print("\n".join(tail))
     print(f"RSS first sample {samples[0]:.1f} MB · largest {max(samples):.1f} MB · last {samples[-1]:.1f} MB "
           f"over {len(samples)} samples")
