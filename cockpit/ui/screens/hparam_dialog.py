@@ -32,6 +32,7 @@ class HyperparameterDialog(ModalScreen[dict | None]):
     HyperparameterDialog { align: center middle; }
     HyperparameterDialog > Vertical { width: 64; height: auto; max-height: 22; border: thick $accent; padding: 0 1; background: $surface; }
     HyperparameterDialog OptionList { height: auto; max-height: 11; }
+    HyperparameterDialog Label { width: 100%; }
     HyperparameterDialog #message { color: $warning; height: auto; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -46,7 +47,7 @@ class HyperparameterDialog(ModalScreen[dict | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Adjust one hyperparameter (applied at the next step, recorded)")
+            yield Label("Adjust one hyperparameter: applied at the next step, recorded")
             yield OptionList(*[Option(f"{k:<16} {v}", id=k) for k, v in self.values.items()], id="keys")
             yield Input(placeholder="new value, e.g. 1e-4", id="value", disabled=True)
             yield Label(self._pending_text(), id="message")
