@@ -43,6 +43,9 @@ def run_parser() -> argparse.ArgumentParser:
                         help="continue a run in its directory from its latest full checkpoint (or the one named)")
     parser.add_argument("--fork", type=Path, metavar="CHECKPOINT",
                         help="start a new run from a checkpoint, with --set overrides; its metadata names its parent")
+    parser.add_argument("--replay", type=Path, metavar="RUN_DIR",
+                        help="run a run's config again with its recorded live changes at the steps they took effect "
+                             "(same machine and versions: bit for bit)")
     parser.add_argument("--no-ui", action="store_true", help="run headless: progress on stdout, for servers")
     parser.add_argument("--seed", type=int, help="override run.seed")
     parser.add_argument("--total-steps", type=int, help="override run.total_steps")
@@ -63,14 +66,14 @@ def resolve_config(args: argparse.Namespace, base: Config | None = None) -> Conf
     if base is None:
         config = load_preset(args.preset, overrides)
     else:
-        config = apply_overrides(base.to_dict(), overrides, str(args.fork), base.name)
+        config = apply_overrides(base.to_dict(), overrides, str(args.fork or args.replay), base.name)
 
     from cockpit.engine.envs import inspect_env  # gymnasium, not torch
 
     try:
         inspect_env(config.env)
     except ConfigError as e:
-        raise ConfigError(f"{args.preset or args.fork}: {e}") from None
+        raise ConfigError(f"{args.preset or args.fork or args.replay}: {e}") from None
     check_device(config.run.device)
     return config
 
@@ -90,12 +93,12 @@ def check_device(device: str) -> None:
 def cmd_run(argv: list[str]) -> int:
     parser = run_parser()
     args = parser.parse_args(argv)
-    sources = [name for name in ("preset", "resume", "fork") if getattr(args, name)]
+    sources = [name for name in ("preset", "resume", "fork", "replay") if getattr(args, name)]
     if len(sources) != 1:
-        raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT")
+        raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR")
     from cockpit.engine.runlog import create_run_dir, default_run_dir, lock_run_dir
 
-    checkpoint = None
+    checkpoint, changes = None, []
     if args.resume:
         changed = [flag for flag, value in (("--set", args.set), ("--seed", args.seed), ("--run-dir", args.run_dir)) if value]
         if changed:
@@ -118,6 +121,11 @@ def cmd_run(argv: list[str]) -> int:
             checkpoint = checkpoints.find(args.fork)
             config = resolve_config(args, run_dir_config(checkpoints.run_dir_of(checkpoint)))
             check_fork_overrides(run_dir_config(checkpoints.run_dir_of(checkpoint)), config)
+        elif args.replay:
+            if args.set or args.seed is not None:
+                raise ConfigError(f"--replay {args.replay}: --set and --seed cannot change a replay (use --fork)")
+            config = resolve_config(args, run_dir_config(args.replay))
+            changes = recorded_changes(args.replay)
         else:
             config = resolve_config(args)
         run_dir = create_run_dir(args.run_dir or default_run_dir(config))
@@ -126,10 +134,10 @@ def cmd_run(argv: list[str]) -> int:
         if args.no_ui:
             from cockpit.headless import run_headless
 
-            return run_headless(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork))
+            return run_headless(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork), changes=changes)
         from cockpit.ui.launch import run_ui
 
-        return run_ui(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork))
+        return run_ui(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork), changes=changes)
     finally:
         lock.close()
 
@@ -148,6 +156,19 @@ def run_dir_config(run_dir: Path) -> Config:
     except (OSError, ValueError, KeyError):
         name = "custom"
     return build_config(tables, str(path), name=name)
+
+
+def recorded_changes(run_dir: Path) -> list[dict]:
+    """The live changes a run applied, with the step each took effect, from its events.jsonl."""
+    try:
+        meta = json.loads((Path(run_dir) / "metadata.json").read_text())
+        lines = (Path(run_dir) / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--replay {run_dir}: not a readable run directory ({e})") from None
+    if meta.get("parent"):
+        raise ConfigError(f"--replay {run_dir}: a fork starts from its parent's checkpoint; replay the parent, then fork")
+    events = [json.loads(line) for line in lines if line.strip()]
+    return [{"step": e["step"], "key": e["key"], "value": e["new"]} for e in events if e["kind"] == "hparam"]
 
 
 FORK_FIXED = (

@@ -116,14 +116,14 @@ def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore,
     return server
 
 
-def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False,
+def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False, changes=(),
                  out: TextIO = sys.stdout) -> int:
     """Train to the end or to a graceful stop. Exit code: 0 finished or stopped by command,
     130 / 143 stopped by SIGINT / SIGTERM, 1 failed."""
     from cockpit.engine.trainer import Trainer
 
     control, store = Control(), MetricsStore()
-    trainer = Trainer(config, run_dir, control=control, store=store)
+    trainer = Trainer(config, run_dir, control=control, store=store, changes=changes)
     if checkpoint is not None:
         meta = trainer.resume_from(checkpoint, fork=fork)
         verb = "forked from" if fork else "resuming from"

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from cockpit.engine import checkpoints
-from tiny import write_tiny_preset
+from cockpit.engine.trainer import Trainer
+from tiny import tiny_config, write_tiny_preset
 
 
 def cockpit(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -215,3 +216,23 @@ def test_eval_records_a_gif(finished_run, tmp_path):
     done = cockpit("eval", finished_run, "--episodes", "1", "--gif", gif, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+
+
+def test_replay_reruns_a_run_with_its_recorded_live_changes_bit_for_bit(tmp_path):
+    original = tmp_path / "original"
+    trainer = Trainer(tiny_config(), original)
+    step = trainer._env_step
+
+    def change_midway(obs):
+        if trainer.step == 250:
+            trainer.control.set("learning_rate", 2e-3, source="ctl")
+        return step(obs)
+
+    trainer._env_step = change_midway
+    assert trainer.run()["status"] == "finished"
+    done = cockpit("--replay", original, "--no-ui", "--run-dir", tmp_path / "replayed", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_tensors_equal(full_state(checkpoints.find(tmp_path / "replayed")), full_state(checkpoints.find(original)))
+    assert metrics_without_clock(tmp_path / "replayed") == metrics_without_clock(original)
+    refused = cockpit("--replay", original, "--set", "dqn.gamma=0.9", cwd=tmp_path)
+    assert refused.returncode == 2 and "cannot change a replay" in refused.stderr

@@ -14,7 +14,7 @@ def title_of(config: Config) -> str:
     return f"cockpit · {config.env.id} · {config.name} · seed {config.run.seed}"
 
 
-def create_app(config: Config, run_dir: Path | None, checkpoint: Path | None = None, fork: bool = False,
+def create_app(config: Config, run_dir: Path | None, checkpoint: Path | None = None, fork: bool = False, changes=(),
                refresh_s: float | None = None) -> CockpitApp:
     """The cockpit on a new (or resumed, or forked) run; the trainer is built in the app's worker
     thread, so the first frame does not wait for torch."""
@@ -23,7 +23,7 @@ def create_app(config: Config, run_dir: Path | None, checkpoint: Path | None = N
     def make_trainer():
         from cockpit.engine.trainer import Trainer
 
-        trainer = Trainer(config, run_dir, control=control, store=store, on_non_finite="pause")
+        trainer = Trainer(config, run_dir, control=control, store=store, on_non_finite="pause", changes=changes)
         if checkpoint is not None:
             trainer.resume_from(checkpoint, fork=fork)
         return trainer
@@ -38,8 +38,8 @@ def create_app(config: Config, run_dir: Path | None, checkpoint: Path | None = N
     return CockpitApp(title_of(config), control, store, make_trainer, run_dir, render_episode, **kwargs)
 
 
-def run_ui(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False) -> int:
-    app = create_app(config, run_dir, checkpoint, fork)
+def run_ui(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False, changes=()) -> int:
+    app = create_app(config, run_dir, checkpoint, fork, changes)
     app.run()
     state = app.store.status.get("state")
     if app.summary:
