@@ -14,11 +14,6 @@ from cockpit.engine.config import DQNConfig
 from cockpit.engine.fast_update import FastUpdate, supports
 from cockpit.engine.functional_adam import FunctionalAdam
 
-UPDATE_METRICS = ("loss", "q_mean", "q_max", "grad_norm")
-"""What `DQNAgent.update` returns, in order: TD loss, max-over-actions Q averaged and maxed over
-the batch, and the global gradient norm before clipping."""
-
-
 def q_network(obs_dim: int, n_actions: int, hidden_size: int, hidden_layers: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     width = obs_dim

@@ -8,7 +8,7 @@ import math
 import tomllib
 from pathlib import Path
 
-from cockpit.engine.agent import UPDATE_METRICS
+from cockpit.engine.metrics import UPDATE_METRICS
 from cockpit.engine.config import LIVE_KEYS
 from cockpit.engine.metrics import MetricsStore
 

@@ -12,6 +12,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+UPDATE_METRICS = ("loss", "q_mean", "q_max", "grad_norm")
+"""What each update reports, in order: TD loss, max-over-actions Q averaged and maxed over the batch,
+and the global gradient norm before clipping."""
+
 PUBLISH_EVERY = 100
 """Env steps between the trainer's pushes into the store."""
 

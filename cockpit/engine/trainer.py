@@ -19,14 +19,14 @@ import numpy as np
 import torch
 
 from cockpit.engine import checkpoints, seeding, trainer_state
-from cockpit.engine.agent import UPDATE_METRICS, DQNAgent
+from cockpit.engine.agent import DQNAgent
 from cockpit.engine.alerts import HealthMonitor
 from cockpit.engine.buffer import ReplayBuffer
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
 from cockpit.engine.control import Command, Control, reply
 from cockpit.engine.envs import inspect_env, make_env, measure_reward_abs_max, q_bound
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
-from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
+from cockpit.engine.metrics import PUBLISH_EVERY, UPDATE_METRICS, MetricsStore
 from cockpit.engine.runlog import RunLog, create_run_dir, peak_rss_mb
 from cockpit.engine.schedules import LinearSchedule
 from cockpit.engine.trainer_commands import CommandsMixin
