@@ -119,8 +119,9 @@ def cmd_run(argv: list[str]) -> int:
             from cockpit.engine import checkpoints
 
             checkpoint = checkpoints.find(args.fork)
-            config = resolve_config(args, run_dir_config(checkpoints.run_dir_of(checkpoint)))
-            check_fork_overrides(run_dir_config(checkpoints.run_dir_of(checkpoint)), config)
+            parent = run_dir_config(checkpoints.run_dir_of(checkpoint))
+            config = resolve_config(args, parent)
+            check_fork_overrides(parent, config)
         elif args.replay:
             if args.set or args.seed is not None:
                 raise ConfigError(f"--replay {args.replay}: --set and --seed cannot change a replay (use --fork)")
