@@ -97,7 +97,9 @@ class DQNAgent:
 
     def update(self, rows: np.ndarray, obs_dim: int, cfg: DQNConfig) -> list[float]:
         """One gradient step on packed replay rows (see ReplayBuffer); returns UPDATE_METRICS."""
-        batch = torch.from_numpy(rows).to(self.device)
+        batch = torch.from_numpy(rows)
+        if self.device.type != "cpu":
+            batch = batch.to(self.device)
         if self.fast is not None:
             return self.fast.update(batch, obs_dim, cfg)
         d = obs_dim

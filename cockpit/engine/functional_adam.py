@@ -28,14 +28,18 @@ class FunctionalAdam:
                 "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
             for p in self.params
         }
+        self._lists: tuple | None = None
 
     @torch.no_grad()
     def step(self) -> None:
         group = self.param_groups[0]
-        states = [self.state[p] for p in self.params]
+        if self._lists is None:  # built once: gradients and state are updated in place from then on
+            states = [self.state[p] for p in self.params]
+            self._lists = ([p.grad for p in self.params], [s["exp_avg"] for s in states],
+                           [s["exp_avg_sq"] for s in states], [s["step"] for s in states])
+        grads, exp_avgs, exp_avg_sqs, steps = self._lists
         adam(
-            self.params, [p.grad for p in self.params], [s["exp_avg"] for s in states],
-            [s["exp_avg_sq"] for s in states], [], [s["step"] for s in states], foreach=group["foreach"],
+            self.params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=group["foreach"],
             capturable=False, differentiable=False, fused=group["fused"], amsgrad=False, beta1=group["betas"][0],
             beta2=group["betas"][1], lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
             maximize=False, decoupled_weight_decay=False,
