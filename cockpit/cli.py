@@ -57,7 +57,10 @@ def run_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_config(args: argparse.Namespace, base: Config | None = None) -> Config:
+def resolve_config(args: argparse.Namespace, base: Config | None = None, source: Path | None = None) -> Config:
+    """The preset (or `base`, the config of the run dir `source`) with `--set`, `--seed` and
+    `--total-steps` applied, its env and device checked; errors name the preset or `source`."""
+    where = str(source or args.preset)
     overrides = list(args.set)
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
@@ -66,14 +69,14 @@ def resolve_config(args: argparse.Namespace, base: Config | None = None) -> Conf
     if base is None:
         config = load_preset(args.preset, overrides)
     else:
-        config = apply_overrides(base.to_dict(), overrides, str(args.fork or args.replay), base.name)
+        config = apply_overrides(base.to_dict(), overrides, where, base.name)
 
     from cockpit.engine.envs import inspect_env  # gymnasium, not torch
 
     try:
         inspect_env(config.env)
     except ConfigError as e:
-        raise ConfigError(f"{args.preset or args.fork or args.replay}: {e}") from None
+        raise ConfigError(f"{where}: {e}") from None
     check_device(config.run.device)
     return config
 
@@ -120,12 +123,12 @@ def cmd_run(argv: list[str]) -> int:
 
             checkpoint = checkpoints.find(args.fork)
             parent = run_dir_config(checkpoints.run_dir_of(checkpoint))
-            config = resolve_config(args, parent)
+            config = resolve_config(args, parent, source=args.fork)
             check_fork_overrides(parent, config)
         elif args.replay:
             if args.set or args.seed is not None:
                 raise ConfigError(f"--replay {args.replay}: --set and --seed cannot change a replay (use --fork)")
-            config = resolve_config(args, run_dir_config(args.replay))
+            config = resolve_config(args, run_dir_config(args.replay), source=args.replay)
             changes = recorded_changes(args.replay)
         else:
             config = resolve_config(args)

@@ -94,7 +94,6 @@ class Trainer(CommandsMixin, HealthMixin):
 
         self.state = "created"
         self.paused = False
-        self._stop = False
         self._stop_requested_at: float | None = None
         self._stop_now = False
         self._checkpoint_requests: list[tuple[str, Future | None]] = []
@@ -172,9 +171,7 @@ class Trainer(CommandsMixin, HealthMixin):
                     self._apply_change(Command("set", change["key"], change["value"], change.get("source", "replay")))
                 obs, done = self._env_step(obs)
                 if self.step % PUBLISH_EVERY == 0:
-                    now = time.perf_counter()
-                    self._train_time += now - chunk_start
-                    self._publish(PUBLISH_EVERY / max(now - chunk_start, 1e-9))
+                    self._end_chunk(PUBLISH_EVERY, chunk_start)
                     chunk_start = time.perf_counter()
                 if self.step % self.config.run.eval_freq == 0:
                     self._evaluate(scheduled=True)
@@ -188,14 +185,12 @@ class Trainer(CommandsMixin, HealthMixin):
                         self._checkpoint(*self._checkpoint_requests.pop(0))
                     obs = self._reset_episode()
             if self.step % PUBLISH_EVERY:
-                partial = self.step % PUBLISH_EVERY
-                self._train_time += time.perf_counter() - chunk_start
-                self._publish(partial / max(time.perf_counter() - chunk_start, 1e-9))
-            self._stop = self._stop_requested_at is not None
+                self._end_chunk(self.step % PUBLISH_EVERY, chunk_start)
+            stopped = self._stop_requested_at is not None
             already_saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(f"step-{self.step:09d}")
-            if not self._stop and self.run_dir is not None and not already_saved:
+            if not stopped and self.run_dir is not None and not already_saved:
                 self._checkpoint("stop", exact=done)  # resumable with a larger --total-steps
-            status = "failed" if self.diverged and self.error else "stopped" if self._stop else "finished"
+            status = "failed" if self.diverged and self.error else "stopped" if stopped else "finished"
         except Exception as e:  # surfaced to the front end as state "failed", and logged
             self.error = f"{type(e).__name__}: {e}"
             self._event("error", message=self.error, traceback=traceback.format_exc())
@@ -203,6 +198,12 @@ class Trainer(CommandsMixin, HealthMixin):
         summary = self._summary(status, time.perf_counter() - started)
         self._finish(summary)
         return summary
+
+    def _end_chunk(self, steps: int, chunk_start: float) -> None:
+        """Count a chunk's time as training time (evaluations and pauses restart the clock) and publish."""
+        elapsed = time.perf_counter() - chunk_start
+        self._train_time += elapsed
+        self._publish(steps / max(elapsed, 1e-9))
 
     def _reset_episode(self) -> np.ndarray:
         obs, _ = self.env.reset(seed=seeding.derive(self.config.run.seed, seeding.TRAIN_RESET, self.episode))
@@ -318,10 +319,10 @@ class Trainer(CommandsMixin, HealthMixin):
         return event
 
     # ----------------------------------------------------------- evaluation
-    def evaluate_now(self, record_first: bool = False) -> EvalResult:
+    def evaluate_now(self) -> EvalResult:
         """Greedy episodes on the eval env with its fixed seeds; touches no training RNG."""
         freeze_normalizer(self.eval_env, self.env)
-        return evaluate(self.agent.act, self.eval_env, self.eval_seeds, record_first)
+        return evaluate(self.agent.act, self.eval_env, self.eval_seeds)
 
     def _evaluate(self, scheduled: bool) -> dict:
         previous = self.state

@@ -38,7 +38,7 @@ def base_config(preset: str, overrides: list[str]) -> Config:
     env's existence, the device) before any process starts."""
     from cockpit.cli import resolve_config
 
-    return resolve_config(argparse.Namespace(preset=preset, set=list(overrides), seed=None, total_steps=None, fork=None))
+    return resolve_config(argparse.Namespace(preset=preset, set=list(overrides), seed=None, total_steps=None))
 
 
 def sweep_dir(out: Path | None, kind: str, config: Config, resume: bool = False) -> Path:
