@@ -93,3 +93,21 @@ def test_the_fast_path_never_imports_torch_dynamo():
     code = ("import sys; from cockpit.engine.agent import DQNAgent; from cockpit.engine.config import DQNConfig; "
             "DQNAgent(4, 2, DQNConfig(), 'cpu', 0, compute='fast'); print('torch._dynamo' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_fast_checkpoint_steps_the_autograd_path_correctly(tmp_path):
+    """The fast path's parameters share one Adam step counter; a saved checkpoint must not carry
+    that sharing into torch's Adam, which would then count each step once per parameter."""
+    cfg = DQNConfig(hidden_size=16)
+    rng = np.random.default_rng(5)
+    fast = DQNAgent(4, 3, cfg, "cpu", seed=4, compute="fast")
+    for _ in range(3):
+        fast.update(rows(rng), 4, cfg)
+    torch.save(fast.state_dict(), tmp_path / "agent.pt")
+    slow = DQNAgent(4, 3, cfg, "cpu", seed=9, compute="autograd")
+    slow.load_state_dict(torch.load(tmp_path / "agent.pt", weights_only=True))
+    for _ in range(2):
+        batch = rows(rng)
+        assert slow.update(batch, 4, cfg) == pytest.approx(fast.update(batch, 4, cfg), rel=1e-4, abs=1e-6)
+    assert [float(slow.optimizer.state[p]["step"]) for p in slow.params] == [5.0] * len(slow.params)
+    assert [float(fast.optimizer.state[p]["step"]) for p in fast.params] == [5.0] * len(fast.params)

@@ -9,6 +9,7 @@ Every message names the step, the figure and the threshold, and says what to loo
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -60,32 +61,35 @@ class HealthMonitor:
 
     def _updates(self, h: Health, found: dict) -> None:
         c = self.cfg
-        loss, q_mean, q_max, grad = h.updates.T
-        bad = [name for name, col in (("loss", loss), ("Q", q_max), ("gradient norm", grad)) if not np.isfinite(col).all()]
+        loss, _, _, grad = h.updates.T
+        finite = np.isfinite(h.updates).all(axis=0)  # one pass over the interval's rows
+        bad = [name for name, i in (("loss", 0), ("Q", 2), ("gradient norm", 3)) if not finite[i]]
         if bad:
             found["non_finite"] = (
                 f"non-finite {' and '.join(bad)} at step {h.step:,}: training diverged. Look at: the learning "
                 "rate, reward scale (clip rewards), the loss (huber is robust), gradient clipping", True)
             return
-        if self._grads and grad.max() > c.grad_spike_factor * np.median(self._grads):
+        loss_mean, q_mean, _, grad_mean = h.updates.mean(axis=0).tolist()
+        loss_max, grad_max = float(loss.max()), float(grad.max())
+        if self._grads and grad_max > c.grad_spike_factor * statistics.median(self._grads):
             found["grad_spike"] = (
-                f"gradient norm {grad.max():.3g} at step {h.step:,} > {c.grad_spike_factor:g}× its running median "
-                f"{np.median(self._grads):.3g}. Look at: loss, learning rate, max_grad_norm", False)
-        if self._losses and loss.max() > c.loss_spike_factor * max(np.median(self._losses), 1e-8):
+                f"gradient norm {grad_max:.3g} at step {h.step:,} > {c.grad_spike_factor:g}× its running median "
+                f"{statistics.median(self._grads):.3g}. Look at: loss, learning rate, max_grad_norm", False)
+        if self._losses and loss_max > c.loss_spike_factor * max(statistics.median(self._losses), 1e-8):
             found["loss_spike"] = (
-                f"loss {loss.max():.3g} at step {h.step:,} > {c.loss_spike_factor:g}× its running median "
-                f"{np.median(self._losses):.3g}: exploding. Look at: learning rate, target_update, reward scale", False)
-        self._grads.append(float(grad.mean()))
-        self._losses.append(float(loss.mean()))
-        if math.isfinite(h.q_bound) and q_mean.mean() > c.q_bound_factor * h.q_bound:
+                f"loss {loss_max:.3g} at step {h.step:,} > {c.loss_spike_factor:g}× its running median "
+                f"{statistics.median(self._losses):.3g}: exploding. Look at: learning rate, target_update, reward scale", False)
+        self._grads.append(grad_mean)
+        self._losses.append(loss_mean)
+        if math.isfinite(h.q_bound) and q_mean > c.q_bound_factor * h.q_bound:
             found["q_over_bound"] = (
-                f"mean Q {q_mean.mean():.3g} at step {h.step:,} above its bound {c.q_bound_factor:g}× "
+                f"mean Q {q_mean:.3g} at step {h.step:,} above its bound {c.q_bound_factor:g}× "
                 f"r_max·(1-γ^T)/(1-γ) = {h.q_bound:.3g}: overestimation or divergence. Look at: double_dqn, "
                 "target_update (longer), learning rate (lower)", False)
         if (h.step > h.warmup_steps + c.q_zero_after_steps and math.isfinite(h.q_bound)
-                and abs(q_mean.mean()) < c.q_zero_fraction * h.q_bound):
+                and abs(q_mean) < c.q_zero_fraction * h.q_bound):
             found["q_near_zero"] = (
-                f"|mean Q| {abs(q_mean.mean()):.3g} at step {h.step:,} < {c.q_zero_fraction:g}× its bound "
+                f"|mean Q| {abs(q_mean):.3g} at step {h.step:,} < {c.q_zero_fraction:g}× its bound "
                 f"{h.q_bound:.3g}, {c.q_zero_after_steps:,} steps after warm-up: not learning. Look at: rewards "
                 "(cockpit check), gradients reaching the network, learning rate", False)
 

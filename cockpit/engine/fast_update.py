@@ -10,6 +10,7 @@ the path a run used is recorded in its metadata, and bitwise reproducibility hol
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,12 +43,16 @@ class FastUpdate:
             p.grad = self.flat_grad[offset : offset + p.numel()].view_as(p)
             offset += p.numel()
         self.grads = [p.grad for p in self.params]
+        self.cpu = self.flat_grad.device.type == "cpu"
         self.optimizer = optimizer
 
     @torch.no_grad()
     def greedy_action(self, obs) -> int:
         """argmax_a Q(obs, a) for one observation, with matrix-vector products."""
-        h = torch.as_tensor(obs, dtype=torch.float32, device=self.flat_grad.device)
+        if type(obs) is np.ndarray and obs.dtype == np.float32 and obs.flags.writeable and self.cpu:
+            h = torch.from_numpy(obs)  # what as_tensor would give, without its conversion checks
+        else:
+            h = torch.as_tensor(obs, dtype=torch.float32, device=self.flat_grad.device)
         for weight_t, bias in self.layers[:-1]:
             h = torch.addmv(bias, weight_t.t(), h).relu_()
         weight_t, bias = self.layers[-1]
@@ -97,10 +102,12 @@ class FastUpdate:
             torch.mm(grad_out.t(), activations[i], out=self.grads[2 * i])
             torch.sum(grad_out, dim=0, out=self.grads[2 * i + 1])
             if i:
-                grad_out = torch.mm(grad_out, weight_t.t()).mul_(activations[i] > 0)
+                grad_out = torch.mm(grad_out, weight_t.t()).mul_(activations[i].sign())  # ReLU': 1 or 0, no bool cast
 
         grad_norm = torch.linalg.vector_norm(self.flat_grad)
-        if cfg.max_grad_norm > 0:  # as clip_grad_norm_: scale by max_norm / (norm + 1e-6), at most 1
+        # As clip_grad_norm_: scale by max_norm / (norm + 1e-6), at most 1. Well below the bound the
+        # factor is exactly 1 and the scaling is skipped (a NaN norm still takes it, as in torch).
+        if cfg.max_grad_norm > 0 and not grad_norm.item() < 0.99 * cfg.max_grad_norm:
             self.flat_grad.mul_((cfg.max_grad_norm / (grad_norm + 1e-6)).clamp_(max=1.0))
         self.optimizer.step()
 

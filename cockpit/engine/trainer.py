@@ -155,10 +155,13 @@ class Trainer(CommandsMixin, HealthMixin):
             else:
                 self._event("start", total_steps=self.total_steps, hyperparameters=self.hyperparameters())
             obs = self._reset_episode()
-            chunk_start = time.perf_counter()
+            # Training time per chunk of PUBLISH_EVERY steps; commands, pauses and evaluations bank the
+            # time so far and restart the clock, so steps/s counts training only.
+            chunk_start, banked = time.perf_counter(), 0.0
             done = True
             while self.step < self.total_steps:
                 if self.control.waiting or self.paused:
+                    banked += time.perf_counter() - chunk_start
                     self._apply_commands()
                     chunk_start = time.perf_counter()
                 if self._stop_requested_at is not None and (
@@ -171,9 +174,10 @@ class Trainer(CommandsMixin, HealthMixin):
                     self._apply_change(Command("set", change["key"], change["value"], change.get("source", "replay")))
                 obs, done = self._env_step(obs)
                 if self.step % PUBLISH_EVERY == 0:
-                    self._end_chunk(PUBLISH_EVERY, chunk_start)
-                    chunk_start = time.perf_counter()
+                    self._end_chunk(PUBLISH_EVERY, banked + time.perf_counter() - chunk_start)
+                    chunk_start, banked = time.perf_counter(), 0.0
                 if self.step % self.config.run.eval_freq == 0:
+                    banked += time.perf_counter() - chunk_start
                     self._evaluate(scheduled=True)
                     chunk_start = time.perf_counter()
                 if done:
@@ -185,7 +189,7 @@ class Trainer(CommandsMixin, HealthMixin):
                         self._checkpoint(*self._checkpoint_requests.pop(0))
                     obs = self._reset_episode()
             if self.step % PUBLISH_EVERY:
-                self._end_chunk(self.step % PUBLISH_EVERY, chunk_start)
+                self._end_chunk(self.step % PUBLISH_EVERY, banked + time.perf_counter() - chunk_start)
             stopped = self._stop_requested_at is not None
             already_saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(f"step-{self.step:09d}")
             if not stopped and self.run_dir is not None and not already_saved:
@@ -199,9 +203,8 @@ class Trainer(CommandsMixin, HealthMixin):
         self._finish(summary)
         return summary
 
-    def _end_chunk(self, steps: int, chunk_start: float) -> None:
-        """Count a chunk's time as training time (evaluations and pauses restart the clock) and publish."""
-        elapsed = time.perf_counter() - chunk_start
+    def _end_chunk(self, steps: int, elapsed: float) -> None:
+        """Count a chunk's training time and publish."""
         self._train_time += elapsed
         self._publish(steps / max(elapsed, 1e-9))
 
@@ -264,9 +267,9 @@ class Trainer(CommandsMixin, HealthMixin):
             chunk = np.asarray(self._pending_updates)
             self._pending_updates.clear()
             self._log_updates.append(chunk)
-            for i, name in enumerate(UPDATE_METRICS):
-                col = chunk[:, i]
-                points[f"train/{name}"] = (self.step, float(col.mean()), float(col.min()), float(col.max()), len(col))
+            stats = zip(chunk.mean(axis=0).tolist(), chunk.min(axis=0).tolist(), chunk.max(axis=0).tolist())
+            for name, (mean, low, high) in zip(UPDATE_METRICS, stats):
+                points[f"train/{name}"] = (self.step, mean, low, high, len(chunk))
         points["rollout/epsilon"] = (self.step, epsilon)
         points["rollout/action_entropy"] = (self.step, entropy)
         points["time/steps_per_s"] = (self.step, steps_per_s)
@@ -284,10 +287,10 @@ class Trainer(CommandsMixin, HealthMixin):
         if self._log_updates:
             chunk = np.concatenate(self._log_updates)
             self._log_updates.clear()
-            for i, name in enumerate(UPDATE_METRICS):
-                col = chunk[:, i]
-                record[name] = {"mean": float(col.mean()), "min": float(col.min()), "max": float(col.max())}
-                scalars[f"train/{name}"] = float(col.mean())
+            stats = zip(chunk.mean(axis=0).tolist(), chunk.min(axis=0).tolist(), chunk.max(axis=0).tolist())
+            for name, (mean, low, high) in zip(UPDATE_METRICS, stats):
+                record[name] = {"mean": mean, "min": low, "max": high}
+                scalars[f"train/{name}"] = mean
             record["q_bound"] = self.q_bound
         self.log.metric(record)
         self.log.scalars(self.step, scalars)
