@@ -15,6 +15,8 @@ import pytest
 import torch
 
 from cockpit.engine import checkpoints
+from cockpit.engine import trainer as trainer_module
+from cockpit.engine.control import Command
 from cockpit.engine.trainer import Trainer
 from tiny import tiny_config, write_tiny_preset
 
@@ -236,3 +238,38 @@ def test_replay_reruns_a_run_with_its_recorded_live_changes_bit_for_bit(tmp_path
     assert metrics_without_clock(tmp_path / "replayed") == metrics_without_clock(original)
     refused = cockpit("--replay", original, "--set", "dqn.gamma=0.9", cwd=tmp_path)
     assert refused.returncode == 2 and "cannot change a replay" in refused.stderr
+
+
+def stop_at(trainer: Trainer, step: int, *commands: Command) -> None:
+    """Submit commands through the control surface while the run is at `step` (as a signal handler would)."""
+    env_step = trainer.env.step
+
+    def step_and_maybe_stop(action):
+        if trainer.step == step:
+            for command in commands:
+                trainer.control.submit(command)
+        return env_step(action)
+
+    trainer.env.step = step_and_maybe_stop
+
+
+@pytest.mark.parametrize("how", ["second signal", "episode too long"])
+def test_a_stop_that_cannot_wait_for_the_episode_checkpoints_at_once_marked_inexact(tmp_path, monkeypatch, how):
+    if how == "second signal":  # what the headless runner sends on a second SIGINT/SIGTERM
+        commands = (Command("stop", source="SIGTERM"), Command("stop", value="now", source="SIGTERM"))
+    else:  # a stop waits STOP_TIMEOUT_S for the episode to end, then takes the checkpoint anyway
+        monkeypatch.setattr(trainer_module, "STOP_TIMEOUT_S", 0.0)
+        commands = (Command("stop", source="SIGTERM"),)
+    config = tiny_config(env={"max_episode_steps": 200}, run={"total_steps": 5000})
+    trainer = Trainer(config, tmp_path / "run")
+    stop_at(trainer, 250, *commands)
+    summary = trainer.run()
+    assert summary["status"] == "stopped" and summary["steps"] == 251
+    meta = json.loads((checkpoints.find(tmp_path / "run") / "meta.json").read_text())
+    assert meta["kind"] == "stop" and meta["step"] == 251 and meta["exact"] is False
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert [e["exact"] for e in events if e["kind"] == "checkpoint" and e["checkpoint"] == "stop"] == [False]
+
+    resumed = Trainer(config.replace("run", total_steps=400), tmp_path / "run")
+    assert resumed.resume_from(checkpoints.find(tmp_path / "run"))["exact"] is False
+    assert resumed.run()["status"] == "finished" and resumed.step == 400  # a new episode starts where it stopped
