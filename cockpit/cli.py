@@ -114,17 +114,22 @@ def cmd_run(argv: list[str]) -> int:
             raise ConfigError(f"--resume {args.resume}: not a run directory or a checkpoint in one (no config.toml)")
         lock = lock_run_dir(run_dir)
         checkpoint = checkpoints.find(args.resume)
+        _, meta = checkpoints.load_full(checkpoint)  # a bad checkpoint is refused before anything starts
         config = run_dir_config(run_dir)
         if args.total_steps is not None:
             config = apply_overrides(config.to_dict(), [f"run.total_steps={args.total_steps}"], str(run_dir), config.name)
+        check_steps_left(f"--resume {args.resume}", meta["step"], config)
     else:
         if args.fork:
             from cockpit.engine import checkpoints
 
             checkpoint = checkpoints.find(args.fork)
-            parent = run_dir_config(checkpoints.run_dir_of(checkpoint))
+            _, meta = checkpoints.load_full(checkpoint)
+            # The parent as it was at the checkpoint: its live changes included, so that only --set differs.
+            parent = build_config({**meta["config"], "dqn": meta["dqn"]}, str(checkpoint), name=meta.get("run_name", "custom"))
             config = resolve_config(args, parent, source=args.fork)
             check_fork_overrides(parent, config)
+            check_steps_left(f"--fork {args.fork}", meta["step"], config)
         elif args.replay:
             if args.set or args.seed is not None:
                 raise ConfigError(f"--replay {args.replay}: --set and --seed cannot change a replay (use --fork)")
@@ -144,6 +149,12 @@ def cmd_run(argv: list[str]) -> int:
         return run_ui(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork), changes=changes)
     finally:
         lock.close()
+
+
+def check_steps_left(what: str, step: int, config: Config) -> None:
+    if step >= config.run.total_steps:
+        raise ConfigError(f"{what}: the checkpoint is at step {step:,}, run.total_steps = {config.run.total_steps:,} "
+                          f"(expected --total-steps above {step:,} to train further)")
 
 
 def run_dir_config(run_dir: Path) -> Config:

@@ -159,7 +159,7 @@ def test_a_crafted_pickle_is_refused_without_running_its_code(finished_run, tmp_
     latest, best = checkpoints.find(run_dir), checkpoints.find(run_dir, prefer="best")
     for checkpoint in (latest, best):
         torch.save({"q": Exploit()}, checkpoint / "state.pt")  # torch.save pickles the object as is
-    for args in (("eval", latest), ("eval", run_dir), ("--resume", run_dir, "--no-ui")):
+    for args in (("eval", latest), ("eval", run_dir), ("--resume", run_dir, "--no-ui"), ("--resume", run_dir)):
         done = cockpit(*args, cwd=tmp_path)
         assert done.returncode == 2, (args, done.stderr)
         assert "refused to load" in done.stderr and "Traceback" not in done.stderr
@@ -273,3 +273,57 @@ def test_a_stop_that_cannot_wait_for_the_episode_checkpoints_at_once_marked_inex
     resumed = Trainer(config.replace("run", total_steps=400), tmp_path / "run")
     assert resumed.resume_from(checkpoints.find(tmp_path / "run"))["exact"] is False
     assert resumed.run()["status"] == "finished" and resumed.step == 400  # a new episode starts where it stopped
+
+
+def test_a_fork_keeps_the_parents_live_changes_and_applies_every_override(tmp_path):
+    parent_dir = tmp_path / "parent"
+    parent = Trainer(tiny_config(), parent_dir, changes=[{"step": 150, "key": "learning_rate", "value": 1e-4}])
+    assert parent.run()["status"] == "finished"
+    checkpoint = checkpoints.find(parent_dir)
+
+    plain = tmp_path / "plain"  # no --set: nothing to change, the live-changed rate goes on
+    done = cockpit("--fork", checkpoint, "--total-steps", "700", "--run-dir", plain, "--no-ui", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not [e for e in map(json.loads, (plain / "events.jsonl").read_text().splitlines()) if e["kind"] == "hparam"]
+    assert full_state(checkpoints.find(plain))["optimizer"]["param_groups"][0]["lr"] == 1e-4
+
+    other = tmp_path / "other"  # settings that cannot change live still hold from the fork's first step
+    done = cockpit("--fork", checkpoint, "--total-steps", "700", "--set", 'dqn.loss="mse"', "--set", "dqn.double_dqn=true",
+                   "--run-dir", other, "--no-ui", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    dqn = json.loads((checkpoints.find(other) / "meta.json").read_text())["dqn"]
+    assert (dqn["loss"], dqn["double_dqn"], dqn["learning_rate"]) == ("mse", True, 1e-4)
+
+
+def test_bad_checkpoints_are_refused_before_anything_is_created(finished_run, tmp_path):
+    best = checkpoints.find(finished_run, prefer="best")
+    done = cockpit("--fork", best, "--run-dir", tmp_path / "fork", cwd=tmp_path)  # the UI front end: refused first
+    assert done.returncode == 2 and "holds the policy only" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "fork").exists()
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    latest = checkpoints.find(run_dir)
+    meta = json.loads((latest / "meta.json").read_text())
+    del meta["rng"]
+    (latest / "meta.json").write_text(json.dumps(meta))
+    done = cockpit("--resume", run_dir, "--no-ui", "--total-steps", "700", cwd=tmp_path)
+    assert done.returncode == 2 and "incomplete checkpoint, missing meta.json: rng" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_resume_extends_the_run_keeps_the_new_total_and_refuses_a_finished_one(finished_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    done = cockpit("--resume", run_dir, "--no-ui", cwd=tmp_path)  # it already reached total_steps = 600
+    assert done.returncode == 2 and "expected --total-steps above 600" in done.stderr
+
+    trainer = Trainer(tiny_config(run={"total_steps": 700}), run_dir)
+    trainer.resume_from(checkpoints.find(run_dir))
+    seen = []
+    trainer.env.step = lambda action, _step=trainer.env.step: (seen.append((run_dir / "summary.json").exists()), _step(action))[1]
+    assert trainer.run()["status"] == "finished" and trainer.step == 700
+    assert seen and not any(seen), "a resumed run must not look ended (summary.json) while it trains"
+    assert 'total_steps = 700' in (run_dir / "config.toml").read_text()
+    done = cockpit("--resume", run_dir, "--no-ui", cwd=tmp_path)  # the new total was kept: nothing left to do
+    assert done.returncode == 2 and "expected --total-steps above 700" in done.stderr

@@ -104,6 +104,23 @@ def find(path: Path, prefer: str = "latest") -> Path:
     raise CheckpointError(f"{path}: no {prefer} checkpoint here (expected a run directory with checkpoints/ or a checkpoint directory)")
 
 
+FULL_META = ("episode", "config", "updates", "buffer_pos", "buffer_size", "dqn", "epsilon_segments", "rng",
+             "action_space_rng", "python_random", "numpy_global", "episode_returns", "applied_changes")
+FULL_TENSORS = ("q", "target", "optimizer", "buffer", "recent_actions", "action_counts", "pending_updates",
+                "log_updates", "torch_rng", "numpy_global_keys")
+
+
+def load_full(checkpoint: Path) -> tuple[dict, dict]:
+    """A full checkpoint (one a run can continue from), checked for everything a resume reads."""
+    tensors, meta = load(checkpoint)
+    if meta["kind"] not in FULL_KINDS:
+        raise CheckpointError(f"{checkpoint}: a '{meta['kind']}' checkpoint holds the policy only (expected a full checkpoint)")
+    missing = [f"{META}: {k}" for k in FULL_META if k not in meta] + [f"{STATE}: {k}" for k in FULL_TENSORS if k not in tensors]
+    if missing:
+        raise CheckpointError(f"{checkpoint}: incomplete checkpoint, missing {', '.join(missing)}")
+    return tensors, meta
+
+
 def run_dir_of(checkpoint: Path) -> Path:
     return Path(checkpoint).resolve().parent.parent
 

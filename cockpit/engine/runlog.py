@@ -157,6 +157,9 @@ class RunLog:
             }
             write_json_atomic(self.path / "metadata.json", clean_json(meta))
             self._write_hparams(config)
+        else:
+            write_atomic(self.path / "config.toml", to_toml(config))  # a resume may have extended total_steps
+            (self.path / "summary.json").unlink(missing_ok=True)  # the run is live again, not ended
 
     def _write_hparams(self, config: Config) -> None:
         from torch.utils.tensorboard.summary import hparams

@@ -7,6 +7,7 @@ another thread does leave its trajectory unchanged. Commands are applied at step
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import traceback
@@ -392,16 +393,19 @@ class Trainer(CommandsMixin, HealthMixin):
     def resume_from(self, checkpoint: Path, fork: bool = False) -> dict:
         """Load a full checkpoint before `run`. Resume continues the run log in place; a fork starts a
         new run directory whose metadata names its parent (and draws fresh streams if its seed differs)."""
-        tensors, meta = checkpoints.load(checkpoint)
-        if meta["kind"] not in checkpoints.FULL_KINDS:
-            raise checkpoints.CheckpointError(
-                f"{checkpoint}: a '{meta['kind']}' checkpoint holds the policy only (expected a full checkpoint)"
-            )
+        tensors, meta = checkpoints.load_full(checkpoint)
         same_seed = meta["config"]["run"]["seed"] == self.config.run.seed
-        trainer_state.restore(self, tensors, meta, restore_rngs=same_seed)
+        try:
+            trainer_state.restore(self, tensors, meta, restore_rngs=same_seed)
+        except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as e:
+            detail = " ".join(str(e).split())[:300]
+            raise checkpoints.CheckpointError(f"{checkpoint}: does not fit this run ({type(e).__name__}: {detail})") from None
         origin = {"checkpoint": str(Path(checkpoint).resolve()), "from_step": meta["step"], "exact": meta["exact"]}
         if fork:
             self.parent = {**origin, "run_dir": str(checkpoints.run_dir_of(checkpoint))}
+            # The fork's own values for what cannot change live (loss, double DQN, ...) hold from its first step.
+            fixed = {f.name: getattr(self.config.dqn, f.name) for f in dataclasses.fields(self.dqn) if f.name not in LIVE_KEYS}
+            self.dqn = dataclasses.replace(self.dqn, **fixed)
             overrides = [  # a fork's overrides take effect at its first step, recorded as changes
                 {"step": self.step, "key": key, "value": getattr(self.config.dqn, key), "source": "fork"}
                 for key in LIVE_KEYS
