@@ -214,7 +214,9 @@ def test_ctl_prints_the_result_and_exits_with_what_happened(live):
     code, out, _ = ctl(live.run_dir, "resume")
     assert code == 0 and out.startswith("running at step ")
     code, out, err = ctl(live.run_dir, "set", "dqn.learning_rate=-1")
-    assert code == 1 and out == "" and "set refused: live change: dqn.learning_rate = -1.0: expected a number > 0" in err
+    assert code == 2 and out == "" and "live change: dqn.learning_rate = -1.0: expected a number > 0" in err
+    code, out, err = ctl(live.run_dir, "set", "dqn.learning_rate=abc")
+    assert code == 2 and out == "" and "dqn.learning_rate" in err and len(err.splitlines()) == 1
     code, _, err = ctl(live.run_dir, "set", "dqn.buffer_size=10")
     assert code == 2 and "not live-adjustable" in err and len(err.splitlines()) == 1
     code, _, err = ctl(live.root / "nowhere", "pause")

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from cockpit.engine.config import LIVE_KEYS, ConfigError, parse_override
+from cockpit.engine.config import LIVE_KEYS, ConfigError, parse_override, validate_live_change
 from cockpit.engine.control import Command
 
 EXIT_REFUSED = 1
@@ -85,6 +85,10 @@ def main(argv: list[str]) -> int:
         raise ConfigError(f"--timeout {args.timeout}: expected seconds > 0")
     if not (args.run_dir / "config.toml").is_file():
         raise ConfigError(f"{args.run_dir}: not a run directory (no config.toml)")
+    if command is not None and command.kind == "set":  # a bad value is bad input (2), checked against the run's config
+        from cockpit.cli import run_dir_config
+
+        validate_live_change(run_dir_config(args.run_dir), command.key, command.value)
     from cockpit.remote.client import Connection, ConnectionLost
     from cockpit.remote.protocol import ProtocolError
     from cockpit.remote.runs import probe
