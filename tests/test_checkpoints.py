@@ -141,6 +141,7 @@ def test_kill_9_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_p
     assert meta["kind"] in checkpoints.FULL_KINDS and "buffer" in tensors
     resumed = cockpit("--resume", run_dir, "--no-ui", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
+    assert not list((run_dir / "checkpoints").glob(".tmp-*")), "the half-written checkpoint was not cleaned up"
 
 
 class Exploit:

@@ -57,16 +57,20 @@ def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3) -> Path:
     kind, step = meta["kind"], meta["step"]
     final = root / _dir_name(step, kind)
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    for stale in root.glob(".tmp-*"):  # left by a killed process (the run directory is locked: none is live)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     _write_file(tmp / STATE, lambda f: torch.save(tensors, f))
     _write_file(tmp / META, lambda f: f.write(json.dumps(meta, indent=1).encode()))
     fsync_dir(tmp)
-    if final.exists():  # the same step asked twice (e.g. demand then stop at one boundary)
-        shutil.rmtree(final)
+    replaced = None
+    if final.exists():  # the same step written again (a resume from an earlier checkpoint passes it)
+        replaced = root / f".tmp-replaced-{final.name}-{os.getpid()}"
+        os.rename(final, replaced)  # moved aside, not deleted, until the new one is in place
     os.rename(tmp, final)
     fsync_dir(root)
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
     pointer = "best" if kind == "best" else "latest"
     previous = read_pointer(run_dir, pointer)
     write_atomic(root / pointer, final.name + "\n")
