@@ -82,6 +82,28 @@ def test_resume_in_a_fresh_process_matches_the_uninterrupted_run(finished_run, t
         assert summary[key] == expected_summary[key], key
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert any(e["kind"] == "resumed" and e["from_step"] == meta["step"] for e in events)
+    # TensorBoard drops what the first process logged after the checkpoint (purge_step): no step twice.
+    assert tensorboard_steps(run_dir, "rollout/ep_return") == tensorboard_steps(finished_run, "rollout/ep_return")
+
+
+def tensorboard_steps(run_dir: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(run_dir / "tb"))
+    accumulator.Reload()
+    return [event.step for event in accumulator.Scalars(tag)]
+
+
+def test_old_periodic_checkpoints_are_pruned_and_the_others_kept(tmp_path):
+    config = tiny_config(run={"eval_freq": 100, "checkpoint_keep": 2})
+    trainer = Trainer(config, tmp_path / "run")
+    stop_at(trainer, 350, Command("checkpoint", source="test"))
+    trainer.run()
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir() if p.is_dir())
+    periodic = [n for n in names if n.startswith("step-") and n.count("-") == 1]
+    assert len(periodic) == 2 and all(int(n[5:]) > 400 for n in periodic), names
+    assert sum(n.endswith("-demand") for n in names) == 1 and sum(n.endswith("-stop") for n in names) == 1, names
+    assert sum(n.startswith("best-") for n in names) == 1, names
 
 
 def test_resume_refuses_changes_other_than_total_steps(finished_run, tmp_path):
