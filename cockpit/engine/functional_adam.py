@@ -33,8 +33,8 @@ class FunctionalAdam:
         }
         self._lists: tuple | None = None
 
-    @torch.no_grad()
     def step(self) -> None:
+        """One Adam step on the gradients in place (the parameters of the fast path record no graph)."""
         group = self.param_groups[0]
         if self._lists is None:  # built once: gradients and state are updated in place from then on
             states = [self.state[p] for p in self.params]
@@ -51,6 +51,10 @@ class FunctionalAdam:
                 eps=group["eps"], maximize=False, grad_scale=None, found_inf=None,
             )
             return
+        with torch.no_grad():
+            self._step_unfused(group, grads, exp_avgs, exp_avg_sqs, steps)
+
+    def _step_unfused(self, group, grads, exp_avgs, exp_avg_sqs, steps) -> None:
         adam(
             self.params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=group["foreach"],
             capturable=False, differentiable=False, fused=group["fused"], amsgrad=False, beta1=group["betas"][0],
