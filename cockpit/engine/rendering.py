@@ -30,7 +30,10 @@ class RenderedStep:
 def play_greedy(config: Config, policy: dict, seed: int, max_steps: int = 10_000) -> Iterator[RenderedStep]:
     """Yield each frame of one greedy episode (first the reset frame). Needs the env's rgb_array
     renderer (pygame for the classic-control envs)."""
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # frames only: no sound device needed
+    # Frames only: no sound device and no display needed (SDL would otherwise probe them and print
+    # its complaints over the terminal the cockpit draws on).
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = make_env(config.env, render_mode="rgb_array")
     try:
         act = greedy_policy(policy["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n), config.dqn)

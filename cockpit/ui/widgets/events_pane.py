@@ -13,11 +13,13 @@ TAG_STYLES = {"eval": "cyan", "eval*": "cyan", "ckpt": "magenta", "hparam": "gre
 
 class EventsPane(RichLog):
     DEFAULT_CSS = """
-    EventsPane { height: 8; border: round $panel; }
+    EventsPane { height: 8; border: round $panel; overflow-x: hidden; }
     """
 
     def __init__(self, **kwargs):
-        super().__init__(wrap=True, markup=False, highlight=False, **kwargs)
+        # min_width: RichLog renders lines at least 78 cells wide by default, which an 80-column
+        # screen's pane (76 inside its border and scrollbar) cuts mid-number.
+        super().__init__(wrap=True, markup=False, highlight=False, min_width=20, **kwargs)
         self.border_title = "Events"
         self.seen = 0
 
