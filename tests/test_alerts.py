@@ -46,11 +46,15 @@ def test_gradient_and_loss_spikes_fire_once_per_episode_of_trouble():
 def test_q_above_its_bound_and_q_near_zero():
     monitor = HealthMonitor(AlertsConfig())
     over = monitor.check(health(updates=rows(q=140.0)))
-    assert names(over) == ["q_over_bound"] and "mean Q 140 at step 5,000 above its bound" in over[0]["message"]
+    assert names(over) == ["q_over_bound"] and "mean Q 140 at step 5,000 beyond its bound ±1×" in over[0]["message"]
     assert "99.3" in over[0]["message"]
     near_zero = HealthMonitor(AlertsConfig()).check(health(step=7_000, updates=rows(q=0.01)))
     assert names(near_zero) == ["q_near_zero"] and "not learning" in near_zero[0]["message"]
     assert HealthMonitor(AlertsConfig()).check(health(step=3_000, updates=rows(q=0.01))) == []  # too early
+    below = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-140.0)))  # diverging downward
+    assert names(below) == ["q_over_bound"] and "mean Q -140 at step 5,000" in below[0]["message"]
+    sparse = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=0.04), q_bound=0.0))  # no reward seen yet
+    assert sparse == []
 
 
 def test_exploration_collapse_and_low_entropy():
@@ -81,8 +85,10 @@ def test_nan_stops_a_headless_run_keeping_the_last_good_checkpoint(tmp_path):
     summary = trainer.run()
     assert summary["status"] == "failed" and "non-finite" in summary["error"]
     assert "last good checkpoint" in summary["error"]
-    alert = next(e for e in trainer.store.events if e["kind"] == "alert")
-    assert alert["fatal"] and alert["name"] == "non_finite"
+    alerts = [e for e in trainer.store.events if e["kind"] == "alert"]
+    assert [a["name"] for a in alerts] == ["non_finite"], "one alert per episode of trouble, however it was found"
+    alert = alerts[0]
+    assert alert["fatal"]
     good = checkpoints.find(tmp_path / "run")
     tensors, meta = checkpoints.load(good)
     assert meta["step"] < alert["step"]

@@ -81,9 +81,11 @@ class HealthMonitor:
                 f"{statistics.median(self._losses):.3g}: exploding. Look at: learning rate, target_update, reward scale", False)
         self._grads.append(grad_mean)
         self._losses.append(loss_mean)
-        if math.isfinite(h.q_bound) and q_mean > c.q_bound_factor * h.q_bound:
+        # Either sign: Q diverging downward is as broken. A bound of 0 means no reward was seen in
+        # random play (sparse rewards), not that every Q must be 0.
+        if math.isfinite(h.q_bound) and h.q_bound > 0 and abs(q_mean) > c.q_bound_factor * h.q_bound:
             found["q_over_bound"] = (
-                f"mean Q {q_mean:.3g} at step {h.step:,} above its bound {c.q_bound_factor:g}× "
+                f"mean Q {q_mean:.3g} at step {h.step:,} beyond its bound ±{c.q_bound_factor:g}× "
                 f"r_max·(1-γ^T)/(1-γ) = {h.q_bound:.3g}: overestimation or divergence. Look at: double_dqn, "
                 "target_update (longer), learning rate (lower)", False)
         if (h.step > h.warmup_steps + c.q_zero_after_steps and math.isfinite(h.q_bound)

@@ -371,6 +371,7 @@ class Trainer(CommandsMixin, HealthMixin):
         if not self.diverged and not self._state_is_finite():
             message = f"non-finite weights or updates at step {self.step:,}, found before a checkpoint: training diverged"
             self._event("alert", name="non_finite", message=message, fatal=True)
+            self.health.active.add("non_finite")  # the monitor must not report it a second time
             self._diverge(message)
         if self.diverged:
             self._event("checkpoint_skipped", checkpoint=kind, message=f"not written: the state is non-finite "
