@@ -54,6 +54,20 @@ class IgnoresSeed(CartPoleEnv):
         return super().reset(seed=None, options=options)
 
 
+class Crashes(CartPoleEnv):
+    """Raises on its 20th step: a bug in the user's own step()."""
+
+    def reset(self, *, seed=None, options=None):
+        self.steps_taken = 0
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps_taken += 1
+        if self.steps_taken == 20:
+            raise ValueError("boom in step")
+        return super().step(action)
+
+
 class Corridor(gym.Env):
     """A healthy four-cell corridor without rendering: reward 1 on reaching the right end."""
 
@@ -82,6 +96,7 @@ BROKEN = {
     "NoEffect": NoEffect,
     "OutOfSpace": OutOfSpace,
     "IgnoresSeed": IgnoresSeed,
+    "Crashes": Crashes,
 }
 
 for _name, _cls in BROKEN.items():

@@ -175,3 +175,11 @@ def test_bad_input_exits_2_with_one_line(capsys, args, fragment):
 def test_results_are_plain_data(cartpole):
     assert all(isinstance(r.figure, str) and r.status in (OK, WARN, FAIL) for r in cartpole)
     assert np.all([("\n" not in r.figure and "\n" not in r.advice) for r in cartpole])
+
+
+def test_an_env_that_raises_is_a_failed_check_naming_where_not_a_crash():
+    results = check(broken("Crashes"))
+    failed = [r for r in results if r.status == FAIL]
+    assert failed[0].section == "Reward signal" and {r.name for r in failed} == {"the environment runs"}
+    assert "ValueError: boom in step (raised at broken_envs.py:" in failed[0].figure
+    assert {r.section for r in results} == {"Reward signal", "Hyperparameters"}  # the settings are still checked

@@ -63,6 +63,8 @@ def format_checklist(preset: str, env_id: str, seed: int, results: list, seconds
     lines = [f"cockpit check {preset} · {env_id} · seed {seed}"]
     for number, section in enumerate(SECTIONS, 1):
         lines += ["", f"{number}. {section}"]
+        if not any(r.section == section for r in results):
+            lines.append("  – skipped: the environment did not run (above)")
         for r in (r for r in results if r.section == section):
             lines.append(f"  {MARKS[r.status]} {r.name:<{width}}  {r.figure}")
             if r.advice:

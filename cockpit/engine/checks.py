@@ -41,6 +41,9 @@ Thresholds, and why:
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 import dataclasses
 from dataclasses import dataclass
 
@@ -79,14 +82,31 @@ def run_checks(config: Config) -> list[CheckResult]:
     """Every check on the preset, in the order of SECTIONS; raises ConfigError for an env that cannot be made."""
     info = inspect_env(config.env)
     probes.set_threads(config.run.threads)
-    rollouts = probes.random_rollouts(config)
+    try:
+        rollouts = probes.random_rollouts(config)
+    except Exception as e:  # the user's env raised: say where, and skip what needs it to run
+        return [_raised(REWARD, e), *hyperparameter_checks(config, info)]
     return [
         *reward_checks(rollouts),
         *environment_checks(config, rollouts, info),
-        *learning_checks(probes.learning_probe(config, info)),
-        *exploration_checks(config, probes.exploration_pass(config, info)),
+        *_guarded(LEARNING, lambda: learning_checks(probes.learning_probe(config, info))),
+        *_guarded(EXPLORATION, lambda: exploration_checks(config, probes.exploration_pass(config, info))),
         *hyperparameter_checks(config, info),
     ]
+
+
+def _raised(section: str, error: Exception) -> CheckResult:
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    return CheckResult(section, "the environment runs", FAIL,
+                       f"{type(error).__name__}: {error} (raised at {Path(frame.filename).name}:{frame.lineno})",
+                       "fix the environment: the checks after this one need it to run")
+
+
+def _guarded(section: str, checks) -> list[CheckResult]:
+    try:
+        return checks()
+    except Exception as e:
+        return [_raised(section, e)]
 
 
 def _g(x: float) -> str:
@@ -354,7 +374,7 @@ def hyperparameter_checks(config: Config, info: EnvInfo) -> list[CheckResult]:
                                    f"fewer than {MIN_TARGET_SYNCS} syncs: the target barely moves; lower dqn.target_update"))
     else:
         results.append(CheckResult(HYPER, "target_update", OK, sync_figure))
-    results.append(_q_bound(config, info))
+    results.extend(_guarded(HYPER, lambda: [_q_bound(config, info)]))  # it steps the env
     return results
 
 
