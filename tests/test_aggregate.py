@@ -119,3 +119,4 @@ def test_ranking_says_when_a_difference_includes_zero():
     assert c_vs_a[0].label == "c" and c_vs_a[1].diff["includes_zero"] is True
     assert "not to be trusted yet" in ranking_text(c_vs_a, "key", [1, 2, 3], aggregate.Score())
     assert "ahead of every other" in ranking_text(ranked[:2], "key", [1, 2, 3], aggregate.Score())
+    assert "too coarse to separate settings" in ranking_text(ranked[:2], "key", [1, 2], aggregate.Score())

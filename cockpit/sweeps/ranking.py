@@ -73,11 +73,19 @@ def ranking_text(ranked: list[Ranked], name: str, seeds: list[int], score: aggre
     return text + "\n" + verdict(ranked, len(seeds))
 
 
+MIN_SEEDS_FOR_A_VERDICT = 3
+
+
 def verdict(ranked: list[Ranked], n_seeds: int) -> str:
     if len(ranked) < 2:
         return ""
     if n_seeds < 2:
         return "with 1 seed there is no interval at all: this ranking is anecdotal, not to be trusted"
+    if n_seeds < MIN_SEEDS_FOR_A_VERDICT:
+        # With 2 seeds the bootstrap has 3 distinct resamples: any difference whose seeds agree in
+        # sign "excludes zero", which says nothing.
+        return (f"with {n_seeds} seeds the intervals are too coarse to separate settings: this ranking is "
+                f"anecdotal, not to be trusted (run {MIN_SEEDS_FOR_A_VERDICT} seeds or more)")
     unclear = [r.label for r in ranked[1:] if not r.diff or r.diff["includes_zero"]]
     if unclear:
         return (f"the interval of the difference includes zero for {', '.join(unclear)}: "
