@@ -85,7 +85,7 @@ def test_compare_overlays_runs_and_lists_differing_keys(seeds_sweep, tmp_path):
 def test_one_factor_sweep_ranks_values_on_shared_seeds(preset, tmp_path):
     out = tmp_path / "tune"
     code, text = run_cli(["tune", str(preset), "--param", "dqn.learning_rate=1e-3,1e-2", "--seeds", "2", "--workers", "2",
-                          "--set", "run.total_steps=200", "--out", str(out)])
+                          "--total-steps", "200", "--out", str(out)])
     assert code == 0, text
     summary = json.loads((out / "summary.json").read_text())
     assert {r["label"] for r in summary["ranking"]} == {"0.001", "0.01"}

@@ -29,12 +29,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=int, help="first seed (default: the preset's run.seed); seeds are consecutive")
     p.add_argument("--workers", type=int, default=plan.default_workers(), help="runs at a time (default: one per core)")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="override a preset key (repeatable)")
+    p.add_argument("--total-steps", type=int, metavar="N", help="steps per run (as --set run.total_steps=N)")
     p.add_argument("--out", type=Path, help="the sweep directory (default runs/seeds-<preset>-<time>)")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.total_steps is not None:
+        args.set.append(f"run.total_steps={args.total_steps}")
     plan.require("scipy", "matplotlib")
     n, workers = plan.positive("-n", args.seeds), plan.positive("--workers", args.workers)
     config = plan.base_config(args.preset, args.set)

@@ -53,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, default=5, metavar="K", help="K for --score last (default 5)")
     p.add_argument("--workers", type=int, default=plan.default_workers(), help="runs at a time (default: one per core)")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="override a preset key (repeatable)")
+    p.add_argument("--total-steps", type=int, metavar="N", help="steps per run (as --set run.total_steps=N)")
     p.add_argument("--out", type=Path, help="the sweep directory (default runs/tune-<preset>-<time>); "
                    "a search continues the study found there")
     search = p.add_argument_group("search only")
@@ -72,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    if args.total_steps is not None:
+        args.set.append(f"run.total_steps={args.total_steps}")
     plan.require("scipy", "matplotlib", *(("optuna",) if args.search else ()))
     if bool(args.param) == bool(args.search):
         raise ConfigError("expected --param KEY=V1,V2,... (one-factor sweep) or --search KEY=SPEC (Optuna search), not "
