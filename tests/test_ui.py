@@ -65,13 +65,22 @@ def status_text(app: CockpitApp) -> str:
     return str(app.status_strip.render())
 
 
+def footer_keys(app) -> list[str]:
+    from textual.widgets._footer import FooterKey
+
+    return [key.description for key in app.query(FooterKey)]
+
+
 async def test_space_pauses_and_resumes(tmp_path):
     app = live_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot)
+        assert "Pause" in footer_keys(app) and "Resume" not in footer_keys(app)
         await pilot.press("space")
         assert (await answered(app, pilot))["state"] == "paused"
         assert "PAUSED" in status_text(app)
+        await pilot.pause(0.6)  # the next refresh tick
+        assert "Resume" in footer_keys(app) and "Pause" not in footer_keys(app)  # the footer says what space does
         step = app.store.status["step"]
         await pilot.press("space")
         assert (await answered(app, pilot))["state"] == "running"

@@ -59,7 +59,8 @@ class CockpitApp(App):
     CSS_PATH = "cockpit.tcss"
     TITLE = "cockpit"
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause", id="pause", tooltip="Pause or resume training"),
+        Binding("space", "pause_run", "Pause", id="pause", tooltip="Pause training at the next step"),
+        Binding("space", "resume_run", "Resume", id="resume", tooltip="Resume training"),
         Binding("e", "evaluate", "Evaluate", id="evaluate", tooltip="Greedy evaluation now"),
         Binding("c", "checkpoint", "Checkpoint", id="checkpoint", tooltip="Checkpoint at the end of this episode"),
         Binding("r", "render", "Render", id="render", tooltip="Play a greedy episode of the current policy"),
@@ -197,6 +198,8 @@ class CockpitApp(App):
         if snap is None:
             return
         self.version = snap.version
+        if self.snapshot is None or (self.snapshot.status.get("state") == "paused") != (snap.status.get("state") == "paused"):
+            self.refresh_bindings()
         self.snapshot = snap
         self.status_strip.show(snap.status, self.state_override)
         new = snap.event_count - self.events_seen
@@ -246,12 +249,17 @@ class CockpitApp(App):
             return self.attached
         if action == "quit_run":
             return not self.attached
+        if action in ("pause_run", "resume_run"):  # one key; the footer names what it will do
+            return (self.run_state == "paused") == (action == "resume_run")
         return True
 
-    def action_toggle_pause(self) -> None:
+    def action_pause_run(self) -> None:
         if self._live():
-            paused = self.run_state == "paused"
-            self._send(self.control.resume("ui") if paused else self.control.pause("ui"), "resume" if paused else "pause")
+            self._send(self.control.pause("ui"), "pause")
+
+    def action_resume_run(self) -> None:
+        if self._live():
+            self._send(self.control.resume("ui"), "resume")
 
     def action_evaluate(self) -> None:
         if self._live():
