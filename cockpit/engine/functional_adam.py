@@ -52,15 +52,12 @@ class FunctionalAdam:
             )
             return
         with torch.no_grad():
-            self._step_unfused(group, grads, exp_avgs, exp_avg_sqs, steps)
-
-    def _step_unfused(self, group, grads, exp_avgs, exp_avg_sqs, steps) -> None:
-        adam(
-            self.params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=group["foreach"],
-            capturable=False, differentiable=False, fused=group["fused"], amsgrad=False, beta1=group["betas"][0],
-            beta2=group["betas"][1], lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
-            maximize=False, decoupled_weight_decay=False,
-        )
+            adam(
+                self.params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=group["foreach"],
+                capturable=False, differentiable=False, fused=group["fused"], amsgrad=False,
+                beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"],
+                weight_decay=group["weight_decay"], eps=group["eps"], maximize=False, decoupled_weight_decay=False,
+            )
 
     def state_dict(self) -> dict:
         started = any(float(s["step"]) > 0 for s in self.state.values())

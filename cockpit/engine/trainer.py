@@ -39,6 +39,11 @@ STOP_TIMEOUT_S = 30.0
 """A stop waits for the episode to end at most this long, then checkpoints mid-episode (inexact)."""
 
 
+def column_stats(chunk: np.ndarray) -> zip:
+    """(mean, min, max) of each column of an interval's update metrics, one pass per statistic."""
+    return zip(chunk.mean(axis=0).tolist(), chunk.min(axis=0).tolist(), chunk.max(axis=0).tolist())
+
+
 class Trainer(CommandsMixin, HealthMixin):
     def __init__(
         self,
@@ -268,8 +273,7 @@ class Trainer(CommandsMixin, HealthMixin):
             chunk = np.asarray(self._pending_updates)
             self._pending_updates.clear()
             self._log_updates.append(chunk)
-            stats = zip(chunk.mean(axis=0).tolist(), chunk.min(axis=0).tolist(), chunk.max(axis=0).tolist())
-            for name, (mean, low, high) in zip(UPDATE_METRICS, stats):
+            for name, (mean, low, high) in zip(UPDATE_METRICS, column_stats(chunk)):
                 points[f"train/{name}"] = (self.step, mean, low, high, len(chunk))
         points["rollout/epsilon"] = (self.step, epsilon)
         points["rollout/action_entropy"] = (self.step, entropy)
@@ -288,8 +292,7 @@ class Trainer(CommandsMixin, HealthMixin):
         if self._log_updates:
             chunk = np.concatenate(self._log_updates)
             self._log_updates.clear()
-            stats = zip(chunk.mean(axis=0).tolist(), chunk.min(axis=0).tolist(), chunk.max(axis=0).tolist())
-            for name, (mean, low, high) in zip(UPDATE_METRICS, stats):
+            for name, (mean, low, high) in zip(UPDATE_METRICS, column_stats(chunk)):
                 record[name] = {"mean": mean, "min": low, "max": high}
                 scalars[f"train/{name}"] = mean
             record["q_bound"] = self.q_bound
