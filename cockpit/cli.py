@@ -70,15 +70,19 @@ def resolve_config(args: argparse.Namespace, base: Config | None = None, source:
         config = load_preset(args.preset, overrides)
     else:
         config = apply_overrides(base.to_dict(), overrides, where, base.name)
+    check_runnable(config, where)
+    return config
 
+
+def check_runnable(config: Config, where: str) -> None:
+    """The env can be made and the device exists; errors name `where` (a preset, a run dir, a sweep flag)."""
     from cockpit.engine.envs import inspect_env  # gymnasium, not torch
 
     try:
         inspect_env(config.env)
+        check_device(config.run.device)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
-    check_device(config.run.device)
-    return config
 
 
 def check_device(device: str) -> None:

@@ -42,14 +42,9 @@ def check(base: Config, key: str, value: Any, where: str) -> Any:
     tables[table] = {**tables[table], name: value}
     config = build_config(tables, where, name=base.name)
     if table == "env" or key == "run.device":  # refused now, as a single run would, not in a child later
-        from cockpit.cli import check_device
-        from cockpit.engine.envs import inspect_env
+        from cockpit.cli import check_runnable
 
-        try:
-            inspect_env(config.env)
-            check_device(config.run.device)
-        except ConfigError as e:
-            raise ConfigError(f"{where}: {e}") from None
+        check_runnable(config, where)
     return config.to_dict()[table][name]
 
 
