@@ -3,8 +3,8 @@
     .venv/bin/python bench/speed.py [--rounds 2] [--total-steps 20000] [--skip-peers]
 
 1. Loop efficiency, in this process: the time of one CartPole env step, one greedy action and one
-   update of the preset's network with its replay sample (each the median of several timed
-   batches), and the ceiling they allow,
+   update of the preset's network with the drawing of its replay sample, as the trainer draws it
+   (each the median of several timed batches), and the ceiling they allow,
    1 / (env step + action + update); then the trainer's own steps/s once epsilon has reached
    its end (every step acts greedily and updates), in segments between which the isolated costs
    are timed again. Target: at least 90% of the ceiling.
@@ -79,10 +79,9 @@ def loop_efficiency(preset: Path, segments: int = 24, segment_steps: int = 500) 
             env.reset()
 
     obs = env.observation_space.sample()
-    for _ in range(2000):
+    for _ in range(config.dqn.buffer_size):  # full, as in the measured segments
         scratch.buffer.add(obs, obs, int(rng.integers(2)), 1.0, False)
-    update = lambda: scratch.agent.update(scratch.buffer.sample_rows(rng, config.dqn.batch_size),
-                                          scratch.info.obs_dim, config.dqn)
+    update = lambda: scratch.agent.update(scratch.sampler.rows(config.dqn.batch_size), scratch.info.obs_dim, config.dqn)
 
     def isolated() -> dict:
         return {"env_step": timed(env_step, 5, 200), "act": timed(lambda: scratch.agent.act(obs), 5, 200),
@@ -93,8 +92,8 @@ def loop_efficiency(preset: Path, segments: int = 24, segment_steps: int = 500) 
     thread.start()
     pauses = []  # (step, training seconds so far, isolated costs)
     for target in range(first, total + 1, segment_steps):
-        while trainer.step < target:
-            time.sleep(0.002)
+        while trainer.step < target:  # few wake-ups: each one takes the GIL from the trainer
+            time.sleep(max(0.001, (target - trainer.step) / 2500))
         answer = trainer.control.pause().result()
         pauses.append((answer["step"], trainer._train_time, isolated()))
         trainer.control.resume().result()

@@ -47,15 +47,26 @@ class FastUpdate:
             p.grad = self.flat_grad[offset : offset + p.numel()].view_as(p)
             offset += p.numel()
         self.grads = [p.grad for p in self.params]
-        self.cpu = self.flat_grad.device.type == "cpu"
+        on_cpu = self.flat_grad.device.type == "cpu"
+        self.numpy_layers = [(layer.weight.numpy(), layer.bias.numpy()) for layer in linear_layers(q)] if on_cpu else []
         self.optimizer = optimizer
 
     def greedy_action(self, obs) -> int:
-        """argmax_a Q(obs, a) for one observation, with matrix-vector products."""
-        if type(obs) is np.ndarray and obs.dtype == np.float32 and obs.flags.writeable and self.cpu:
-            h = torch.from_numpy(obs)  # what as_tensor would give, without its conversion checks
-        else:
-            h = torch.as_tensor(obs, dtype=torch.float32, device=self.flat_grad.device)
+        """argmax_a Q(obs, a) for one observation. On the CPU in NumPy, over views of the same
+        weights: a matrix-vector product is a few hundred flops, and NumPy's per-call cost is a
+        fraction of torch's dispatch (9 against 17 µs alone, 29 against 60 µs inside the loop,
+        where every layer of dispatch code is cold again after the update)."""
+        if self.numpy_layers:
+            h = np.asarray(obs, dtype=np.float32)
+            for weight, bias in self.numpy_layers[:-1]:
+                h = weight @ h
+                h += bias
+                np.maximum(h, 0.0, out=h)
+            weight, bias = self.numpy_layers[-1]
+            q = weight @ h
+            q += bias
+            return int(q.argmax())
+        h = torch.as_tensor(obs, dtype=torch.float32, device=self.flat_grad.device)
         for weight, (_, bias) in zip(self.weights[:-1], self.layers):
             h = torch.addmv(bias, weight, h).relu_()
         return int(torch.addmv(self.layers[-1][1], self.weights[-1], h).argmax())
@@ -73,7 +84,7 @@ class FastUpdate:
     def update(self, batch: torch.Tensor, obs_dim: int, cfg: DQNConfig) -> list[float]:
         d = obs_dim
         obs, next_obs = batch[:, :d], batch[:, d : 2 * d]
-        actions = batch[:, 2 * d].long().unsqueeze(1)
+        actions = batch[:, 2 * d : 2 * d + 1].long()
         rewards, terminated = batch[:, 2 * d + 1], batch[:, 2 * d + 2]
 
         next_q_target = self._forward(self.target_layers, next_obs)
@@ -102,7 +113,8 @@ class FastUpdate:
             torch.mm(grad_out.t(), activations[i], out=self.grads[2 * i])
             torch.sum(grad_out, dim=0, out=self.grads[2 * i + 1])
             if i:
-                grad_out = torch.mm(grad_out, self.weights[i]).mul_(activations[i].sign())  # ReLU': 1 or 0, no bool cast
+                # ReLU's backward: torch's own kernel for it, one op where a mask takes two or three.
+                grad_out = torch.ops.aten.threshold_backward(torch.mm(grad_out, self.weights[i]), activations[i], 0)
 
         grad_norm = torch.linalg.vector_norm(self.flat_grad)
         # As clip_grad_norm_: scale by max_norm / (norm + 1e-6), at most 1. Well below the bound the

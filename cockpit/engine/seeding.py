@@ -16,6 +16,7 @@ EVAL_RESET = 2
 ACTIONS = 3
 REWARD_PROBE = 4
 RENDER = 5
+REPLAY = 6
 
 
 def derive(seed: int, purpose: int, index: int = 0) -> int:

@@ -1,6 +1,6 @@
 """The DQN training loop, with its two seams: commands in (`Control`) and figures out (`MetricsStore`, `RunLog`).
 
-The loop draws random numbers only from generators it owns (`self.rng` for exploration and replay
+The loop draws random numbers only from generators it owns (`self.rng` for exploration, `self.sampler` for replay
 sampling, per-episode reset seeds derived from the run seed), so evaluations, pauses and anything
 another thread does leave its trajectory unchanged. Commands are applied at step boundaries.
 """
@@ -22,7 +22,7 @@ import torch
 from cockpit.engine import checkpoints, seeding, trainer_state
 from cockpit.engine.agent import DQNAgent
 from cockpit.engine.alerts import HealthMonitor
-from cockpit.engine.buffer import ReplayBuffer
+from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
 from cockpit.engine.control import Command, Control, reply
 from cockpit.engine.envs import inspect_env, make_env, measure_reward_abs_max, q_bound
@@ -78,6 +78,7 @@ class Trainer(CommandsMixin, HealthMixin):
         self.agent = DQNAgent(self.info.obs_dim, self.info.n_actions, self.dqn, config.run.device, seed,
                               compute=config.run.compute)
         self.buffer = ReplayBuffer(self.dqn.buffer_size, self.info.obs_dim)
+        self.sampler = ReplaySampler(self.buffer, seeding.derive(seed, seeding.REPLAY))
         self.epsilon = LinearSchedule(self.dqn.epsilon_start, self.dqn.epsilon_end, self.dqn.epsilon_decay)
 
         reward_abs_max = config.env.reward_abs_max or measure_reward_abs_max(
@@ -107,8 +108,9 @@ class Trainer(CommandsMixin, HealthMixin):
         self.resumed_from: dict | None = None  # set by `resume_from`; the run log then continues in place
         self.parent: dict | None = None  # set by `resume_from(fork=True)`
         self.error: str | None = None
-        self._recent_actions = np.zeros(ENTROPY_WINDOW, dtype=np.int64)
-        self._action_counts = np.zeros(self.info.n_actions, dtype=np.int64)
+        # Python lists: the loop touches one or two items per step, where NumPy's scalar indexing costs more.
+        self._recent_actions = [0] * ENTROPY_WINDOW
+        self._action_counts = [0] * self.info.n_actions
         self._pending_updates: list[list[float]] = []
         self._log_updates: list[np.ndarray] = []
         self._train_time = 0.0
@@ -237,7 +239,7 @@ class Trainer(CommandsMixin, HealthMixin):
 
         if step > dqn.warmup_steps and step % dqn.train_freq == 0:
             for _ in range(dqn.gradient_steps):
-                rows = self.buffer.sample_rows(self.rng, dqn.batch_size)
+                rows = self.sampler.rows(dqn.batch_size)
                 self._pending_updates.append(self.agent.update(rows, self.info.obs_dim, dqn))
                 self.updates += 1
         if step % dqn.target_update == 0:
@@ -261,7 +263,8 @@ class Trainer(CommandsMixin, HealthMixin):
 
     # -------------------------------------------------------------- metrics
     def _action_entropy(self) -> float:
-        p = self._action_counts[self._action_counts > 0] / max(1, self._action_counts.sum())
+        counts = np.asarray(self._action_counts, dtype=np.float64)
+        p = counts[counts > 0] / max(1.0, counts.sum())
         return float(-(p * np.log(p)).sum())
 
     def _publish(self, steps_per_s: float) -> None:

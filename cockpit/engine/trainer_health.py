@@ -17,7 +17,7 @@ class HealthMixin:
         recent = list(self.episode_returns)[-20:]
         health = Health(
             step=self.step, warmup_steps=self.dqn.warmup_steps, epsilon=epsilon, epsilon_end=last.end_value,
-            epsilon_end_step=last.start_step + last.duration, action_counts=self._action_counts, entropy=entropy,
+            epsilon_end_step=last.start_step + last.duration, action_counts=np.asarray(self._action_counts), entropy=entropy,
             updates=updates, q_bound=self.q_bound, recent_return=float(np.mean(recent)) if len(recent) >= 5 else None,
             target_return=self.info.target_return,
         )

@@ -46,8 +46,8 @@ def capture(trainer: Trainer, kind: str, exact: bool = True) -> tuple[dict, dict
         target=t.agent.target.state_dict(),
         optimizer=t.agent.optimizer.state_dict(),
         buffer=torch.from_numpy(t.buffer.data[: t.buffer.size].copy()),
-        recent_actions=torch.from_numpy(t._recent_actions.copy()),
-        action_counts=torch.from_numpy(t._action_counts.copy()),
+        recent_actions=torch.tensor(t._recent_actions, dtype=torch.int64),
+        action_counts=torch.tensor(t._action_counts, dtype=torch.int64),
         pending_updates=torch.tensor(t._pending_updates, dtype=torch.float64).reshape(-1, 4),
         log_updates=torch.from_numpy(np.concatenate(t._log_updates) if t._log_updates else np.zeros((0, 4))),
         torch_rng=torch.get_rng_state(),
@@ -60,6 +60,7 @@ def capture(trainer: Trainer, kind: str, exact: bool = True) -> tuple[dict, dict
         dqn=dataclasses.asdict(t.dqn),
         epsilon_segments=t.epsilon.state_dict(),
         rng=t.rng.bit_generator.state,
+        replay_sampler=t.sampler.state_dict(),
         action_space_rng=t.env.action_space.np_random.bit_generator.state,
         python_random=_jsonable(random.getstate()),
         numpy_global=np_meta,
@@ -104,8 +105,8 @@ def restore(trainer: Trainer, tensors: dict, meta: dict, restore_rngs: bool = Tr
     t.agent.target.load_state_dict(tensors["target"])
     t.agent.optimizer.load_state_dict(tensors["optimizer"])
     t.buffer.load_state_dict({"data": tensors["buffer"].numpy(), "pos": meta["buffer_pos"], "size": meta["buffer_size"]})
-    t._recent_actions[:] = tensors["recent_actions"].numpy()
-    t._action_counts[:] = tensors["action_counts"].numpy()
+    t._recent_actions = tensors["recent_actions"].tolist()
+    t._action_counts = tensors["action_counts"].tolist()
     t._pending_updates = tensors["pending_updates"].tolist()
     t._log_updates = [tensors["log_updates"].numpy()] if len(tensors["log_updates"]) else []
     t.step, t.episode, t.updates = meta["step"], meta["episode"], meta["updates"]
@@ -121,6 +122,8 @@ def restore(trainer: Trainer, tensors: dict, meta: dict, restore_rngs: bool = Tr
     t._train_time, t._eval_time = meta["train_time_s"], meta["eval_time_s"]
     if restore_rngs:
         t.rng.bit_generator.state = meta["rng"]
+        if "replay_sampler" in meta:  # checkpoints from before the sampler drew replay from `rng`
+            t.sampler.load_state_dict(meta["replay_sampler"])
         t.env.action_space.np_random.bit_generator.state = meta["action_space_rng"]
         random.setstate(_tupled(meta["python_random"]))
         g = meta["numpy_global"]
