@@ -248,14 +248,14 @@ def test_eval_records_a_gif(finished_run, tmp_path):
 def test_replay_reruns_a_run_with_its_recorded_live_changes_bit_for_bit(tmp_path):
     original = tmp_path / "original"
     trainer = Trainer(tiny_config(), original)
-    step = trainer._env_step
+    step = trainer.env.step
 
-    def change_midway(obs):
+    def change_midway(action):
         if trainer.step == 250:
             trainer.control.set("learning_rate", 2e-3, source="ctl")
-        return step(obs)
+        return step(action)
 
-    trainer._env_step = change_midway
+    trainer.env.step = change_midway
     assert trainer.run()["status"] == "finished"
     done = cockpit("--replay", original, "--no-ui", "--run-dir", tmp_path / "replayed", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -17,17 +17,17 @@ from tiny import tiny_config
 
 
 def run(config, hook=None, **kwargs) -> Trainer:
-    """Train to the end; `hook(trainer)` runs before every env step (commands sent from there arrive
-    at a known step boundary, which keeps the tests deterministic without sleeps)."""
+    """Train to the end; `hook(trainer)` runs in every env step (commands sent from there arrive at
+    the step's end boundary, which keeps the tests deterministic without sleeps)."""
     trainer = Trainer(config, **kwargs)
     if hook is not None:
-        env_step = trainer._env_step
+        env_step = trainer.env.step
 
-        def hooked(obs):
+        def hooked(action):
             hook(trainer)
-            return env_step(obs)
+            return env_step(action)
 
-        trainer._env_step = hooked
+        trainer.env.step = hooked
     summary = trainer.run()
     assert summary["status"] == "finished", summary
     return trainer

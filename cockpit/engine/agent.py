@@ -68,6 +68,7 @@ class DQNAgent:
         if compute == "fast" and supports(self.q):
             self.optimizer = FunctionalAdam(self.params, cfg.learning_rate, fused=self.fused)
             self.fast: FastUpdate | None = FastUpdate(self.q, self.target, self.optimizer)
+            self.act = self.fast.greedy_action  # one Python frame less per step
         else:
             self.optimizer = torch.optim.Adam(self.params, lr=cfg.learning_rate, fused=self.fused or None)
             self.fast = None

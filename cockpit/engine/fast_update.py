@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cockpit.engine.config import DQNConfig
 from cockpit.engine.functional_adam import FunctionalAdam
+
+
+_smooth_l1_loss, _mse_loss = torch._C._nn.smooth_l1_loss, torch._C._nn.mse_loss
+MEAN = 1  # torch's reduction enum: 0 none, 1 mean, 2 sum
+_relu_backward = torch.ops.aten.threshold_backward.default
+"""ReLU's backward: torch's own kernel for it, one op where a mask takes two."""
 
 
 def linear_layers(net: nn.Sequential) -> list[nn.Linear]:
@@ -93,18 +98,20 @@ class FastUpdate:
             next_value = next_q_target.gather(1, next_actions).squeeze(1)
         else:
             next_value = next_q_target.amax(dim=1)
-        td_target = torch.addcmul(rewards, 1.0 - terminated, next_value, value=cfg.gamma)
+        td_target = torch.addcmul(rewards, torch.rsub(terminated, 1.0), next_value, value=cfg.gamma)  # 1 - t, without Tensor.__rsub__'s Python wrapper
 
         activations = [obs]
         q_values = self._forward(self.layers, obs, keep=activations)
         q_taken = q_values.gather(1, actions).squeeze(1)
         diff = q_taken - td_target
         n = diff.shape[0]
+        # The loss is only reported (the backward below is explicit): torch's loss kernels called
+        # directly, without the functional wrappers' broadcasting checks (half the op's cost here).
         if cfg.loss == "huber":  # d/dx of smooth L1 (beta 1) is clamp(x, -1, 1)
-            loss = F.smooth_l1_loss(q_taken, td_target)
+            loss = _smooth_l1_loss(q_taken, td_target, MEAN, 1.0)
             d_taken = diff.clamp_(-1.0, 1.0).mul_(1.0 / n)
         else:
-            loss = F.mse_loss(q_taken, td_target)
+            loss = _mse_loss(q_taken, td_target, MEAN)
             d_taken = diff.mul_(2.0 / n)
 
         # Backward: only the taken action's Q receives gradient.
@@ -113,8 +120,7 @@ class FastUpdate:
             torch.mm(grad_out.t(), activations[i], out=self.grads[2 * i])
             torch.sum(grad_out, dim=0, out=self.grads[2 * i + 1])
             if i:
-                # ReLU's backward: torch's own kernel for it, one op where a mask takes two or three.
-                grad_out = torch.ops.aten.threshold_backward(torch.mm(grad_out, self.weights[i]), activations[i], 0)
+                grad_out = _relu_backward(torch.mm(grad_out, self.weights[i]), activations[i], 0)
 
         grad_norm = torch.linalg.vector_norm(self.flat_grad)
         # As clip_grad_norm_: scale by max_norm / (norm + 1e-6), at most 1. Well below the bound the

@@ -180,7 +180,7 @@ class Trainer(CommandsMixin, HealthMixin):
                 while self.scheduled_changes and self.scheduled_changes[0]["step"] <= self.step:
                     change = self.scheduled_changes.pop(0)
                     self._apply_change(Command("set", change["key"], change["value"], change.get("source", "replay")))
-                obs, done = self._env_step(obs)
+                obs, done = self._steps(obs, self._next_boundary())
                 if self.step % PUBLISH_EVERY == 0:
                     self._end_chunk(PUBLISH_EVERY, banked + time.perf_counter() - chunk_start)
                     chunk_start, banked = time.perf_counter(), 0.0
@@ -220,35 +220,60 @@ class Trainer(CommandsMixin, HealthMixin):
         obs, _ = self.env.reset(seed=seeding.derive(self.config.run.seed, seeding.TRAIN_RESET, self.episode))
         return obs
 
-    def _env_step(self, obs: np.ndarray) -> tuple[np.ndarray, bool]:
-        """One env step, its replay write, updates and target sync; True when the episode ended."""
-        dqn, step = self.dqn, self.step
-        if step < dqn.warmup_steps or self.rng.random() < self.epsilon.value(step):
-            action = int(self.rng.integers(self.info.n_actions))
-        else:
-            action = self.agent.act(obs)
-        next_obs, reward, terminated, truncated, info = self.env.step(action)
-        self.buffer.add(obs, next_obs, action, reward, terminated)
-        self.step = step = step + 1
+    def _next_boundary(self) -> int:
+        """The step after which the loop must look up: the next publish, scheduled evaluation,
+        scheduled change or the end (every step while a stop waits for the episode to end)."""
+        step = self.step
+        if self._stop_requested_at is not None:
+            return step + 1
+        eval_freq = self.config.run.eval_freq
+        limit = min(self.total_steps, step - step % PUBLISH_EVERY + PUBLISH_EVERY, step - step % eval_freq + eval_freq)
+        if self.scheduled_changes:
+            limit = min(limit, self.scheduled_changes[0]["step"])
+        return limit
 
-        slot = step % ENTROPY_WINDOW
-        if step > ENTROPY_WINDOW:
-            self._action_counts[self._recent_actions[slot]] -= 1
-        self._action_counts[action] += 1
-        self._recent_actions[slot] = action
+    def _steps(self, obs: np.ndarray, limit: int) -> tuple[np.ndarray, bool]:
+        """Env steps with their replay writes, updates and target syncs, up to step `limit`, the end of
+        an episode (then True) or a waiting command. The hottest code of the loop: what it reads every
+        step is bound to locals once per call, which is safe because nothing bound can change inside
+        it (live changes and other commands are applied between calls)."""
+        dqn = self.dqn
+        warmup, train_freq, gradient_steps, target_update = (
+            dqn.warmup_steps, dqn.train_freq, dqn.gradient_steps, dqn.target_update)
+        batch_size, obs_dim, n_actions = dqn.batch_size, self.info.obs_dim, self.info.n_actions
+        uniform, integers, epsilon = self.rng.random, self.rng.integers, self.epsilon.value
+        act, update, sync_target = self.agent.act, self.agent.update, self.agent.sync_target
+        env_step, add, sample = self.env.step, self.buffer.add, self.sampler.rows
+        counts, recent, pending = self._action_counts, self._recent_actions, self._pending_updates
+        control, step = self.control, self.step
+        while True:
+            if step < warmup or uniform() < epsilon(step):
+                action = int(integers(n_actions))
+            else:
+                action = act(obs)
+            next_obs, reward, terminated, truncated, info = env_step(action)
+            add(obs, next_obs, action, reward, terminated)
+            self.step = step = step + 1
 
-        if step > dqn.warmup_steps and step % dqn.train_freq == 0:
-            for _ in range(dqn.gradient_steps):
-                rows = self.sampler.rows(dqn.batch_size)
-                self._pending_updates.append(self.agent.update(rows, self.info.obs_dim, dqn))
-                self.updates += 1
-        if step % dqn.target_update == 0:
-            self.agent.sync_target()
+            slot = step % ENTROPY_WINDOW
+            if step > ENTROPY_WINDOW:
+                counts[recent[slot]] -= 1
+            counts[action] += 1
+            recent[slot] = action
 
-        if terminated or truncated:
-            self._end_episode(float(info["episode"]["r"]), int(info["episode"]["l"]), bool(terminated))
-            return next_obs, True
-        return next_obs, False
+            if step > warmup and step % train_freq == 0:
+                for _ in range(gradient_steps):
+                    pending.append(update(sample(batch_size), obs_dim, dqn))
+                    self.updates += 1
+            if step % target_update == 0:
+                sync_target()
+
+            if terminated or truncated:
+                self._end_episode(float(info["episode"]["r"]), int(info["episode"]["l"]), bool(terminated))
+                return next_obs, True
+            obs = next_obs
+            if step >= limit or control.waiting:
+                return obs, False
 
     def _end_episode(self, ep_return: float, length: int, terminated: bool) -> None:
         self.episode += 1
