@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cockpit.engine.agent import DQNAgent
-from cockpit.engine.buffer import ReplayBuffer
+from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import DQNConfig
 from cockpit.engine.trainer import Trainer
 from tiny import tiny_config
@@ -140,6 +140,37 @@ def test_buffer_wraps_around_and_keeps_the_newest():
     assert np.array_equal(batch.rewards, batch.obs[:, 0])
     assert np.array_equal(batch.terminated, (batch.obs[:, 0] == 6).astype(np.float32))
     assert batch.actions.dtype == np.int64
+
+
+def filled_buffer(size: int, capacity: int = 1000) -> ReplayBuffer:
+    buffer = ReplayBuffer(capacity, obs_dim=1)
+    for i in range(size):
+        buffer.add(np.array([i]), np.array([i]), 0, 0.0, False)
+    return buffer
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 512, 999, 1000])
+def test_sampler_draws_uniformly_from_the_filled_part_only(size):
+    sampler = ReplaySampler(filled_buffer(size), seed=0)
+    drawn = np.concatenate([sampler.rows(64)[:, 0] for _ in range(400)]).astype(int)  # 25,600 draws, over a refill
+    assert drawn.min() >= 0 and drawn.max() < size
+    counts = np.bincount(drawn, minlength=size)
+    if size <= 3:
+        assert (counts > 0.9 * len(drawn) / size).all(), counts
+    else:  # every row drawable, none favoured: the largest count stays within chance of the mean
+        mean = len(drawn) / size
+        assert counts.max() < mean + 6 * np.sqrt(mean) + 1
+
+
+def test_sampler_state_restores_mid_pool_and_continues_across_refills():
+    buffer = filled_buffer(700)
+    first = ReplaySampler(buffer, seed=3)
+    for _ in range(100):
+        first.rows(48)
+    second = ReplaySampler(buffer, seed=99)
+    second.load_state_dict(first.state_dict())
+    for batch_size in [48] * 300 + [32] * 300:  # crosses refills of the pool, and a batch size change
+        assert np.array_equal(first.rows(batch_size), second.rows(batch_size))
 
 
 def test_network_memorizes_one_transition():

@@ -142,6 +142,7 @@ class RunLog:
         self.events = open(self.path / "events.jsonl", "a", encoding="utf-8")
         purge_step = resume_at["from_step"] + 1 if resume_at else None
         self.tb = SummaryWriter(str(self.path / "tb"), purge_step=purge_step, flush_secs=30)
+        self._scalars: list[tuple[str, float, int]] = []
         self._last_flush = time.monotonic()
         if resume_at is None:
             write_atomic(self.path / "config.toml", to_toml(config))
@@ -181,9 +182,10 @@ class RunLog:
         self.lines["metrics"] += 1
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        for key, value in values.items():
-            if value is not None and math.isfinite(value):
-                self.tb.add_scalar(key, value, step)
+        """Queued for the next flush: every `add_scalar` wakes TensorBoard's writer thread, which then
+        takes the GIL from the training loop; a burst every few seconds wakes it about once."""
+        self._scalars.extend((key, value, step) for key, value in values.items()
+                             if value is not None and math.isfinite(value))
 
     def event(self, record: dict) -> None:
         self.events.write(json.dumps(clean_json(record)) + "\n")
@@ -201,6 +203,9 @@ class RunLog:
             self._last_flush = now
 
     def flush(self) -> None:
+        for key, value, step in self._scalars:
+            self.tb.add_scalar(key, value, step)
+        self._scalars.clear()
         self.metrics.flush()
         self.events.flush()
 
