@@ -241,13 +241,16 @@ class Trainer(CommandsMixin, HealthMixin):
         warmup, train_freq, gradient_steps, target_update = (
             dqn.warmup_steps, dqn.train_freq, dqn.gradient_steps, dqn.target_update)
         batch_size, obs_dim, n_actions = dqn.batch_size, self.info.obs_dim, self.info.n_actions
-        uniform, integers, epsilon = self.rng.random, self.rng.integers, self.epsilon.value
+        uniform, integers = self.rng.random, self.rng.integers
+        segment = self.epsilon.segments[-1]  # a live change to epsilon starts a new one, between calls
+        epsilon, decayed_from = segment.value, segment.start_step + segment.duration
+        epsilon_end = segment.value(decayed_from)  # what value(step) gives for every later step
         act, update, sync_target = self.agent.act, self.agent.update, self.agent.sync_target
         env_step, add, sample = self.env.step, self.buffer.add, self.sampler.rows
         counts, recent, pending = self._action_counts, self._recent_actions, self._pending_updates
         control, step = self.control, self.step
         while True:
-            if step < warmup or uniform() < epsilon(step):
+            if step < warmup or uniform() < (epsilon_end if step >= decayed_from else epsilon(step)):
                 action = int(integers(n_actions))
             else:
                 action = act(obs)
