@@ -87,6 +87,20 @@ def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) 
         return {"env_step": timed(env_step, 5, 200), "act": timed(lambda: scratch.agent.act(obs), 5, 200),
                 "update": timed(update, 5, 40)}
 
+    # A loop made of nothing else: act, env step, replay write, sample and update in turn. What it
+    # loses against the isolated costs is the machine's (each part runs with the caches the others
+    # left); what the trainer loses against it is the trainer's own.
+    bare_env, agent, buffer, sampler, dqn = make_env(config.env), scratch.agent, scratch.buffer, scratch.sampler, config.dqn
+    bare_obs = [bare_env.reset(seed=1)[0]]
+
+    def bare_step():
+        o = bare_obs[0]
+        action = agent.act(o)
+        next_o, reward, terminated, truncated, _ = bare_env.step(action)
+        buffer.add(o, next_o, action, reward, terminated)
+        agent.update(sampler.rows(dqn.batch_size), scratch.info.obs_dim, dqn)
+        bare_obs[0] = bare_env.reset()[0] if terminated or truncated else next_o
+
     trainer = Trainer(config)
     thread = threading.Thread(target=trainer.run)
     thread.start()
@@ -95,17 +109,19 @@ def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) 
         while trainer.step < target:  # few wake-ups: each one takes the GIL from the trainer
             time.sleep(max(0.001, (target - trainer.step) / 2500))
         answer = trainer.control.pause().result()
-        pauses.append((answer["step"], trainer._train_time, isolated()))
+        pauses.append((answer["step"], trainer._train_time, isolated(), timed(bare_step, 3, 50)))
         trainer.control.resume().result()
     trainer.control.stop()
     thread.join()
 
     rows = []
-    for (step0, time0, costs0), (step1, time1, costs1) in zip(pauses, pauses[1:]):
+    for (step0, time0, costs0, bare0), (step1, time1, costs1, bare1) in zip(pauses, pauses[1:]):
         costs = {k: (costs0[k] + costs1[k]) / 2 for k in costs0}
         ceiling = 1.0 / sum(costs.values())
         measured = (step1 - step0) / (time1 - time0)
-        rows.append({"costs": costs, "ceiling": ceiling, "measured": measured, "efficiency": measured / ceiling})
+        bare = 2.0 / (bare0 + bare1)
+        rows.append({"costs": costs, "ceiling": ceiling, "measured": measured, "efficiency": measured / ceiling,
+                     "bare_efficiency": bare / ceiling, "of_bare": measured / bare})
     ranked = sorted(rows, key=lambda r: r["efficiency"])
     median = ranked[len(rows) // 2]
     return {"costs_us": {k: v * 1e6 for k, v in median["costs"].items()}, "ceiling": median["ceiling"],
@@ -114,6 +130,8 @@ def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) 
             # Noise on a shared machine only ever slows things down: the fastest segment against the
             # cheapest isolated costs is the same ratio measured when the machine was quiet.
             "quiet": max(r["measured"] for r in rows) * min(sum(r["costs"].values()) for r in rows),
+            "bare_efficiency": statistics.median(r["bare_efficiency"] for r in rows),
+            "of_bare": statistics.median(r["of_bare"] for r in rows),
             "per_segment": [r["efficiency"] for r in rows], "compute_path": trainer.agent.compute_path,
             "in_loop_us": in_loop_costs(config)}
 
@@ -192,6 +210,8 @@ def main() -> int:
           f"{len(eff['per_segment'])} segments {eff['quartiles'][0]:.1%}, {eff['quartiles'][1]:.1%}; fastest segment "
           f"against the cheapest isolated costs {eff['quiet']:.1%}); per segment: "
           + ", ".join(f"{e:.1%}" for e in eff["per_segment"]))
+    print(f"a bare loop (act, env step, replay write, sample, update; nothing else): {eff['bare_efficiency']:.1%} of the "
+          f"ceiling (median segment); the trainer: {eff['of_bare']:.1%} of the bare loop")
     print("inside a run, per env step (whole run, warm-up included): " + " · ".join(
         f"{name} {us:.1f} µs" for name, us in eff["in_loop_us"].items()))
     if args.skip_peers:
