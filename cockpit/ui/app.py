@@ -39,6 +39,10 @@ from cockpit.ui.widgets.status_strip import StatusStrip
 REFRESH_S = 0.5
 """How often the UI reads the store; charts cost 10–15 ms each to redraw, time the trainer loses."""
 CHARTS_PER_REFRESH = 2
+CHART_SHARE = 0.03
+"""Drawing a chart holds the GIL the trainer needs: charts redraw only as often as keeps their drawing
+under this share of the wall clock (from each chart's last render), on any machine and at any terminal
+size. A chart the user switches to draws at once."""
 COMPACT_BELOW = (120, 36)
 """Terminal sizes (columns, rows) below which one chart is shown at a time."""
 QUIT_TIMEOUT_S = 40.0
@@ -91,6 +95,7 @@ class CockpitApp(App):
         self.refresh_s = refresh_s
         self.version = -1
         self.events_seen = 0
+        self._charts_due = 0.0
         self.snapshot: Snapshot | None = None
         self.selected_chart = 0
         self.state_override: str | None = None
@@ -192,6 +197,7 @@ class CockpitApp(App):
 
     # ------------------------------------------------------------ refresh
     def refresh_view(self) -> None:
+        forced = self.version == -1  # a chart switch or the render panel closing: redraw now
         snap = self.store.snapshot(self.version)
         if self.quit_requested_at and time.monotonic() - self.quit_requested_at > QUIT_TIMEOUT_S:
             self.exit()
@@ -205,17 +211,19 @@ class CockpitApp(App):
         new = snap.event_count - self.events_seen
         self.events_pane.add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
         self.events_seen = snap.event_count
-        if self.render_panel.is_open:
+        now = time.monotonic()
+        if self.render_panel.is_open or (now < self._charts_due and not forced):
             return
         # At most CHARTS_PER_REFRESH redraws per tick, least recently drawn first: a chart costs the
         # trainer 10-20 ms of GIL time, so six at once every half second would cost it over 10%.
         visible = [c for c in self.charts if c.display]
         visible.sort(key=lambda c: c.drawn_at)
         limit = len(visible) if all(c.drawn_at == 0 for c in visible) else CHARTS_PER_REFRESH
-        drawn = 0
+        drawn = []
         for chart in visible:
-            if drawn < limit and chart.show(snap):
-                drawn += 1
+            if len(drawn) < limit and chart.show(snap):
+                drawn.append(chart)
+        self._charts_due = now + sum(chart.render_s for chart in drawn) / CHART_SHARE
 
     def on_trainer_reply(self, message: TrainerReply) -> None:
         if not message.reply.get("ok"):

@@ -58,6 +58,7 @@ class MetricChart(PlotextPlot):
         self.snapshot: Snapshot | None = None
         self._signature: tuple | None = None
         self.drawn_at = 0.0  # monotonic time of the last redraw, for round-robin refreshes
+        self.render_s = 0.0  # what the last render cost, for the app's budget of drawing time
 
     def signature(self, snap: Snapshot) -> tuple:
         lengths = tuple((len(snap.series[k].steps), snap.series[k].steps[-1:]) for k, _, _ in self.spec.series)
@@ -76,8 +77,11 @@ class MetricChart(PlotextPlot):
         return True
 
     def render(self):
+        start = time.perf_counter()
         self.draw()
-        return super().render()
+        rendered = super().render()
+        self.render_s = time.perf_counter() - start
+        return rendered
 
     def draw(self) -> None:
         plt = self.plt
