@@ -36,8 +36,10 @@ from cockpit.ui.widgets.metric_chart import CHARTS, MetricChart
 from cockpit.ui.widgets.render_panel import RenderPanel
 from cockpit.ui.widgets.status_strip import StatusStrip
 
-REFRESH_S = 0.5
-"""How often the UI reads the store; charts cost 10–15 ms each to redraw, time the trainer loses."""
+REFRESH_S = 1.0
+"""How often the UI reads the store. Every tick holds the GIL the trainer needs (the status strip and
+events pane re-render, charts within CHART_SHARE): at 0.5 s the UI cost 12-21% of training speed at
+160x48 on a slow machine, at 1 s 6% (bench/ui_overhead.py). Replies to keys refresh at once."""
 CHARTS_PER_REFRESH = 2
 CHART_SHARE = 0.03
 """Drawing a chart holds the GIL the trainer needs: charts redraw only as often as keeps their drawing
