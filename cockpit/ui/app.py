@@ -41,6 +41,7 @@ REFRESH_S = 1.0
 events pane re-render, charts within CHART_SHARE): at 0.5 s the UI cost 12-21% of training speed at
 160x48 on a slow machine, at 1 s 6% (bench/ui_overhead.py). Replies to keys refresh at once."""
 CHARTS_PER_REFRESH = 2
+FIRST_DATA_POLL_S = 0.1
 CHART_SHARE = 0.03
 """Drawing a chart holds the GIL the trainer needs: charts redraw only as often as keeps their drawing
 under this share of the wall clock (from each chart's last render), on any machine and at any terminal
@@ -130,6 +131,9 @@ class CockpitApp(App):
         self.chart_area = self.query_one("#charts")
         self._apply_layout()
         self.set_interval(self.refresh_s, self.refresh_view)
+        # Until the first figures arrive (torch's import, the env, warm-up), look often: the first
+        # live chart should not wait a whole tick.
+        self._first_data = self.set_interval(FIRST_DATA_POLL_S, self._refresh_until_data)
         self.refresh_view()
         if self.notice:
             self.events_pane.note(self.notice, style="bold")
@@ -198,6 +202,12 @@ class CockpitApp(App):
         return self.store.status.get("state", "created")
 
     # ------------------------------------------------------------ refresh
+    def _refresh_until_data(self) -> None:
+        if self.store.status.get("step", 0) > 0 or self.run_state in ENDED:
+            self._first_data.stop()
+            self.version = -1  # draw every chart with its first figures now
+        self.refresh_view()
+
     def refresh_view(self) -> None:
         forced = self.version == -1  # a chart switch or the render panel closing: redraw now
         snap = self.store.snapshot(self.version)
