@@ -186,6 +186,32 @@ async def test_help_and_chart_keys():
         await pilot.press("1")
 
 
+async def test_charts_redraw_within_their_time_budget_and_a_chart_switched_to_draws_at_once():
+    store = load_history(RECORDED)
+    app = CockpitApp("budget", Control(), store, refresh_s=60)  # ticks only when the test calls them
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.5)  # past the first-data polling, which ends with a forced redraw
+        charts = list(app.query(MetricChart))
+        for chart in charts:
+            chart.render_s = 1.0  # as if each chart took a second to draw
+        last = max(store.series["rollout/ep_return"].steps)
+
+        def new_point(step):
+            store.publish({}, {"rollout/ep_return": (step, 123.0), "train/loss": (step, 0.5, 0.4, 0.6, 10)})
+            app.refresh_view()
+
+        new_point(last + 100)  # drawn at once (no budget spent yet); the next draw is 1 / 3% = 33 s off
+        await pilot.pause()
+        drawn = {chart.id: chart.drawn_at for chart in charts}
+        new_point(last + 200)
+        await pilot.pause()
+        assert {chart.id: chart.drawn_at for chart in charts} == drawn, "redrawn inside the budget"
+        await pilot.press("3")  # the loss chart: shown and drawn with the new point at once
+        await pilot.pause()
+        assert charts[2].display and charts[2].drawn_at > drawn[charts[2].id]
+        assert charts[0].drawn_at == drawn[charts[0].id]
+
+
 async def test_q_stops_the_run_gracefully_and_exits(tmp_path):
     app = live_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
