@@ -25,6 +25,8 @@ def rss_mb(pid: int) -> float | None:
         status = Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return None
+    if "VmRSS:" not in status:  # exited, not yet reaped
+        return None
     return int(status.split("VmRSS:")[1].split()[0]) / 1024
 
 
