@@ -134,7 +134,7 @@ def test_buffer_wraps_around_and_keeps_the_newest():
         buffer.add(np.array([i]), np.array([i + 1]), i % 2, float(i), i == 6)
     assert (buffer.size, buffer.pos) == (5, 2)
     assert sorted(buffer.data[:, 0].tolist()) == [2, 3, 4, 5, 6]
-    batch = buffer.sample(np.random.default_rng(0), 64)
+    batch = buffer.unpack(ReplaySampler(buffer, seed=0).rows(64))
     assert set(batch.obs[:, 0].tolist()) <= {2, 3, 4, 5, 6}
     assert np.array_equal(batch.next_obs[:, 0], batch.obs[:, 0] + 1)
     assert np.array_equal(batch.rewards, batch.obs[:, 0])

@@ -38,10 +38,6 @@ class ReplayBuffer:
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
-    def sample_rows(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
-        """Packed rows drawn uniformly with replacement from the filled part."""
-        return self.data.take(rng.integers(0, self.size, size=batch_size), axis=0)  # the method: no dispatch layer
-
     def unpack(self, rows: np.ndarray) -> ReplayBatch:
         d = self.obs_dim
         return ReplayBatch(
@@ -51,9 +47,6 @@ class ReplayBuffer:
             rewards=rows[:, 2 * d + 1],
             terminated=rows[:, 2 * d + 2],
         )
-
-    def sample(self, rng: np.random.Generator, batch_size: int) -> ReplayBatch:
-        return self.unpack(self.sample_rows(rng, batch_size))
 
     def state_dict(self) -> dict:
         return {"data": self.data[: self.size].copy(), "pos": self.pos, "size": self.size}
