@@ -41,11 +41,10 @@ Thresholds, and why:
 
 from __future__ import annotations
 
-import traceback
-from pathlib import Path
-
 import dataclasses
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 

@@ -144,8 +144,8 @@ class RunLog:
         self.tb = SummaryWriter(str(self.path / "tb"), purge_step=purge_step, flush_secs=30)
         self._scalars: list[tuple[str, float, int]] = []
         self._last_flush = time.monotonic()
+        write_atomic(self.path / "config.toml", to_toml(config))  # on a resume, total_steps may have grown
         if resume_at is None:
-            write_atomic(self.path / "config.toml", to_toml(config))
             meta = {
                 "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "command": sys.argv,
@@ -159,7 +159,6 @@ class RunLog:
             write_json_atomic(self.path / "metadata.json", clean_json(meta))
             self._write_hparams(config)
         else:
-            write_atomic(self.path / "config.toml", to_toml(config))  # a resume may have extended total_steps
             (self.path / "summary.json").unlink(missing_ok=True)  # the run is live again, not ended
 
     def _write_hparams(self, config: Config) -> None:

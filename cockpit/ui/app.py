@@ -39,7 +39,7 @@ from cockpit.ui.widgets.status_strip import StatusStrip
 REFRESH_S = 1.0
 """How often the UI reads the store. Every tick holds the GIL the trainer needs (the status strip and
 events pane re-render, charts within CHART_SHARE): at 0.5 s the UI cost 12-21% of training speed at
-160x48 on a slow machine, at 1 s 6% (bench/ui_overhead.py). Replies to keys refresh at once."""
+160x48 on a slow machine, at 1 s 6-11% (bench/ui_overhead.py, medians 0.94 and 0.89). Replies to keys refresh at once."""
 CHARTS_PER_REFRESH = 2
 FIRST_DATA_POLL_S = 0.1
 CHART_SHARE = 0.03
