@@ -4,6 +4,9 @@ correct terminal vs truncation handling, the replay buffer, learning basics, liv
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +63,27 @@ def test_same_seed_gives_bit_identical_runs_and_another_seed_differs():
     c = run(tiny_config(run={"seed": 8}))
     assert not torch.equal(a.agent.q.state_dict()["0.weight"], c.agent.q.state_dict()["0.weight"])
     assert a.store.series["rollout/ep_return"].means != c.store.series["rollout/ep_return"].means
+
+
+def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_nothing():
+    """The warm-up's random steps do not build the agent (torch may still be loading); an agent built
+    before the run (as a resume or a command during the warm-up does) gives the same run."""
+    warm_up_only = run(tiny_config(run={"total_steps": 100, "eval_freq": 1000}))
+    assert warm_up_only._agent is None and warm_up_only.episode > 0
+    lazy = run(tiny_config())
+    eager = Trainer(tiny_config())
+    eager.agent  # noqa: B018  (built before the first step)
+    assert eager.run()["status"] == "finished"
+    assert_same_state(lazy, eager)
+
+
+def test_building_a_trainer_does_not_import_torch():
+    """So that a front end shows a new run's first episodes while torch loads."""
+    code = ("import sys; from tiny import tiny_config; from cockpit.engine.trainer import Trainer; "
+            "Trainer(tiny_config()); print(sorted(m for m in ('torch', 'tensorboard') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent)
+    assert out.stdout.strip() == "[]", out.stderr
 
 
 def test_the_run_covers_truncations_and_terminations():

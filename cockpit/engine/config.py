@@ -98,6 +98,12 @@ class RunConfig:
     """The update's compute path: `fast` (hand-derived backward of the MLP, checked against autograd)
     or `autograd`. Bitwise reproducibility holds per path; the metadata records which ran."""
 
+    @property
+    def compute_path(self) -> str:
+        """What `DQNAgent.compute_path` will report, known before torch is loaded (for the metadata):
+        `q_network` always builds what the fast path supports, and both devices have fused Adam."""
+        return f"{self.compute}/{self.device.split(':')[0]}/fused-adam"
+
 
 @dataclass(frozen=True)
 class AlertsConfig:

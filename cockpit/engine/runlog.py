@@ -132,16 +132,15 @@ class RunLog:
     def __init__(self, path: Path, config: Config, extra_metadata: dict, resume_at: dict | None = None):
         """A new run's log, or with `resume_at` (a checkpoint's step and log line counts) the old one cut
         back to that checkpoint, so that the continued run's logs read as if never interrupted."""
-        from torch.utils.tensorboard import SummaryWriter
-
         self.path = Path(path)
         self.lines = {"metrics": 0, "events": 0}
         if resume_at is not None and resume_at.get("log_lines"):
             self.lines = {name: _truncate_lines(self.path / f"{name}.jsonl", n) for name, n in resume_at["log_lines"].items()}
         self.metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self.events = open(self.path / "events.jsonl", "a", encoding="utf-8")
-        purge_step = resume_at["from_step"] + 1 if resume_at else None
-        self.tb = SummaryWriter(str(self.path / "tb"), purge_step=purge_step, flush_secs=30)
+        self._purge_step = resume_at["from_step"] + 1 if resume_at else None
+        self._hparams_of = config if resume_at is None else None
+        self._tb = None
         self._scalars: list[tuple[str, float, int]] = []
         self._last_flush = time.monotonic()
         write_atomic(self.path / "config.toml", to_toml(config))  # on a resume, total_steps may have grown
@@ -157,9 +156,20 @@ class RunLog:
                 **extra_metadata,
             }
             write_json_atomic(self.path / "metadata.json", clean_json(meta))
-            self._write_hparams(config)
         else:
             (self.path / "summary.json").unlink(missing_ok=True)  # the run is live again, not ended
+
+    @property
+    def tb(self):
+        """TensorBoard's writer, made at the first flush: its import is torch's, which a new run's first
+        steps do not wait for."""
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.path / "tb"), purge_step=self._purge_step, flush_secs=30)
+            if self._hparams_of is not None:
+                self._write_hparams(self._hparams_of)
+        return self._tb
 
     def _write_hparams(self, config: Config) -> None:
         from torch.utils.tensorboard.summary import hparams

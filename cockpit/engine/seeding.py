@@ -25,11 +25,15 @@ def derive(seed: int, purpose: int, index: int = 0) -> int:
 
 
 def seed_globals(seed: int) -> None:
-    """Seed python's, numpy's and torch's global generators (for user code that relies on them)."""
-    import torch
-
+    """Seed python's and numpy's global generators (for user code that relies on them); torch's is
+    seeded with the network (`seed_torch`), so that a run's warm-up need not wait for torch to load."""
     random.seed(seed)
     np.random.seed(derive(seed, 0))
+
+
+def seed_torch(seed: int) -> None:
+    import torch
+
     torch.manual_seed(seed)
 
 

@@ -3,24 +3,27 @@
 The loop draws random numbers only from generators it owns (`self.rng` for exploration, `self.sampler` for replay
 sampling, per-episode reset seeds derived from the run seed), so evaluations, pauses and anything
 another thread does leave its trajectory unchanged. Commands are applied at step boundaries.
+
+This module does not import torch: the network is built when first needed (after the warm-up's random
+steps, in a new run), while a background thread loads torch, so a run's first episodes reach the
+front ends a second or two sooner, with the same numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 import traceback
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from cockpit.engine import checkpoints, seeding, trainer_state
-from cockpit.engine.agent import DQNAgent
+from cockpit.engine import seeding
 from cockpit.engine.alerts import HealthMonitor
 from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
@@ -33,10 +36,24 @@ from cockpit.engine.schedules import LinearSchedule
 from cockpit.engine.trainer_commands import CommandsMixin
 from cockpit.engine.trainer_health import HealthMixin
 
+if TYPE_CHECKING:
+    from cockpit.engine.agent import DQNAgent
+
 ENTROPY_WINDOW = 1000
 """Recent steps over which the action distribution's entropy is measured."""
 STOP_TIMEOUT_S = 30.0
 """A stop waits for the episode to end at most this long, then checkpoints mid-episode (inexact)."""
+
+
+def preload_torch() -> None:
+    """Import the engine's torch side (in a background thread); where it is needed the import then
+    finds it loaded, or waits for it to finish, and reports any error itself."""
+    try:
+        from cockpit.engine import agent, checkpoints, trainer_state  # noqa: F401
+
+        import torch.utils.tensorboard  # noqa: F401  (the run log's writer)
+    except Exception:
+        pass
 
 
 def column_stats(chunk: np.ndarray) -> zip:
@@ -66,7 +83,6 @@ class Trainer(CommandsMixin, HealthMixin):
         self.scheduled_changes = sorted(changes, key=lambda c: c["step"])
         self.run_dir = Path(run_dir) if run_dir else None
 
-        torch.set_num_threads(config.run.threads)
         seed = config.run.seed
         seeding.seed_globals(seed)
         self.info = inspect_env(config.env)
@@ -75,8 +91,8 @@ class Trainer(CommandsMixin, HealthMixin):
         self.eval_env = make_env(config.env)
         self.eval_seeds = seeding.eval_seeds(seed, config.run.eval_episodes)
         self.rng = np.random.Generator(np.random.PCG64(seeding.derive(seed, seeding.ACTIONS)))
-        self.agent = DQNAgent(self.info.obs_dim, self.info.n_actions, self.dqn, config.run.device, seed,
-                              compute=config.run.compute)
+        self._agent: DQNAgent | None = None
+        self._agent_lock = threading.Lock()
         self.buffer = ReplayBuffer(self.dqn.buffer_size, self.info.obs_dim)
         self.sampler = ReplaySampler(self.buffer, seeding.derive(seed, seeding.REPLAY))
         self.epsilon = LinearSchedule(self.dqn.epsilon_start, self.dqn.epsilon_end, self.dqn.epsilon_decay)
@@ -122,6 +138,24 @@ class Trainer(CommandsMixin, HealthMixin):
         self.on_non_finite = on_non_finite if policy == "default" else policy
         self.diverged: str | None = None  # set once NaN/Inf appears: no checkpoint is taken after it
 
+    @property
+    def agent(self) -> DQNAgent:
+        """The networks and optimizer, built on first use (waiting for torch's import if it is still on
+        its way). The agent draws its initial weights from its own generator, so when it is built does
+        not change them; a run's warm-up steps are random and never touch it."""
+        if self._agent is None:
+            with self._agent_lock:
+                if self._agent is None:
+                    import torch
+
+                    from cockpit.engine.agent import DQNAgent
+
+                    torch.set_num_threads(self.config.run.threads)
+                    seeding.seed_torch(self.config.run.seed)
+                    self._agent = DQNAgent(self.info.obs_dim, self.info.n_actions, self.dqn, self.config.run.device,
+                                           self.config.run.seed, compute=self.config.run.compute)
+        return self._agent
+
     # ----------------------------------------------------------------- views
     @property
     def current_config(self) -> Config:
@@ -138,9 +172,9 @@ class Trainer(CommandsMixin, HealthMixin):
         return {
             "preset": self.config.name,
             "seed": self.config.run.seed,
-            "threads": torch.get_num_threads(),
+            "threads": self.config.run.threads,
             "device": self.config.run.device,
-            "compute_path": self.agent.compute_path,
+            "compute_path": self.config.run.compute_path,
             "obs_dim": self.info.obs_dim,
             "n_actions": self.info.n_actions,
             "time_limit": self.info.time_limit,
@@ -157,6 +191,8 @@ class Trainer(CommandsMixin, HealthMixin):
         status = "failed"
         try:
             self._open_log()
+            if self._agent is None:  # after the log's files: they would wait on the GIL at each write
+                threading.Thread(target=preload_torch, name="cockpit-preload-torch", daemon=True).start()
             self._set_state("running")
             if self.resumed_from:
                 self._event("resumed", **self.resumed_from)
@@ -245,10 +281,18 @@ class Trainer(CommandsMixin, HealthMixin):
         segment = self.epsilon.segments[-1]  # a live change to epsilon starts a new one, between calls
         epsilon, decayed_from = segment.value, segment.start_step + segment.duration
         epsilon_end = segment.value(decayed_from)  # what value(step) gives for every later step
-        act, update, sync_target = self.agent.act, self.agent.update, self.agent.sync_target
+        control, step, agent = self.control, self.step, self._agent
+        if agent is None and step < warmup:
+            # Random steps without updates need no network: torch may still be loading. Skipping the
+            # target syncs is exact, as the target equals the online network until the first update.
+            limit = min(limit, warmup)
+            act = update = None
+            sync_target = lambda: None  # noqa: E731
+        else:
+            agent = agent or self.agent
+            act, update, sync_target = agent.act, agent.update, agent.sync_target
         env_step, add, sample = self.env.step, self.buffer.add, self.sampler.rows
         counts, recent, pending = self._action_counts, self._recent_actions, self._pending_updates
-        control, step = self.control, self.step
         while True:
             if step < warmup or uniform() < (epsilon_end if step >= decayed_from else epsilon(step)):
                 action = int(integers(n_actions))
@@ -415,6 +459,8 @@ class Trainer(CommandsMixin, HealthMixin):
             return None
         self._open_log()
         self.log.flush()
+        from cockpit.engine import checkpoints, trainer_state
+
         tensors, meta = trainer_state.capture(self, kind, exact)
         path = checkpoints.save(self.run_dir, tensors, meta, keep=self.config.run.checkpoint_keep)
         if kind != "best":
@@ -428,6 +474,8 @@ class Trainer(CommandsMixin, HealthMixin):
     def resume_from(self, checkpoint: Path, fork: bool = False) -> dict:
         """Load a full checkpoint before `run`. Resume continues the run log in place; a fork starts a
         new run directory whose metadata names its parent (and draws fresh streams if its seed differs)."""
+        from cockpit.engine import checkpoints, trainer_state
+
         tensors, meta = checkpoints.load_full(checkpoint)
         same_seed = meta["config"]["run"]["seed"] == self.config.run.seed
         try:

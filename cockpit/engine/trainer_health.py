@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from cockpit.engine.alerts import Health
 
@@ -41,6 +40,8 @@ class HealthMixin:
             self._stop_now = True
 
     def _state_is_finite(self) -> bool:
+        import torch
+
         updates = np.asarray(self._pending_updates)
         return bool(np.isfinite(updates).all()) and all(bool(torch.isfinite(p).all()) for p in self.agent.params)
 
