@@ -60,6 +60,7 @@ def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) 
     import numpy as np
     import torch
 
+    from cockpit.engine.agent import flush_denormals
     from cockpit.engine.config import load_preset
     from cockpit.engine.envs import make_env
     from cockpit.engine.trainer import Trainer
@@ -70,6 +71,7 @@ def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) 
     config = load_preset(preset, [f"run.total_steps={first + 2 * segments * segment_steps}", "run.eval_freq=1000000"])
     torch.set_num_threads(config.run.threads)
     scratch = Trainer(config)  # its network and buffer are timed in isolation, beside the real run
+    flush_denormals()  # the arithmetic mode of the trainer's loop thread, in this one too
     env = make_env(config.env)
     env.reset(seed=0)
     rng = np.random.default_rng(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,30 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
     eager.agent  # noqa: B018  (built before the first step)
     assert eager.run()["status"] == "finished"
     assert_same_state(lazy, eager)
+
+
+def test_the_loop_thread_flushes_denormals_while_it_trains_and_puts_the_mode_back():
+    """Stuck denormal Adam moments slow every update several-fold (see `flush_denormals`). The mode
+    is per thread: the loop's own, from its first training step to the run's end."""
+    denormal = torch.tensor(1e-39)
+    seen = {}
+
+    def probe(trainer):
+        seen.setdefault(trainer.step > trainer.dqn.warmup_steps, float(denormal * 1.0))
+
+    for in_thread in (True, False):
+        seen.clear()
+        trainer = Trainer(tiny_config())
+        env_step = trainer.env.step
+        trainer.env.step = lambda action, t=trainer: (probe(t), env_step(action))[1]
+        if in_thread:
+            thread = threading.Thread(target=trainer.run)
+            thread.start()
+            thread.join()
+        else:
+            trainer.run()
+        assert seen[False] != 0.0 and seen[True] == 0.0, seen
+        assert float(denormal * 1.0) != 0.0  # this thread's arithmetic is as it was
 
 
 def test_building_a_trainer_does_not_import_torch():

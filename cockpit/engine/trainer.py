@@ -93,6 +93,7 @@ class Trainer(CommandsMixin, HealthMixin):
         self.rng = np.random.Generator(np.random.PCG64(seeding.derive(seed, seeding.ACTIONS)))
         self._agent: DQNAgent | None = None
         self._agent_lock = threading.Lock()
+        self._flushing: tuple[int, bool] | None = None  # (the loop's thread, whether it flushed before)
         self.buffer = ReplayBuffer(self.dqn.buffer_size, self.info.obs_dim)
         self.sampler = ReplaySampler(self.buffer, seeding.derive(seed, seeding.REPLAY))
         self.epsilon = LinearSchedule(self.dqn.epsilon_start, self.dqn.epsilon_end, self.dqn.epsilon_decay)
@@ -156,6 +157,18 @@ class Trainer(CommandsMixin, HealthMixin):
                                            self.config.run.seed, compute=self.config.run.compute)
         return self._agent
 
+    def _training_agent(self) -> DQNAgent:
+        """The agent, for the loop's own thread, which from the first training step that uses it
+        flushes denormals to zero (see `flush_denormals`): a per-thread setting, so it is made where
+        the loop runs, whichever thread built the agent (a resume builds it before `run`), and put
+        back when the run ends."""
+        agent = self.agent
+        if self._flushing is None or self._flushing[0] != threading.get_ident():
+            from cockpit.engine.agent import flush_denormals
+
+            self._flushing = (threading.get_ident(), flush_denormals())
+        return agent
+
     # ----------------------------------------------------------------- views
     @property
     def current_config(self) -> Config:
@@ -175,6 +188,7 @@ class Trainer(CommandsMixin, HealthMixin):
             "threads": self.config.run.threads,
             "device": self.config.run.device,
             "compute_path": self.config.run.compute_path,
+            "denormals": "flushed to zero",
             "obs_dim": self.info.obs_dim,
             "n_actions": self.info.n_actions,
             "time_limit": self.info.time_limit,
@@ -289,7 +303,7 @@ class Trainer(CommandsMixin, HealthMixin):
             act = update = None
             sync_target = lambda: None  # noqa: E731
         else:
-            agent = agent or self.agent
+            agent = self._training_agent()
             act, update, sync_target = agent.act, agent.update, agent.sync_target
         env_step, add, sample = self.env.step, self.buffer.add, self.sampler.rows
         counts, recent, pending = self._action_counts, self._recent_actions, self._pending_updates
@@ -529,3 +543,7 @@ class Trainer(CommandsMixin, HealthMixin):
             self.log.close()
         self.env.close()
         self.eval_env.close()
+        if self._flushing is not None and self._flushing == (threading.get_ident(), False):
+            from cockpit.engine.agent import flush_denormals
+
+            flush_denormals(False)
