@@ -15,7 +15,7 @@ from tiny import write_tiny_preset
 
 LONG = {"total_steps": 1_000_000, "eval_freq": 500}
 START_TIMEOUT_S = 60.0
-TRAINING = ("running", "evaluating")  # a live run evaluates every 500 steps; both mean "not paused"
+TRAINING = ("running", "evaluating", "loading")  # a live run evaluates every 500 steps and loads torch after its warm-up; all mean "not paused"
 
 
 def cockpit(*args, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -16,6 +16,7 @@ import torch
 from cockpit.engine.agent import DQNAgent
 from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import DQNConfig
+from cockpit.engine.metrics import MetricsStore
 from cockpit.engine.trainer import Trainer
 from tiny import tiny_config
 
@@ -71,6 +72,12 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
     before the run (as a resume or a command during the warm-up does) gives the same run."""
     warm_up_only = run(tiny_config(run={"total_steps": 100, "eval_freq": 1000}))
     assert warm_up_only._agent is None and warm_up_only.episode > 0
+    states = []
+    store = MetricsStore()
+    store.publish = lambda status, points=None: states.append(status.get("state"))
+    run(tiny_config(), store=store)
+    built = states.index("loading")  # while the network is built, then back to what the run was doing
+    assert states[built - 1] == states[built + 1] == "running" and states.count("loading") == 1
     lazy = run(tiny_config())
     eager = Trainer(tiny_config())
     eager.agent  # noqa: B018  (built before the first step)

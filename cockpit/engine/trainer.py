@@ -147,6 +147,9 @@ class Trainer(CommandsMixin, HealthMixin):
         if self._agent is None:
             with self._agent_lock:
                 if self._agent is None:
+                    previous = self.state
+                    if previous != "created":  # a front end says why the run waits (torch's import, 1-2 s)
+                        self._set_state("loading")
                     import torch
 
                     from cockpit.engine.agent import DQNAgent
@@ -155,6 +158,8 @@ class Trainer(CommandsMixin, HealthMixin):
                     seeding.seed_torch(self.config.run.seed)
                     self._agent = DQNAgent(self.info.obs_dim, self.info.n_actions, self.dqn, self.config.run.device,
                                            self.config.run.seed, compute=self.config.run.compute)
+                    if previous != "created":
+                        self._set_state(previous)
         return self._agent
 
     def _training_agent(self) -> DQNAgent:

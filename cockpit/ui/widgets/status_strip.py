@@ -14,6 +14,7 @@ from cockpit.text import clock, number
 STATE_STYLES = {
     "running": "bold green", "paused": "bold yellow", "evaluating": "bold cyan", "rendering": "bold cyan",
     "stopping": "bold yellow", "done": "bold blue", "stopped": "bold blue", "failed": "bold red", "created": "dim",
+    "loading": "dim",
 }
 HPARAM_LABELS = (
     ("learning_rate", "lr"), ("gamma", "γ"), ("epsilon_end", "ε_end"), ("epsilon_decay", "ε_decay"),
