@@ -111,3 +111,14 @@ def test_a_fast_checkpoint_steps_the_autograd_path_correctly(tmp_path):
         assert slow.update(batch, 4, cfg) == pytest.approx(fast.update(batch, 4, cfg), rel=1e-4, abs=1e-6)
     assert [float(slow.optimizer.state[p]["step"]) for p in slow.params] == [5.0] * len(slow.params)
     assert [float(fast.optimizer.state[p]["step"]) for p in fast.params] == [5.0] * len(fast.params)
+
+
+@pytest.mark.parametrize("compute", ["fast", "autograd"])
+def test_the_metadata_names_the_path_the_agent_takes(compute):
+    """The run's metadata is written before the network exists (torch may still be loading), from the
+    config; it must name the path the agent then takes."""
+    from cockpit.engine.trainer import Trainer
+    from tiny import tiny_config
+
+    trainer = Trainer(tiny_config(run={"compute": compute}))
+    assert trainer.metadata()["compute_path"] == trainer.agent.compute_path == f"{compute}/cpu/fused-adam"

@@ -193,7 +193,7 @@ class Trainer(CommandsMixin, HealthMixin):
             "threads": self.config.run.threads,
             "device": self.config.run.device,
             "compute_path": self.config.run.compute_path,
-            "denormals": "flushed to zero",
+            "denormals": "flushed to zero in the loop's thread (where the CPU supports it)",
             "obs_dim": self.info.obs_dim,
             "n_actions": self.info.n_actions,
             "time_limit": self.info.time_limit,
