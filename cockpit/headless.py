@@ -25,7 +25,8 @@ POLL_S = 0.5
 def progress_line(status: dict, elapsed: float, width: int | None) -> str:
     step, total = status.get("step", 0), status.get("total_steps", 1)
     sps = status.get("steps_per_s") or 0.0
-    eta = (total - step) / sps if sps else None
+    # A paused run, or one waiting for its network (torch's import), has no pace to extrapolate.
+    eta = (total - step) / sps if sps and status.get("state") in ("running", "evaluating", "rendering") else None
     fraction = step / total if total else 0.0
     head = f"{status.get('state', '?'):>9}  {step:,}/{total:,}"
     tail = f"{fraction:4.0%} · {sps:,.0f} steps/s · {clock(elapsed)} · ETA {clock(eta)} · {eval_text(status.get('last_eval'))}"

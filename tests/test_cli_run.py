@@ -63,3 +63,12 @@ def test_engine_and_headless_run_never_import_textual(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "LEAKED []" in done.stdout
+
+
+def test_the_progress_line_gives_no_eta_while_the_run_waits():
+    from cockpit.headless import progress_line
+
+    status = {"step": 1000, "total_steps": 3000, "steps_per_s": 500.0}
+    assert "ETA 00:04" in progress_line({**status, "state": "running"}, 1.0, None)
+    for state in ("loading", "paused"):
+        assert "ETA --:--" in progress_line({**status, "state": state}, 1.0, None)
