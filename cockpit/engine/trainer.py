@@ -45,13 +45,14 @@ STOP_TIMEOUT_S = 30.0
 """A stop waits for the episode to end at most this long, then checkpoints mid-episode (inexact)."""
 
 
-def preload_torch() -> None:
+def preload_torch(tensorboard: bool) -> None:
     """Import the engine's torch side (in a background thread); where it is needed the import then
     finds it loaded, or waits for it to finish, and reports any error itself."""
     try:
         from cockpit.engine import agent, checkpoints, trainer_state  # noqa: F401
 
-        import torch.utils.tensorboard  # noqa: F401  (the run log's writer)
+        if tensorboard:
+            import torch.utils.tensorboard  # noqa: F401  (the run log's writer)
     except Exception:
         pass
 
@@ -211,7 +212,8 @@ class Trainer(CommandsMixin, HealthMixin):
         try:
             self._open_log()
             if self._agent is None:  # after the log's files: they would wait on the GIL at each write
-                threading.Thread(target=preload_torch, name="cockpit-preload-torch", daemon=True).start()
+                threading.Thread(target=preload_torch, args=(self.log is not None,), name="cockpit-preload-torch",
+                                 daemon=True).start()
             self._set_state("running")
             if self.resumed_from:
                 self._event("resumed", **self.resumed_from)
