@@ -144,12 +144,13 @@ def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) 
 
 
 def in_loop_costs(config) -> dict:
-    """The same three costs timed inside a real run (a separate one: the timers cost a little), and
-    what the rest of the loop (buffer, schedules, metrics, logging, control checks) costs per step."""
+    """The same three costs timed inside a real run (a separate one: the timers cost a little), the
+    replay write and draw and the publishes, and what the rest of the loop (schedules, counters,
+    control checks, target syncs, the timers themselves) costs per step."""
     from cockpit.engine.trainer import Trainer
 
     trainer = Trainer(config)
-    spent = {"env_step": 0.0, "act": 0.0, "update": 0.0}
+    spent = {"env_step": 0.0, "act": 0.0, "update": 0.0, "replay write": 0.0, "replay draw": 0.0, "publish": 0.0}
 
     def timing(name, fn):
         def timed_call(*args):
@@ -162,6 +163,9 @@ def in_loop_costs(config) -> dict:
     trainer.env.step = timing("env_step", trainer.env.step)
     trainer.agent.act = timing("act", trainer.agent.act)
     trainer.agent.update = timing("update", trainer.agent.update)
+    trainer.buffer.add = timing("replay write", trainer.buffer.add)
+    trainer.sampler.rows = timing("replay draw", trainer.sampler.rows)
+    trainer._publish = timing("publish", trainer._publish)
     start = time.perf_counter()
     trainer.run()
     wall = time.perf_counter() - start - trainer._eval_time
