@@ -29,7 +29,6 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore, Snapshot
 from cockpit.ui.screens.confirm import Confirm
-from cockpit.ui.screens.help import HelpScreen
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
 from cockpit.ui.widgets.events_pane import EventsPane
 from cockpit.ui.widgets.metric_chart import CHARTS, MetricChart
@@ -327,6 +326,8 @@ class CockpitApp(App):
         self.push_screen(HyperparameterDialog(status.get("hyperparameters", {}), pending and pending.to_dict(), submit))
 
     def action_help(self) -> None:
+        from cockpit.ui.screens.help import HelpScreen  # Textual's Markdown: 40 ms the first frame need not wait for
+
         self.push_screen(HelpScreen())
 
     def action_show_chart(self, index: int) -> None:
