@@ -16,6 +16,7 @@ import torch
 from cockpit.engine.agent import DQNAgent
 from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import DQNConfig
+from cockpit.engine.control import Command
 from cockpit.engine.metrics import MetricsStore
 from cockpit.engine.trainer import Trainer
 from tiny import tiny_config
@@ -85,14 +86,17 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
     assert_same_state(lazy, eager)
 
 
-def test_the_loop_thread_flushes_denormals_while_it_trains_and_puts_the_mode_back():
+def test_the_loop_thread_flushes_denormals_from_the_end_of_the_warm_up_and_puts_the_mode_back():
     """Stuck denormal Adam moments slow every update several-fold (see `flush_denormals`). The mode
-    is per thread: the loop's own, from its first training step to the run's end."""
+    is per thread: the loop's own, from the end of the warm-up (even when a command built the network
+    earlier, so that a resumed run changes mode at the same step) to the run's end."""
     denormal = torch.tensor(1e-39)
     seen = {}
 
     def probe(trainer):
-        seen.setdefault(trainer.step > trainer.dqn.warmup_steps, float(denormal * 1.0))
+        if trainer.step == 10:
+            trainer.control.submit(Command("evaluate"))  # builds the network during the warm-up
+        seen.setdefault(trainer.step >= trainer.dqn.warmup_steps, set()).add(float(denormal * 1.0) == 0.0)
 
     for in_thread in (True, False):
         seen.clear()
@@ -105,8 +109,21 @@ def test_the_loop_thread_flushes_denormals_while_it_trains_and_puts_the_mode_bac
             thread.join()
         else:
             trainer.run()
-        assert seen[False] != 0.0 and seen[True] == 0.0, seen
+        assert trainer.store.evaluations[0]["step"] <= 11 and seen == {False: {False}, True: {True}}, seen
         assert float(denormal * 1.0) != 0.0  # this thread's arithmetic is as it was
+
+
+def test_a_tensorboard_writer_that_cannot_be_made_fails_the_run_cleanly(tmp_path):
+    """The writer is made at the first flush (after torch loads), no longer at the start: its failure
+    must still end the run as failed, with its files closed and its summary written."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "tb").write_text("not a directory")
+    trainer = Trainer(tiny_config(), run_dir)
+    summary = trainer.run()
+    assert summary["status"] == "failed" and "tb" in summary["error"], summary
+    assert trainer.log.metrics.closed and trainer.log.events.closed
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
 
 
 def test_building_a_trainer_does_not_import_torch():

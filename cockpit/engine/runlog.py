@@ -212,17 +212,21 @@ class RunLog:
             self._last_flush = now
 
     def flush(self) -> None:
+        self.metrics.flush()
+        self.events.flush()
         for key, value, step in self._scalars:
             self.tb.add_scalar(key, value, step)
         self._scalars.clear()
-        self.metrics.flush()
-        self.events.flush()
 
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self.path / "summary.json", clean_json(summary))
 
     def close(self) -> None:
-        self.flush()
-        self.metrics.close()
-        self.events.close()
-        self.tb.close()
+        """Also TensorBoard's: its writer is made here at the latest (a short run still gets its
+        hparams). The JSON-lines files are closed whatever TensorBoard does."""
+        try:
+            self.flush()
+            self.tb.close()
+        finally:
+            self.metrics.close()
+            self.events.close()

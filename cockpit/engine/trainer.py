@@ -164,10 +164,10 @@ class Trainer(CommandsMixin, HealthMixin):
         return self._agent
 
     def _training_agent(self) -> DQNAgent:
-        """The agent, for the loop's own thread, which from the first training step that uses it
-        flushes denormals to zero (see `flush_denormals`): a per-thread setting, so it is made where
-        the loop runs, whichever thread built the agent (a resume builds it before `run`), and put
-        back when the run ends."""
+        """The agent, for the loop's own thread, which from the end of the warm-up flushes denormals
+        to zero (see `flush_denormals`): a per-thread setting, so it is made where the loop runs,
+        whichever thread built the agent (a resume builds it before `run`), and put back when the
+        run ends."""
         agent = self.agent
         if self._flushing is None or self._flushing[0] != threading.get_ident():
             from cockpit.engine.agent import flush_denormals
@@ -302,10 +302,12 @@ class Trainer(CommandsMixin, HealthMixin):
         segment = self.epsilon.segments[-1]  # a live change to epsilon starts a new one, between calls
         epsilon, decayed_from = segment.value, segment.start_step + segment.duration
         epsilon_end = segment.value(decayed_from)  # what value(step) gives for every later step
-        control, step, agent = self.control, self.step, self._agent
-        if agent is None and step < warmup:
+        control, step = self.control, self.step
+        if step < warmup:
             # Random steps without updates need no network: torch may still be loading. Skipping the
             # target syncs is exact, as the target equals the online network until the first update.
+            # Nor do they flush denormals, whether or not a command has built the network meanwhile:
+            # the mode changes at the same step in every run of the seed, resumed or not.
             limit = min(limit, warmup)
             act = update = None
             sync_target = lambda: None  # noqa: E731
@@ -546,8 +548,11 @@ class Trainer(CommandsMixin, HealthMixin):
         for future in unanswered:
             future.set_result(reply(False, error=f"the run has ended ({summary['status']})"))
         if self.log:
+            try:
+                self.log.close()
+            except Exception as e:  # TensorBoard's writer, made at the first flush, can fail as late as this
+                summary["error"] = summary["error"] or f"TensorBoard: {type(e).__name__}: {e}"
             self.log.write_summary(summary)
-            self.log.close()
         self.env.close()
         self.eval_env.close()
         if self._flushing is not None and self._flushing == (threading.get_ident(), False):
