@@ -17,7 +17,7 @@ from typing import TextIO
 from cockpit.engine.config import Config
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore
-from cockpit.text import clock, eval_text, event_line
+from cockpit.text import clock, eta_s, eval_text, event_line
 
 POLL_S = 0.5
 
@@ -25,11 +25,9 @@ POLL_S = 0.5
 def progress_line(status: dict, elapsed: float, width: int | None) -> str:
     step, total = status.get("step", 0), status.get("total_steps", 1)
     sps = status.get("steps_per_s") or 0.0
-    # A paused run, or one waiting for its network (torch's import), has no pace to extrapolate.
-    eta = (total - step) / sps if sps and status.get("state") in ("running", "evaluating", "rendering") else None
     fraction = step / total if total else 0.0
     head = f"{status.get('state', '?'):>9}  {step:,}/{total:,}"
-    tail = f"{fraction:4.0%} · {sps:,.0f} steps/s · {clock(elapsed)} · ETA {clock(eta)} · {eval_text(status.get('last_eval'))}"
+    tail = f"{fraction:4.0%} · {sps:,.0f} steps/s · {clock(elapsed)} · ETA {clock(eta_s(status))} · {eval_text(status.get('last_eval'))}"
     if width is None:
         return f"{head} · {tail} · ε {status.get('epsilon', 0):.3f}"
     bar_width = max(0, min(30, width - len(head) - len(tail) - 4))

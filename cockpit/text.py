@@ -15,6 +15,15 @@ def clock(seconds: float | None) -> str:
     return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
 
 
+def eta_s(status: dict) -> float | None:
+    """Seconds left at the last chunk's pace; none while no steps are being taken (paused, waiting
+    for the network while torch loads, ended)."""
+    sps = status.get("steps_per_s")
+    if not sps or status.get("state") not in ("running", "evaluating", "rendering"):
+        return None
+    return (status.get("total_steps", 0) - status.get("step", 0)) / sps
+
+
 def eval_text(evaluation: dict | None) -> str:
     if not evaluation:
         return "no eval yet"

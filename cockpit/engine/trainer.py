@@ -555,7 +555,7 @@ class Trainer(CommandsMixin, HealthMixin):
             self.log.write_summary(summary)
         self.env.close()
         self.eval_env.close()
-        if self._flushing is not None and self._flushing == (threading.get_ident(), False):
+        if self._flushing == (threading.get_ident(), False):  # this thread did not flush before the run
             from cockpit.engine.agent import flush_denormals
 
             flush_denormals(False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from cockpit.text import clock, number
+from cockpit.text import clock, eta_s, number
 
 STATE_STYLES = {
     "running": "bold green", "paused": "bold yellow", "evaluating": "bold cyan", "rendering": "bold cyan",
@@ -69,7 +69,6 @@ class StatusStrip(Static):
         state = s.get("state", "created")
         step, total = s.get("step", 0), s.get("total_steps", 1) or 1
         sps = s.get("steps_per_s") or 0.0
-        eta = (total - step) / sps if sps and state in ("running", "evaluating", "rendering") else None
         line1 = _fit([
             (3, Text(self.title_text, style="bold")),
             (9, Text(f"● {state.upper()}", style=STATE_STYLES.get(state, "bold"))),
@@ -77,7 +76,7 @@ class StatusStrip(Static):
             (2, Text(_bar(step / total, 20))),
             (7, Text(f"{step / total:.0%}")),
             (5, Text(f"{sps:,.0f} steps/s")),
-            (4, Text(f"{clock(s.get('elapsed_s'))} · ETA {clock(eta)}")),
+            (4, Text(f"{clock(s.get('elapsed_s'))} · ETA {clock(eta_s(s))}")),
         ], width)
         hp = s.get("hyperparameters", {})
         pending = s.get("pending_change")
