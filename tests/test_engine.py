@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,38 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
     eager.agent  # noqa: B018  (built before the first step)
     assert eager.run()["status"] == "finished"
     assert_same_state(lazy, eager)
+
+
+def test_building_the_network_is_not_training_time(monkeypatch):
+    """A new run's network waits for torch's import after the warm-up (1-2 s): that wait counts in
+    no chunk's steps/s nor in the summary's training steps/s (the peers leave out their imports and
+    set-up too), and while it lasts the store shows no steps/s."""
+    wait_s = 0.5
+    build = DQNAgent.__init__
+
+    def slow_build(self, *args, **kwargs):
+        time.sleep(wait_s)
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(DQNAgent, "__init__", slow_build)
+    store = MetricsStore()
+    published = []
+    store.publish = lambda status, points=None: published.append(dict(status))
+    trainer = Trainer(tiny_config(run={"eval_freq": 1000}), store=store)
+    chunks = []
+    end_chunk = trainer._end_chunk
+
+    def timed_chunk(steps: int, elapsed: float) -> None:
+        chunks.append(elapsed)
+        end_chunk(steps, elapsed)
+
+    trainer._end_chunk = timed_chunk
+    started = time.perf_counter()
+    summary = trainer.run()
+    assert max(chunks) < wait_s and trainer._train_time < time.perf_counter() - started - wait_s
+    assert summary["train_steps_per_s"] == pytest.approx(trainer.step / trainer._train_time)
+    loading = next(status for status in published if status.get("state") == "loading")
+    assert "steps_per_s" in loading and loading["steps_per_s"] is None
 
 
 def test_the_loop_thread_flushes_denormals_from_the_end_of_the_warm_up_and_puts_the_mode_back():

@@ -150,7 +150,8 @@ class Trainer(CommandsMixin, HealthMixin):
                 if self._agent is None:
                     previous = self.state
                     if previous != "created":  # a front end says why the run waits (torch's import, 1-2 s)
-                        self._set_state("loading")
+                        self.state = "loading"
+                        self.store.publish({**self._status(), "steps_per_s": None})  # no steps meanwhile
                     import torch
 
                     from cockpit.engine.agent import DQNAgent
@@ -237,6 +238,12 @@ class Trainer(CommandsMixin, HealthMixin):
                 while self.scheduled_changes and self.scheduled_changes[0]["step"] <= self.step:
                     change = self.scheduled_changes.pop(0)
                     self._apply_change(Command("set", change["key"], change["value"], change.get("source", "replay")))
+                if self._agent is None and self.step >= self.dqn.warmup_steps:
+                    # The network waits for torch's import (1-2 s in a new run): loading, not training,
+                    # as neither peer counts its imports and set-up in its steps/s either.
+                    banked += time.perf_counter() - chunk_start
+                    self._training_agent()
+                    chunk_start = time.perf_counter()
                 obs, done = self._steps(obs, self._next_boundary())
                 if self.step % PUBLISH_EVERY == 0:
                     self._end_chunk(PUBLISH_EVERY, banked + time.perf_counter() - chunk_start)
