@@ -7,7 +7,10 @@
    (each the median of several timed batches), and the ceiling they allow,
    1 / (env step + action + update); then the trainer's own steps/s once epsilon has reached
    its end (every step acts greedily and updates), in segments between which the isolated costs
-   are timed again. Target: at least 90% of the ceiling.
+   are timed again. Target: at least 90% of the ceiling. Beside it, the same three costs each timed
+   right after a busy-wait as long as the other two take, which touches no memory: on a shared
+   machine a part's caches decay in that time whatever runs, and the trainer's steps/s against that
+   ceiling is what the loop itself loses.
 2. Against Stable-Baselines3 and CleanRL (../shared/bench/peers/, set up by its setup.sh): each
    round runs cockpit headless, SB3 and CleanRL one after another, the order rotating per round, at
    the cartpole preset's hyperparameters with one torch thread. Machines differ 2x in speed, so

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def cmd_run(argv: list[str]) -> int:
         raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR")
     from cockpit.engine.runlog import create_run_dir, default_run_dir, lock_run_dir
 
-    checkpoint, changes = None, []
+    checkpoint, changes, created = None, [], None
     if args.resume:
         changed = [flag for flag, value in (("--set", args.set), ("--seed", args.seed), ("--run-dir", args.run_dir)) if value]
         if changed:
@@ -118,7 +119,7 @@ def cmd_run(argv: list[str]) -> int:
             raise ConfigError(f"--resume {args.resume}: not a run directory or a checkpoint in one (no config.toml)")
         lock = lock_run_dir(run_dir)
         checkpoint = checkpoints.find(args.resume)
-        _, meta = checkpoints.load_full(checkpoint)  # a bad checkpoint is refused before anything starts
+        meta = checkpoints.load_full_meta(checkpoint)  # a wrong checkpoint is refused before anything starts
         config = run_dir_config(run_dir)
         if args.total_steps is not None:
             config = apply_overrides(config.to_dict(), [f"run.total_steps={args.total_steps}"], str(run_dir), config.name)
@@ -128,7 +129,7 @@ def cmd_run(argv: list[str]) -> int:
             from cockpit.engine import checkpoints
 
             checkpoint = checkpoints.find(args.fork)
-            _, meta = checkpoints.load_full(checkpoint)
+            meta = checkpoints.load_full_meta(checkpoint)
             # The parent as it was at the checkpoint: its live changes included, so that only --set differs.
             parent = build_config({**meta["config"], "dqn": meta["dqn"]}, str(checkpoint), name=meta.get("run_name", "custom"))
             config = resolve_config(args, parent, source=args.fork)
@@ -141,7 +142,7 @@ def cmd_run(argv: list[str]) -> int:
             changes = recorded_changes(args.replay)
         else:
             config = resolve_config(args)
-        run_dir = create_run_dir(args.run_dir or default_run_dir(config))
+        run_dir = created = create_run_dir(args.run_dir or default_run_dir(config))
         lock = lock_run_dir(run_dir)
     try:
         if args.no_ui:
@@ -151,6 +152,12 @@ def cmd_run(argv: list[str]) -> int:
         from cockpit.ui.launch import run_ui
 
         return run_ui(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork), changes=changes)
+    except ConfigError:
+        # Refused before the run started (a checkpoint's tensors are checked as the trainer loads
+        # them): a directory made for it holds nothing but its lock, and goes.
+        if created is not None and {p.name for p in created.iterdir()} <= {".lock"}:
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     finally:
         lock.close()
 

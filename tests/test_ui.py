@@ -257,6 +257,29 @@ async def test_a_trainer_failure_shows_as_failed_with_the_error(tmp_path):
     assert any(e["kind"] == "error" and "exploded" in e["message"] for e in events)
 
 
+async def test_a_checkpoint_refused_as_the_trainer_loads_it_ends_the_app_with_the_error(tmp_path):
+    """`--resume`/`--fork` check the checkpoint's metadata before the first frame and its tensors as
+    the trainer loads them (torch's import is not waited for before the first frame); tensors that
+    do not load end the app with code 2 and the error, which the CLI prints as its one line."""
+    from textual.worker import WorkerFailed
+
+    from cockpit.engine.checkpoints import CheckpointError, find
+    from cockpit.engine.trainer import Trainer
+
+    config = tiny_config()
+    Trainer(config, tmp_path / "parent").run()
+    checkpoint = find(tmp_path / "parent")
+    (checkpoint / "state.pt").write_bytes(b"not a zip of tensors")
+    app = create_app(config.replace("run", total_steps=900), tmp_path / "parent", checkpoint=checkpoint)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.trainer_started.wait()
+        with pytest.raises(WorkerFailed):
+            await app.trainer_worker.wait()
+        await pilot.pause()
+    assert app.return_code == 2
+    assert isinstance(app.refused, CheckpointError) and "state.pt: refused to load" in str(app.refused)
+
+
 async def test_the_run_is_the_same_with_the_ui_as_headless(tmp_path):
     from cockpit.engine.trainer import Trainer
 

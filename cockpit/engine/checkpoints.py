@@ -9,7 +9,8 @@
 
 Each directory holds `state.pt` (tensors only, loaded with `weights_only=True`) and `meta.json`
 (counters, RNG states, schedule, live changes). Loading never unpickles arbitrary objects: a
-crafted file is refused with a `CheckpointError`, never executed.
+crafted file is refused with a `CheckpointError`, never executed. The metadata alone is read without
+torch (`load_full_meta`), so a front end can refuse a wrong checkpoint before torch's import.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import os
 import re
 import shutil
 from pathlib import Path
-
-import torch
 
 from cockpit.engine.config import ConfigError
 from cockpit.engine.files import fsync_dir, write_atomic
@@ -60,6 +59,8 @@ def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3) -> Path:
     for stale in root.glob(".tmp-*"):  # left by a killed process (the run directory is locked: none is live)
         shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
+    import torch
+
     _write_file(tmp / STATE, lambda f: torch.save(tensors, f))
     _write_file(tmp / META, lambda f: f.write(json.dumps(meta, indent=1).encode()))
     fsync_dir(tmp)
@@ -114,12 +115,23 @@ FULL_TENSORS = ("q", "target", "optimizer", "buffer", "recent_actions", "action_
                 "log_updates", "torch_rng", "numpy_global_keys")
 
 
-def load_full(checkpoint: Path) -> tuple[dict, dict]:
-    """A full checkpoint (one a run can continue from), checked for everything a resume reads."""
-    tensors, meta = load(checkpoint)
+def load_full_meta(checkpoint: Path) -> dict:
+    """The metadata of a full checkpoint (one a run can continue from), checked for everything a
+    resume reads from it; no torch needed. Its tensors are checked when loaded (`load_full`)."""
+    meta = load_meta(checkpoint)
     if meta["kind"] not in FULL_KINDS:
         raise CheckpointError(f"{checkpoint}: a '{meta['kind']}' checkpoint holds the policy only (expected a full checkpoint)")
-    missing = [f"{META}: {k}" for k in FULL_META if k not in meta] + [f"{STATE}: {k}" for k in FULL_TENSORS if k not in tensors]
+    missing = [f"{META}: {k}" for k in FULL_META if k not in meta]
+    if missing:
+        raise CheckpointError(f"{checkpoint}: incomplete checkpoint, missing {', '.join(missing)}")
+    return meta
+
+
+def load_full(checkpoint: Path) -> tuple[dict, dict]:
+    """A full checkpoint, checked for everything a resume reads."""
+    meta = load_full_meta(checkpoint)
+    tensors = load_tensors(checkpoint)
+    missing = [f"{STATE}: {k}" for k in FULL_TENSORS if k not in tensors]
     if missing:
         raise CheckpointError(f"{checkpoint}: incomplete checkpoint, missing {', '.join(missing)}")
     return tensors, meta
@@ -131,6 +143,11 @@ def run_dir_of(checkpoint: Path) -> Path:
 
 def load(checkpoint: Path) -> tuple[dict, dict]:
     """(tensors, meta); refuses anything that is not plain tensors and JSON."""
+    meta = load_meta(checkpoint)
+    return load_tensors(checkpoint), meta
+
+
+def load_meta(checkpoint: Path) -> dict:
     checkpoint = Path(checkpoint)
     try:
         meta = json.loads((checkpoint / META).read_text())
@@ -138,6 +155,13 @@ def load(checkpoint: Path) -> tuple[dict, dict]:
         raise CheckpointError(f"{checkpoint / META}: unreadable checkpoint metadata ({e})") from None
     if not isinstance(meta, dict) or meta.get("kind") not in (*FULL_KINDS, "best") or not isinstance(meta.get("step"), int):
         raise CheckpointError(f"{checkpoint / META}: not a cockpit checkpoint (expected kind and step)")
+    return meta
+
+
+def load_tensors(checkpoint: Path) -> dict:
+    import torch
+
+    checkpoint = Path(checkpoint)
     try:
         tensors = torch.load(checkpoint / STATE, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for crafted pickles, RuntimeError for corrupt zips
@@ -147,4 +171,4 @@ def load(checkpoint: Path) -> tuple[dict, dict]:
         ) from None
     if not isinstance(tensors, dict):
         raise CheckpointError(f"{checkpoint / STATE}: not a cockpit checkpoint (expected a dict of tensors)")
-    return tensors, meta
+    return tensors

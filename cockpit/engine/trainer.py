@@ -504,7 +504,12 @@ class Trainer(CommandsMixin, HealthMixin):
     def resume_from(self, checkpoint: Path, fork: bool = False) -> dict:
         """Load a full checkpoint before `run`. Resume continues the run log in place; a fork starts a
         new run directory whose metadata names its parent (and draws fresh streams if its seed differs)."""
-        from cockpit.engine import checkpoints, trainer_state
+        from cockpit.engine import checkpoints
+
+        meta = checkpoints.load_full_meta(checkpoint)
+        self.state = "loading"  # torch's import and the tensors take a second or two: a front end says so
+        self.store.publish({**self._status(), "step": meta["step"]})
+        from cockpit.engine import trainer_state
 
         tensors, meta = checkpoints.load_full(checkpoint)
         same_seed = meta["config"]["run"]["seed"] == self.config.run.seed

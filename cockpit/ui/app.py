@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from cockpit.engine.config import ConfigError
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore, Snapshot
 from cockpit.ui.screens.confirm import Confirm
@@ -103,6 +104,7 @@ class CockpitApp(App):
         self.state_override: str | None = None
         self.quit_requested_at: float | None = None
         self.summary: dict | None = None
+        self.refused: ConfigError | None = None  # the trainer could not be built (a checkpoint's tensors)
         self.renders = 0
         self.render_worker: Worker | None = None
         self.trainer_worker: Worker | None = None
@@ -175,6 +177,10 @@ class CockpitApp(App):
                 self._finished()
             elif event.state == WorkerState.ERROR:
                 error = event.worker.error
+                if isinstance(error, ConfigError):  # refused before the run started: the CLI says why, exit 2
+                    self.refused = error
+                    self.exit(return_code=2)
+                    return
                 self.store.publish({"state": "failed", "error": str(error)})
                 self.store.add_event({"kind": "error", "step": self.store.status.get("step", 0),
                                       "message": f"{type(error).__name__}: {error}"})

@@ -41,6 +41,8 @@ def create_app(config: Config, run_dir: Path | None, checkpoint: Path | None = N
 def run_ui(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False, changes=()) -> int:
     app = create_app(config, run_dir, checkpoint, fork, changes)
     app.run()
+    if app.refused is not None:  # e.g. a checkpoint whose tensors do not load: one line, exit 2
+        raise app.refused
     state = app.store.status.get("state")
     if app.summary:
         print(f"cockpit: run {app.summary['status']} · {run_dir}")
