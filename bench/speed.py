@@ -6,8 +6,8 @@
    update of the preset's network with the drawing of its replay sample, as the trainer draws it
    (each the median of several timed batches), and the ceiling they allow,
    1 / (env step + action + update); then the trainer's own steps/s once epsilon has reached
-   its end (every step acts greedily and updates), in segments between which the isolated costs
-   are timed again. Target: at least 90% of the ceiling. Beside it, the same three costs each timed
+   its end (every step acts greedily and updates), per 100-step chunk, with the isolated costs
+   timed again after every chunk. Target: at least 90% of the ceiling. Beside it, the same three costs each timed
    right after a busy-wait as long as the other two take, which touches no memory: on a shared
    machine a part's caches decay in that time whatever runs, and the trainer's steps/s against that
    ceiling is what the loop itself loses.
@@ -53,12 +53,11 @@ def timed(fn, batches: int = 7, per_batch: int = 300) -> float:
     return statistics.median(samples)
 
 
-def timed_after_gap(fn, gap_s: float, calls: int = 60) -> float:
+def timed_after_gap(fn, gap_s: float, calls: int) -> float:
     """Median seconds of one call made right after `gap_s` of busy-waiting that touches no memory:
     the call's cost when its caches have aged as long as the rest of a step lasts, with nothing of
     ours running meanwhile. On a shared machine they age anyway (other tenants evict them), and an
     isolated figure, timed with its caches hot, hides that."""
-    fn()
     samples = []
     for _ in range(calls):
         end = time.perf_counter() + gap_s
@@ -70,35 +69,27 @@ def timed_after_gap(fn, gap_s: float, calls: int = 60) -> float:
     return statistics.median(samples)
 
 
-def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) -> dict:
-    """The trainer runs in a thread, paused through its control surface between segments of steps;
-    at each pause the three costs are timed in isolation, so every segment's steps/s is compared with
-    the ceiling measured just before and just after it (the machine's speed drifts by more than the
-    margin being measured; short segments and the median over many keep the drift out of the ratio).
-
-    A segment's steps/s comes from the trainer's own 100-step chunks (the training time it measures
-    and publishes as steps/s) that lie wholly inside the segment. The chunk a pause falls in is left
-    out: a pause lands mid-chunk, so counting whole segments mixes a part-chunk's steps with another
-    part's time (that spread single segments over 44-105%), and the steps right after a pause start
-    with the caches the isolated timings left, which a run that is not paused never sees. The figure
-    over whole segments is reported beside it."""
-    import threading
-
+def loop_efficiency(preset: Path, chunks: int = 400) -> dict:
+    """The trainer runs in this thread; after each of its 100-step chunks (the training time it
+    measures and publishes as steps/s), still in its thread, the three costs are timed in isolation
+    (a few milliseconds), so every chunk's steps/s is compared with the ceiling measured just before
+    and just after it. This machine's speed swings by tens of percent within a second (and by 15x
+    for tens of milliseconds); interleaving this finely, and taking medians, keeps those swings out
+    of the ratio. The timing's own time is taken out of the next chunk, which the trainer counts
+    from the end of the previous one (its publish included); each chunk then starts with the caches
+    the timings left (the last thing timed is a few steps of the bare loop below)."""
     import numpy as np
     import torch
 
-    from cockpit.engine.agent import flush_denormals
     from cockpit.engine.config import load_preset
     from cockpit.engine.envs import make_env
+    from cockpit.engine.metrics import PUBLISH_EVERY
     from cockpit.engine.trainer import Trainer
 
     first = 10_500  # epsilon has reached its end by then: every step acts greedily and updates
-    total = first + segments * segment_steps
-    # Room for segments longer than planned: the run must outlast the last pause.
-    config = load_preset(preset, [f"run.total_steps={first + 2 * segments * segment_steps}", "run.eval_freq=1000000"])
+    config = load_preset(preset, [f"run.total_steps={first + (chunks + 1) * PUBLISH_EVERY}", "run.eval_freq=1000000"])
     torch.set_num_threads(config.run.threads)
     scratch = Trainer(config)  # its network and buffer are timed in isolation, beside the real run
-    flush_denormals()  # the arithmetic mode of the trainer's loop thread, in this one too
     env = make_env(config.env)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
@@ -109,24 +100,16 @@ def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) 
             env.reset()
 
     obs = env.observation_space.sample()
-    for _ in range(config.dqn.buffer_size):  # full, as in the measured segments
+    for _ in range(config.dqn.buffer_size):  # full, as in the measured chunks
         scratch.buffer.add(obs, obs, int(rng.integers(2)), 1.0, False)
-    update = lambda: scratch.agent.update(scratch.sampler.rows(config.dqn.batch_size), scratch.info.obs_dim, config.dqn)
-
-    act = lambda: scratch.agent.act(obs)
-
-    def isolated() -> dict:
-        costs = {"env_step": timed(env_step, 5, 200), "act": timed(act, 5, 200), "update": timed(update, 5, 40)}
-        # The same three, each after a busy-wait as long as the other two take (see timed_after_gap).
-        for name, fn in (("env_step", env_step), ("act", act), ("update", update)):
-            rest = sum(cost for other, cost in costs.items() if other != name and not other.endswith(" aged"))
-            costs[f"{name} aged"] = timed_after_gap(fn, rest, 60 if name != "update" else 20)
-        return costs
+    agent, buffer, sampler, dqn = scratch.agent, scratch.buffer, scratch.sampler, config.dqn
+    act = lambda: agent.act(obs)
+    update = lambda: agent.update(sampler.rows(dqn.batch_size), scratch.info.obs_dim, dqn)
 
     # A loop made of nothing else: act, env step, replay write, sample and update in turn. What it
     # loses against the isolated costs is the machine's (each part runs with the caches the others
     # left); what the trainer loses against it is the trainer's own.
-    bare_env, agent, buffer, sampler, dqn = make_env(config.env), scratch.agent, scratch.buffer, scratch.sampler, config.dqn
+    bare_env = make_env(config.env)
     bare_obs = [bare_env.reset(seed=1)[0]]
 
     def bare_step():
@@ -137,60 +120,49 @@ def loop_efficiency(preset: Path, segments: int = 60, segment_steps: int = 300) 
         agent.update(sampler.rows(dqn.batch_size), scratch.info.obs_dim, dqn)
         bare_obs[0] = bare_env.reset()[0] if terminated or truncated else next_o
 
+    def isolated() -> dict:
+        costs = {"env_step": timed(env_step, 3, 10), "act": timed(act, 3, 10), "update": timed(update, 3, 2)}
+        # The same three, each after a busy-wait as long as the other two take (see timed_after_gap).
+        for name, fn, calls in (("env_step", env_step, 5), ("act", act, 5), ("update", update, 3)):
+            gap = sum(cost for other, cost in costs.items() if other not in (name, "env_step aged", "act aged"))
+            costs[f"{name} aged"] = timed_after_gap(fn, gap, calls)
+        costs["bare"] = timed(bare_step, 1, 5)
+        return costs
+
     trainer = Trainer(config)
-    chunks = []  # (last step, steps, training seconds) of each chunk, as the trainer times it
+    records = []  # per chunk: (steps, training seconds, isolated costs after it, seconds the timing took)
     end_chunk = trainer._end_chunk
 
-    def recorded(steps: int, elapsed: float) -> None:
-        chunks.append((trainer.step, steps, elapsed))
+    def chunk_then_isolated(steps: int, elapsed: float) -> None:
         end_chunk(steps, elapsed)
+        if trainer.step >= first:
+            start = time.perf_counter()
+            costs = isolated()
+            records.append((steps, elapsed, costs, time.perf_counter() - start))
 
-    trainer._end_chunk = recorded
-    thread = threading.Thread(target=trainer.run)
-    thread.start()
-    pauses = []  # (step, training seconds so far, isolated costs, bare loop)
-    while trainer.step < first:
-        time.sleep(0.05)
-    rate = 1500.0
-    for _ in range(segments + 1):
-        if pauses:
-            # One wake-up per segment, timed from the last segment's speed: every wake-up of this
-            # thread takes the GIL from the trainer. Segments vary in length; their own steps count.
-            time.sleep(segment_steps / rate)
-        answer = trainer.control.pause().result()
-        if pauses and answer["step"] > pauses[-1][0]:
-            rate = (answer["step"] - pauses[-1][0]) / max(trainer._train_time - pauses[-1][1], 1e-6)
-        pauses.append((answer["step"], trainer._train_time, isolated(), timed(bare_step, 3, 50)))
-        trainer.control.resume().result()
-    trainer.control.stop()
-    thread.join()
+    trainer._end_chunk = chunk_then_isolated
+    trainer.run()
 
     rows = []
-    for (step0, time0, costs0, bare0), (step1, time1, costs1, bare1) in zip(pauses, pauses[1:]):
-        costs = {k: (costs0[k] + costs1[k]) / 2 for k in costs0}
-        ceiling = 1.0 / sum(v for k, v in costs.items() if not k.endswith(" aged"))
-        aged_ceiling = 1.0 / sum(v for k, v in costs.items() if k.endswith(" aged"))
-        inside = [(steps, elapsed) for end, steps, elapsed in chunks if end - steps >= step0 and end <= step1]
-        if not inside:
+    for (_, _, before, spent), (steps, elapsed, after, _) in zip(records, records[1:]):
+        if steps != PUBLISH_EVERY:
             continue
-        measured = sum(steps for steps, _ in inside) / sum(elapsed for _, elapsed in inside)
-        whole = (step1 - step0) / (time1 - time0)
-        bare = 2.0 / (bare0 + bare1)
-        rows.append({"costs": costs, "ceiling": ceiling, "measured": measured, "efficiency": measured / ceiling,
-                     "aged_ceiling": aged_ceiling, "aged_efficiency": measured / aged_ceiling,
-                     "whole_segment": whole / ceiling, "bare_efficiency": bare / ceiling, "of_bare": measured / bare})
-    ranked = sorted(rows, key=lambda r: r["efficiency"])
-    median = ranked[len(rows) // 2]
-    return {"costs_us": {k: v * 1e6 for k, v in median["costs"].items()}, "ceiling": median["ceiling"],
-            "measured": median["measured"], "efficiency": median["efficiency"],
-            "quartiles": (ranked[len(rows) // 4]["efficiency"], ranked[3 * len(rows) // 4]["efficiency"]),
-            "whole_segments": statistics.median(r["whole_segment"] for r in rows),
-            "bare_efficiency": statistics.median(r["bare_efficiency"] for r in rows),
-            "aged_ceiling": statistics.median(r["aged_ceiling"] for r in rows),
-            "aged_efficiency": statistics.median(r["aged_efficiency"] for r in rows),
-            "of_bare": statistics.median(r["of_bare"] for r in rows),
-            "per_segment": [r["efficiency"] for r in rows], "compute_path": trainer.agent.compute_path,
-            "in_loop_us": in_loop_costs(config.replace("run", total_steps=total + 1000))}
+        cost = {k: (before[k] + after[k]) / 2 for k in before}
+        measured = steps / (elapsed - spent)
+        ceiling = 1.0 / (cost["env_step"] + cost["act"] + cost["update"])
+        aged = 1.0 / (cost["env_step aged"] + cost["act aged"] + cost["update aged"])
+        rows.append({"costs": cost, "ceiling": ceiling, "measured": measured, "efficiency": measured / ceiling,
+                     "aged_ceiling": aged, "aged_efficiency": measured / aged,
+                     "bare_efficiency": 1.0 / cost["bare"] / ceiling, "of_bare": measured * cost["bare"]})
+    med = lambda key: statistics.median(r[key] for r in rows)
+    ranked = sorted(r["efficiency"] for r in rows)
+    return {"costs_us": {k: statistics.median(r["costs"][k] for r in rows) * 1e6 for k in rows[0]["costs"]},
+            "ceiling": med("ceiling"), "measured": med("measured"), "efficiency": med("efficiency"),
+            "quartiles": (ranked[len(ranked) // 4], ranked[3 * len(ranked) // 4]), "chunks": len(rows),
+            "aged_ceiling": med("aged_ceiling"), "aged_efficiency": med("aged_efficiency"),
+            "bare_efficiency": med("bare_efficiency"), "of_bare": med("of_bare"),
+            "compute_path": trainer.agent.compute_path,
+            "in_loop_us": in_loop_costs(config.replace("run", total_steps=first + 20_000))}
 
 
 def in_loop_costs(config) -> dict:
@@ -265,18 +237,16 @@ def main() -> int:
 
     eff = loop_efficiency(args.preset)
     c = eff["costs_us"]
-    print(f"loop ({eff['compute_path']}), median segment: env step {c['env_step']:.1f} µs · act {c['act']:.1f} µs "
-          f"· update {c['update']:.1f} µs → ceiling {eff['ceiling']:,.0f} steps/s; trainer "
-          f"{eff['measured']:,.0f} steps/s = {eff['efficiency']:.1%} of the ceiling (target ≥ 90%; quartiles of the "
-          f"{len(eff['per_segment'])} segments {eff['quartiles'][0]:.1%}, {eff['quartiles'][1]:.1%}; counting whole "
-          f"segments, pauses' chunks included: {eff['whole_segments']:.1%}); per segment: "
-          + ", ".join(f"{e:.1%}" for e in eff["per_segment"]))
+    print(f"loop ({eff['compute_path']}), medians over {eff['chunks']} chunks of 100 steps: env step {c['env_step']:.1f} µs "
+          f"· act {c['act']:.1f} µs · update {c['update']:.1f} µs → ceiling {eff['ceiling']:,.0f} steps/s; trainer "
+          f"{eff['measured']:,.0f} steps/s; per chunk against the ceiling timed beside it: {eff['efficiency']:.1%} "
+          f"(target ≥ 90%; quartiles {eff['quartiles'][0]:.1%}, {eff['quartiles'][1]:.1%})")
     print(f"the same parts, each timed right after busy-waiting (touching no memory) as long as the other two take, "
           f"its caches aged as in a step: env step {c['env_step aged']:.1f} µs · act {c['act aged']:.1f} µs · update "
           f"{c['update aged']:.1f} µs → ceiling {eff['aged_ceiling']:,.0f} steps/s; trainer {eff['aged_efficiency']:.1%} "
-          f"of it (median segment): what the machine's own cache decay leaves for the loop to lose")
+          f"of it: what the loop loses beyond the caches' decay with time")
     print(f"a bare loop (act, env step, replay write, sample, update; nothing else): {eff['bare_efficiency']:.1%} of the "
-          f"ceiling (median segment); the trainer: {eff['of_bare']:.1%} of the bare loop")
+          f"ceiling; the trainer: {eff['of_bare']:.1%} of the bare loop")
     print("inside a run, per env step (whole run, warm-up included): " + " · ".join(
         f"{name} {us:.1f} µs" for name, us in eff["in_loop_us"].items()))
     if args.skip_peers:

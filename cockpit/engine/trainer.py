@@ -246,8 +246,9 @@ class Trainer(CommandsMixin, HealthMixin):
                     chunk_start = time.perf_counter()
                 obs, done = self._steps(obs, self._next_boundary())
                 if self.step % PUBLISH_EVERY == 0:
-                    self._end_chunk(PUBLISH_EVERY, banked + time.perf_counter() - chunk_start)
-                    chunk_start, banked = time.perf_counter(), 0.0
+                    now = time.perf_counter()  # the publish itself counts, in the next chunk
+                    self._end_chunk(PUBLISH_EVERY, banked + now - chunk_start)
+                    chunk_start, banked = now, 0.0
                 if self.step % self.config.run.eval_freq == 0:
                     banked += time.perf_counter() - chunk_start
                     self._evaluate(scheduled=True)
