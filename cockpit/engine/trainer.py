@@ -149,9 +149,8 @@ class Trainer(CommandsMixin, HealthMixin):
             with self._agent_lock:
                 if self._agent is None:
                     previous = self.state
-                    if previous != "created":  # a front end says why the run waits (torch's import, 1-2 s)
-                        self.state = "loading"
-                        self.store.publish({**self._status(), "steps_per_s": None})  # no steps meanwhile
+                    if previous != "created":
+                        self._loading()
                     import torch
 
                     from cockpit.engine.agent import DQNAgent
@@ -420,6 +419,12 @@ class Trainer(CommandsMixin, HealthMixin):
         status["epsilon"] = self.epsilon.value(self.step) if epsilon is None else epsilon
         return status
 
+    def _loading(self, **status: Any) -> None:
+        """Torch's import (and a checkpoint's tensors) take a second or two before the network exists:
+        a front end says why the run waits, with no steps/s meanwhile."""
+        self.state = "loading"
+        self.store.publish({**self._status(), "steps_per_s": None, **status})
+
     def _set_state(self, state: str) -> None:
         self.state = state
         self.store.publish(self._status())
@@ -508,8 +513,7 @@ class Trainer(CommandsMixin, HealthMixin):
         from cockpit.engine import checkpoints
 
         meta = checkpoints.load_full_meta(checkpoint)
-        self.state = "loading"  # torch's import and the tensors take a second or two: a front end says so
-        self.store.publish({**self._status(), "step": meta["step"]})
+        self._loading(step=meta["step"])
         from cockpit.engine import trainer_state
 
         tensors, meta = checkpoints.load_full(checkpoint)
