@@ -12,8 +12,11 @@ metrics.jsonl, every field but the timing one ("steps_per_s"): the UI must not c
 
 The runs of a round go one after the other, never at once, and the order alternates (headless
 then UI, then UI then headless, ...): on a shared machine the load drifts over minutes, and a
-fixed order would charge that drift to one side. The median of the per-round ratios then damps
-a round that an outside burst spoiled.
+fixed order would charge that drift to one side. On a loaded afternoon the second run of a round
+was also slower than the first, whichever it was (median 0.92 over six rounds), so rounds are
+paired, one of each order, and a pair's figure is the geometric mean of its two ratios, which
+cancels a position effect; the median over pairs (over rounds when there is only one) then damps
+a pair that an outside burst spoiled. The script prints the position effect it saw.
 
 tmux runs on a private server (`tmux -L <unique socket>`, no user config), so it neither sees nor
 disturbs other tmux servers; it is killed (and its socket removed) after each UI run, error or
@@ -21,7 +24,7 @@ not. Its config turns the status line off (the pane gets the whole WIDTHxHEIGHT)
 pane whose program exited, so that its last screen can be read (the exit status is written to
 OUT/rN-ui.rc by the pane's shell).
 
-    .venv/bin/python bench/ui_overhead.py                       # cartpole, 20,000 steps, 3 rounds, 160x48
+    .venv/bin/python bench/ui_overhead.py                       # cartpole, 20,000 steps, 4 rounds, 160x48
     .venv/bin/python bench/ui_overhead.py --size 80x24 --rounds 2
     .venv/bin/python bench/ui_overhead.py presets/acrobot.toml --seed 2 --total-steps 10000
 
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shlex
@@ -66,7 +70,7 @@ def parse_args() -> argparse.Namespace:
                    help="a preset (default presets/cartpole.toml)")
     p.add_argument("--seed", type=int, default=1, help="run seed, the same for both sides (default 1)")
     p.add_argument("--total-steps", type=int, default=20000, help="steps per run (default 20000)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds of one headless and one UI run (default 3)")
+    p.add_argument("--rounds", type=int, default=4, help="rounds of one headless and one UI run (default 4: two pairs)")
     p.add_argument("--size", default="160x48", help="the UI's terminal, COLUMNSxROWS (default 160x48)")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
     p.add_argument("--out", type=Path, help="directory for run dirs and logs (default: a new temp dir)")
@@ -227,7 +231,7 @@ def main() -> int:
     print(f"{args.preset} · seed {args.seed} · {args.total_steps:,} steps · {args.rounds} rounds · UI in tmux "
           f"{args.columns}x{args.rows} · {os.cpu_count()} cores, load {load} → {out}", flush=True)
 
-    rows, ratios, all_same = [], [], True
+    rows, ratios, second_over_first, all_same = [], [], [], True
     for r in range(1, args.rounds + 1):
         order = ("headless", "ui") if r % 2 else ("ui", "headless")
         sps, quit_s = {}, None
@@ -251,6 +255,7 @@ def main() -> int:
         all_same &= same
         ratio = sps["ui"] / sps["headless"]
         ratios.append(ratio)
+        second_over_first.append(sps[order[1]] / sps[order[0]])
         rows.append([str(r), " → ".join(order), f"{sps['headless']:,.0f}", f"{sps['ui']:,.0f}", f"{ratio:.3f}",
                      ("same: " if same else "DIFFERENT: ") + detail])
 
@@ -259,9 +264,14 @@ def main() -> int:
     print()
     for row in [headers] + rows:
         print("  ".join(cell.rjust(w) if i < 5 else cell for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
-    median = statistics.median(ratios)
+    pairs = [math.sqrt(a * b) for a, b in zip(ratios[::2], ratios[1::2])]
+    median = statistics.median(pairs or ratios)
     meets = median >= TARGET
-    print(f"\nmedian UI/headless {median:.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}): the UI costs "
+    print(f"\nthe second run of a round against the first: median {statistics.median(second_over_first):.3f}")
+    print(f"UI/headless per round: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})"
+          + (f"; per pair of rounds in opposite orders (geometric mean): {', '.join(f'{x:.3f}' for x in pairs)}"
+             if pairs else ""))
+    print(f"UI/headless {median:.3f}{' (median over pairs)' if pairs else ''}: the UI costs "
           f"{(1 - median) * 100:.1f}% of training speed at {args.columns}x{args.rows} · "
           f"target ≤ {(1 - TARGET) * 100:.0f}%: {'MET' if meets else 'NOT MET'}")
     print("results: " + ("identical with and without the UI in every round" if all_same
