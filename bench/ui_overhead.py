@@ -16,7 +16,9 @@ fixed order would charge that drift to one side. On a loaded afternoon the secon
 was also slower than the first, whichever it was (median 0.92 over six rounds), so rounds are
 paired, one of each order, and a pair's figure is the geometric mean of its two ratios, which
 cancels a position effect; the median over pairs (over rounds when there is only one) then damps
-a pair that an outside burst spoiled. The script prints the position effect it saw.
+a pair that an outside burst spoiled. The script prints the position effect it saw, and the CPU
+time of the UI run's threads (from /proc) as a share of its wall time: a figure that, unlike
+steps/s, does not swing with the machine's load.
 
 tmux runs on a private server (`tmux -L <unique socket>`, no user config), so it neither sees nor
 disturbs other tmux servers; it is killed (and its socket removed) after each UI run, error or
@@ -162,8 +164,46 @@ def exit_status(rc_file: Path) -> str:
         return "(no status written)"
 
 
-def run_ui(args: argparse.Namespace, run_dir: Path, out: Path) -> tuple[dict, float]:
-    """The UI run in tmux; returns its summary and how long `q` took to close the app."""
+def thread_ticks(pid: int) -> dict[int, int]:
+    """CPU time (clock ticks, user + system) of each thread of a process; {} once it is gone."""
+    ticks = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks[int(task.name)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def cockpit_pid(shell_pid: int) -> int | None:
+    """The cockpit process the pane's shell started (its child)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == shell_pid:
+            return int(stat.parent.name)
+    return None
+
+
+def cpu_shares(first: tuple[float, dict], last: tuple[float, dict], pid: int) -> dict[str, float]:
+    """Each thread's CPU time between two samples, as a share of the wall time between them: the UI's
+    main thread, the busiest other thread (the trainer) and the rest. Unlike steps/s this does not
+    swing with the machine's load: what the UI thread takes is what the trainer, waiting on the GIL,
+    cannot have."""
+    (t0, a), (t1, b) = first, last
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {tid: (b[tid] - a.get(tid, 0)) / tick / (t1 - t0) for tid in b}
+    main = used.pop(pid, 0.0)
+    trainer = max(used.values(), default=0.0)
+    return {"ui": main, "trainer": trainer, "other": sum(used.values()) - trainer}
+
+
+def run_ui(args: argparse.Namespace, run_dir: Path, out: Path) -> tuple[dict, float, dict | None]:
+    """The UI run in tmux; returns its summary, how long `q` took to close the app, and its threads'
+    CPU shares from 3 s after the start to the end of training."""
     tmux = Tmux(out)
     try:
         rc_file = run_dir.with_name(run_dir.name + ".rc")
@@ -171,13 +211,22 @@ def run_ui(args: argparse.Namespace, run_dir: Path, out: Path) -> tuple[dict, fl
         size = tmux.pane("#{pane_width}x#{pane_height}")
         if size is not None and size != f"{args.columns}x{args.rows}":
             raise RunFailed(f"the tmux pane is {size}, not {args.columns}x{args.rows}")
-        deadline = time.monotonic() + args.timeout
+        started = time.monotonic()
+        deadline = started + args.timeout
+        shell, pid, samples = tmux.pane("#{pane_pid}"), None, []
         while not (run_dir / "summary.json").exists():
             if tmux.pane("#{pane_dead}") != "0":
                 raise RunFailed(f"the UI exited {exit_status(rc_file)} before summary.json:\n{tmux.output()}")
             if time.monotonic() > deadline:
                 raise RunFailed(f"UI run timed out after {args.timeout:.0f} s:\n{tmux.output()}")
+            if pid is None and shell:
+                pid = cockpit_pid(int(shell))
+            if pid is not None and time.monotonic() - started > 3:
+                ticks = thread_ticks(pid)
+                if ticks:
+                    samples.append((time.monotonic(), ticks))
             time.sleep(POLL_S)
+        shares = cpu_shares(samples[0], samples[-1], pid) if len(samples) >= 4 else None
         time.sleep(POLL_S)  # one refresh of the final state, for screen.txt
         screen = tmux.screen()
         (run_dir / "screen.txt").write_text(screen)
@@ -193,7 +242,7 @@ def run_ui(args: argparse.Namespace, run_dir: Path, out: Path) -> tuple[dict, fl
         status = exit_status(rc_file)
         if status != "0":
             raise RunFailed(f"the UI exited {status}:\n{tmux.output()}")
-        return read_summary(run_dir), quit_s
+        return read_summary(run_dir), quit_s, shares
     finally:
         tmux.close()
 
@@ -231,7 +280,7 @@ def main() -> int:
     print(f"{args.preset} · seed {args.seed} · {args.total_steps:,} steps · {args.rounds} rounds · UI in tmux "
           f"{args.columns}x{args.rows} · {os.cpu_count()} cores, load {load} → {out}", flush=True)
 
-    rows, ratios, second_over_first, all_same = [], [], [], True
+    rows, ratios, second_over_first, cpu, all_same = [], [], [], [], True
     for r in range(1, args.rounds + 1):
         order = ("headless", "ui") if r % 2 else ("ui", "headless")
         sps, quit_s = {}, None
@@ -242,7 +291,9 @@ def main() -> int:
                 if side == "headless":
                     summary = run_headless(args, dirs[side])
                 else:
-                    summary, quit_s = run_ui(args, dirs[side], out)
+                    summary, quit_s, shares = run_ui(args, dirs[side], out)
+                    if shares:
+                        cpu.append(shares)
             except RunFailed as e:
                 print(f"round {r}, {side}: {e}", file=sys.stderr)
                 return 2
@@ -274,6 +325,10 @@ def main() -> int:
     print(f"UI/headless {median:.3f}{' (median over pairs)' if pairs else ''}: the UI costs "
           f"{(1 - median) * 100:.1f}% of training speed at {args.columns}x{args.rows} · "
           f"target ≤ {(1 - TARGET) * 100:.0f}%: {'MET' if meets else 'NOT MET'}")
+    if cpu:
+        share = lambda key: statistics.median(c[key] for c in cpu)  # noqa: E731
+        print(f"CPU of the UI run's threads, as a share of its wall time (median of {len(cpu)} runs): the UI's main "
+              f"thread {share('ui'):.1%}, the trainer's {share('trainer'):.1%}, the others {share('other'):.1%}")
     print("results: " + ("identical with and without the UI in every round" if all_same
                          else "DIFFER between the UI and headless runs"))
     print(f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}; run dirs in {out}")
