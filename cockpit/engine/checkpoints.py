@@ -117,7 +117,7 @@ FULL_TENSORS = ("q", "target", "optimizer", "buffer", "recent_actions", "action_
 
 def load_full_meta(checkpoint: Path) -> dict:
     """The metadata of a full checkpoint (one a run can continue from), checked for everything a
-    resume reads from it; no torch needed. Its tensors are checked when loaded (`load_full`)."""
+    resume reads from it; no torch needed. Its tensors are checked when loaded (`load_full_tensors`)."""
     meta = load_meta(checkpoint)
     if meta["kind"] not in FULL_KINDS:
         raise CheckpointError(f"{checkpoint}: a '{meta['kind']}' checkpoint holds the policy only (expected a full checkpoint)")
@@ -127,14 +127,14 @@ def load_full_meta(checkpoint: Path) -> dict:
     return meta
 
 
-def load_full(checkpoint: Path) -> tuple[dict, dict]:
-    """A full checkpoint, checked for everything a resume reads."""
-    meta = load_full_meta(checkpoint)
+def load_full_tensors(checkpoint: Path) -> dict:
+    """The tensors of a full checkpoint (its metadata checked by `load_full_meta`), checked for
+    everything a resume reads."""
     tensors = load_tensors(checkpoint)
     missing = [f"{STATE}: {k}" for k in FULL_TENSORS if k not in tensors]
     if missing:
         raise CheckpointError(f"{checkpoint}: incomplete checkpoint, missing {', '.join(missing)}")
-    return tensors, meta
+    return tensors
 
 
 def run_dir_of(checkpoint: Path) -> Path:

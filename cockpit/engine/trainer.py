@@ -516,7 +516,7 @@ class Trainer(CommandsMixin, HealthMixin):
         self._loading(step=meta["step"])
         from cockpit.engine import trainer_state
 
-        tensors, meta = checkpoints.load_full(checkpoint)
+        tensors = checkpoints.load_full_tensors(checkpoint)
         same_seed = meta["config"]["run"]["seed"] == self.config.run.seed
         try:
             trainer_state.restore(self, tensors, meta, restore_rngs=same_seed)
