@@ -1,6 +1,6 @@
 """Training speed against the peers, loop efficiency, and peak memory, measured side by side.
 
-    .venv/bin/python bench/speed.py [--rounds 2] [--total-steps 20000] [--skip-peers]
+    .venv/bin/python bench/speed.py [--rounds 2] [--total-steps 20000] [--skip-peers] [--compute autograd]
 
 1. Loop efficiency, in this process: the time of one CartPole env step, one greedy action and one
    update of the preset's network with the drawing of its replay sample, as the trainer draws it
@@ -10,7 +10,9 @@
    timed again after every chunk. Target: at least 90% of the ceiling. Beside it, the same three costs each timed
    right after a busy-wait as long as the other two take, which touches no memory: on a shared
    machine a part's caches decay in that time whatever runs, and the trainer's steps/s against that
-   ceiling is what the loop itself loses.
+   ceiling is what the loop itself loses. Last, each part timed right after the other parts run
+   themselves: what the parts evict of each other's caches. `--compute autograd` measures the same
+   loop with the autograd update.
 2. Against Stable-Baselines3 and CleanRL (../shared/bench/peers/, set up by its setup.sh): each
    round runs cockpit headless, SB3 and CleanRL one after another, the order rotating per round, at
    the cartpole preset's hyperparameters with one torch thread. Machines differ 2x in speed, so
@@ -69,7 +71,7 @@ def timed_after_gap(fn, gap_s: float, calls: int) -> float:
     return statistics.median(samples)
 
 
-def loop_efficiency(preset: Path, chunks: int = 400) -> dict:
+def loop_efficiency(preset: Path, chunks: int = 400, overrides: tuple[str, ...] = ()) -> dict:
     """The trainer runs in this thread; after each of its 100-step chunks (the training time it
     measures and publishes as steps/s), still in its thread, the three costs are timed in isolation
     (a few milliseconds), so every chunk's steps/s is compared with the ceiling measured just before
@@ -87,7 +89,8 @@ def loop_efficiency(preset: Path, chunks: int = 400) -> dict:
     from cockpit.engine.trainer import Trainer
 
     first = 10_500  # epsilon has reached its end by then: every step acts greedily and updates
-    config = load_preset(preset, [f"run.total_steps={first + (chunks + 1) * PUBLISH_EVERY}", "run.eval_freq=1000000"])
+    config = load_preset(preset, [f"run.total_steps={first + (chunks + 1) * PUBLISH_EVERY}", "run.eval_freq=1000000",
+                                  *overrides])
     torch.set_num_threads(config.run.threads)
     scratch = Trainer(config)  # its network and buffer are timed in isolation, beside the real run
     env = make_env(config.env)
@@ -163,7 +166,37 @@ def loop_efficiency(preset: Path, chunks: int = 400) -> dict:
             "aged_ceiling": med("aged_ceiling"), "aged_efficiency": med("aged_efficiency"),
             "bare_efficiency": med("bare_efficiency"), "of_bare": med("of_bare"),
             "compute_path": trainer.agent.compute_path,
+            "after_others_us": after_the_others({"act": act, "env_step": env_step, "update": update}),
             "in_loop_us": in_loop_costs(config.replace("run", total_steps=first + 20_000))}
+
+
+def after_the_others(parts: dict, rounds: int = 200) -> dict:
+    """Each part timed three ways, interleaved round by round: right after itself (hot, as the ceiling
+    times it), right after a busy-wait as long as the other parts take (its caches aged by time
+    alone), and right after the other parts themselves, in the loop's order. The last two differ by
+    what the parts evict of each other's caches, which no isolated timing sees."""
+    names = list(parts)
+    hot = {name: timed(fn, 3, 10) for name, fn in parts.items()}
+    samples = {name: {"hot": [], "aged": [], "after the others": []} for name in names}
+
+    def once(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    for _ in range(rounds):
+        for i, name in enumerate(names):
+            others = names[i + 1:] + names[:i]  # in the loop's order, ending just before this part
+            samples[name]["hot"].append((parts[name](), once(parts[name]))[1])
+            gap = time.perf_counter() + sum(hot[other] for other in others)
+            while time.perf_counter() < gap:
+                pass
+            samples[name]["aged"].append(once(parts[name]))
+            for other in others:
+                parts[other]()
+            samples[name]["after the others"].append(once(parts[name]))
+    return {name: {way: statistics.median(values) * 1e6 for way, values in ways.items()}
+            for name, ways in samples.items()}
 
 
 def in_loop_costs(config) -> dict:
@@ -234,9 +267,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--total-steps", type=int, default=20_000)
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--compute", choices=("fast", "autograd"), default="fast",
+                        help="the update's compute path for the loop efficiency (the peers' runs are not affected)")
     args = parser.parse_args()
 
-    eff = loop_efficiency(args.preset)
+    eff = loop_efficiency(args.preset, overrides=(f"run.compute={args.compute}",))
     c = eff["costs_us"]
     print(f"loop ({eff['compute_path']}), medians over {eff['chunks']} chunks of 100 steps: env step {c['env_step']:.1f} µs "
           f"· act {c['act']:.1f} µs · update {c['update']:.1f} µs → ceiling {eff['ceiling']:,.0f} steps/s; trainer "
@@ -248,6 +283,14 @@ def main() -> int:
           f"of it: what the loop loses beyond the caches' decay with time")
     print(f"a bare loop (act, env step, replay write, sample, update; nothing else): {eff['bare_efficiency']:.1%} of the "
           f"ceiling; the trainer: {eff['of_bare']:.1%} of the bare loop")
+    after = eff["after_others_us"]
+    print("each part right after itself · after a busy-wait as long as the other parts · after the other parts: " + " · ".join(
+        f"{name} {w['hot']:.1f} / {w['aged']:.1f} / {w['after the others']:.1f} µs" for name, w in after.items()))
+    lost_us = 1e6 / eff["measured"] - 1e6 / eff["ceiling"]
+    decay = sum(w["aged"] - w["hot"] for w in after.values())
+    evicted = sum(w["after the others"] - w["aged"] for w in after.values())
+    print(f"of the {lost_us:.1f} µs per step the trainer loses against the ceiling: {decay:.1f} µs to the caches' "
+          f"decay with time, {evicted:.1f} µs to the parts evicting each other's caches")
     print("inside a run, per env step (whole run, warm-up included): " + " · ".join(
         f"{name} {us:.1f} µs" for name, us in eff["in_loop_us"].items()))
     if args.skip_peers:

@@ -11,6 +11,7 @@ import torch
 
 from cockpit.engine.agent import DQNAgent
 from cockpit.engine.config import DQNConfig
+from cockpit.engine.fast_update import _mean
 
 
 def rows(rng: np.random.Generator, n: int = 64, obs_dim: int = 4) -> np.ndarray:
@@ -43,6 +44,17 @@ def test_fast_path_matches_autograd(loss, double_dqn, max_grad_norm, hidden_laye
             fast.sync_target()
         for obs in batch[:8, :4]:
             assert slow.act(obs) == fast.act(obs)
+
+
+@pytest.mark.parametrize("n", [1, 7, 37, 50, 64, 100, 256])
+def test_metric_means_from_float32_sums_are_torchs_means_bit_for_bit(n):
+    """The fast path reports loss and mean Q from a float32 sum divided in Python (see _mean); a run's
+    metrics must stay the ones torch's mean() gives, for any batch size, not merely close to them."""
+    rng = np.random.default_rng(n)
+    for scale in (1e-3, 1.0, 1e3, 1e6):
+        for _ in range(200):
+            x = torch.from_numpy((rng.standard_normal(n) * scale).astype(np.float32))
+            assert _mean(x.sum().item(), n) == x.mean().item()
 
 
 def test_fast_path_survives_an_optimizer_reload_and_a_learning_rate_change():
