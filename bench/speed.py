@@ -10,9 +10,10 @@
    timed again after every chunk. Target: at least 90% of the ceiling. Beside it, the same three costs each timed
    right after a busy-wait as long as the other two take, which touches no memory: on a shared
    machine a part's caches decay in that time whatever runs, and the trainer's steps/s against that
-   ceiling is what the loop itself loses. Last, each part timed right after the other parts run
-   themselves: what the parts evict of each other's caches. `--compute autograd` measures the same
-   loop with the autograd update.
+   ceiling is what the loop loses beyond that decay. Last, each part timed right after the other
+   parts run themselves: what the parts evict of each other's caches, which a hot isolated timing
+   never pays and any loop alternating them does. `--compute autograd` measures the same loop with
+   the autograd update.
 2. Against Stable-Baselines3 and CleanRL (../shared/bench/peers/, set up by its setup.sh): each
    round runs cockpit headless, SB3 and CleanRL one after another, the order rotating per round, at
    the cartpole preset's hyperparameters with one torch thread. Machines differ 2x in speed, so
@@ -187,7 +188,9 @@ def after_the_others(parts: dict, rounds: int = 200) -> dict:
     for _ in range(rounds):
         for i, name in enumerate(names):
             others = names[i + 1:] + names[:i]  # in the loop's order, ending just before this part
-            samples[name]["hot"].append((parts[name](), once(parts[name]))[1])
+            for _ in range(3):  # one call leaves the caches half warm, a few leave them as timed() finds them
+                parts[name]()
+            samples[name]["hot"].append(once(parts[name]))
             gap = time.perf_counter() + sum(hot[other] for other in others)
             while time.perf_counter() < gap:
                 pass
@@ -286,11 +289,10 @@ def main() -> int:
     after = eff["after_others_us"]
     print("each part right after itself · after a busy-wait as long as the other parts · after the other parts: " + " · ".join(
         f"{name} {w['hot']:.1f} / {w['aged']:.1f} / {w['after the others']:.1f} µs" for name, w in after.items()))
-    lost_us = 1e6 / eff["measured"] - 1e6 / eff["ceiling"]
-    decay = sum(w["aged"] - w["hot"] for w in after.values())
-    evicted = sum(w["after the others"] - w["aged"] for w in after.values())
-    print(f"of the {lost_us:.1f} µs per step the trainer loses against the ceiling: {decay:.1f} µs to the caches' "
-          f"decay with time, {evicted:.1f} µs to the parts evicting each other's caches")
+    total = {way: sum(w[way] for w in after.values()) for way in ("hot", "aged", "after the others")}
+    print(f"the hot parts' sum against the same parts aged by time alone: {total['hot'] / total['aged']:.1%}; "
+          f"against the parts run after each other: {total['hot'] / total['after the others']:.1%} (measured "
+          f"together, after the loop; what the loop loses to the parts evicting each other's caches)")
     print("inside a run, per env step (whole run, warm-up included): " + " · ".join(
         f"{name} {us:.1f} µs" for name, us in eff["in_loop_us"].items()))
     if args.skip_peers:
