@@ -63,13 +63,50 @@ def timed_after_gap(fn, gap_s: float, calls: int) -> float:
     isolated figure, timed with its caches hot, hides that."""
     samples = []
     for _ in range(calls):
-        end = time.perf_counter() + gap_s
-        while time.perf_counter() < end:
-            pass
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
+        busy_wait(gap_s)
+        samples.append(call_time(fn))
     return statistics.median(samples)
+
+
+def busy_wait(seconds: float) -> None:
+    """Spin for `seconds`, touching no memory (a sleep would hand the core to whatever else runs)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def call_time(fn) -> float:
+    """Seconds one call takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def step_parts(config) -> tuple:
+    """A scratch trainer, beside any real run (its network, and its replay buffer filled as in a
+    long run), and the three parts of a step on it, as the ceiling times them, in the loop's order:
+    {"act", "env_step", "update"} (the update draws its replay sample, as the trainer's does)."""
+    import numpy as np
+
+    from cockpit.engine.envs import make_env
+    from cockpit.engine.trainer import Trainer
+
+    scratch = Trainer(config)
+    env = make_env(config.env)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+
+    def env_step():
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(2)))
+        if terminated or truncated:
+            env.reset()
+
+    obs = env.observation_space.sample()
+    for _ in range(config.dqn.buffer_size):
+        scratch.buffer.add(obs, obs, int(rng.integers(2)), 1.0, False)
+    agent, sampler, dqn, obs_dim = scratch.agent, scratch.sampler, config.dqn, scratch.info.obs_dim
+    return scratch, {"act": lambda: agent.act(obs), "env_step": env_step,
+                     "update": lambda: agent.update(sampler.rows(dqn.batch_size), obs_dim, dqn)}
 
 
 def loop_efficiency(preset: Path, chunks: int = 400, overrides: tuple[str, ...] = ()) -> dict:
@@ -81,7 +118,6 @@ def loop_efficiency(preset: Path, chunks: int = 400, overrides: tuple[str, ...] 
     of the ratio. The timing's own time is taken out of the next chunk, which the trainer counts
     from the end of the previous one (its publish included); each chunk then starts with the caches
     the timings left (the last thing timed is a few steps of the bare loop below)."""
-    import numpy as np
     import torch
 
     from cockpit.engine.config import load_preset
@@ -93,22 +129,9 @@ def loop_efficiency(preset: Path, chunks: int = 400, overrides: tuple[str, ...] 
     config = load_preset(preset, [f"run.total_steps={first + (chunks + 1) * PUBLISH_EVERY}", "run.eval_freq=1000000",
                                   *overrides])
     torch.set_num_threads(config.run.threads)
-    scratch = Trainer(config)  # its network and buffer are timed in isolation, beside the real run
-    env = make_env(config.env)
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-
-    def env_step():
-        _, _, terminated, truncated, _ = env.step(int(rng.integers(2)))
-        if terminated or truncated:
-            env.reset()
-
-    obs = env.observation_space.sample()
-    for _ in range(config.dqn.buffer_size):  # full, as in the measured chunks
-        scratch.buffer.add(obs, obs, int(rng.integers(2)), 1.0, False)
+    scratch, parts = step_parts(config)
+    act, env_step, update = parts["act"], parts["env_step"], parts["update"]
     agent, buffer, sampler, dqn = scratch.agent, scratch.buffer, scratch.sampler, config.dqn
-    act = lambda: agent.act(obs)
-    update = lambda: agent.update(sampler.rows(dqn.batch_size), scratch.info.obs_dim, dqn)
 
     # A loop made of nothing else: act, env step, replay write, sample and update in turn. What it
     # loses against the isolated costs is the machine's (each part runs with the caches the others
@@ -167,7 +190,7 @@ def loop_efficiency(preset: Path, chunks: int = 400, overrides: tuple[str, ...] 
             "aged_ceiling": med("aged_ceiling"), "aged_efficiency": med("aged_efficiency"),
             "bare_efficiency": med("bare_efficiency"), "of_bare": med("of_bare"),
             "compute_path": trainer.agent.compute_path,
-            "after_others_us": after_the_others({"act": act, "env_step": env_step, "update": update}),
+            "after_others_us": after_the_others(parts),
             "in_loop_us": in_loop_costs(config.replace("run", total_steps=first + 20_000))}
 
 
@@ -179,25 +202,17 @@ def after_the_others(parts: dict, rounds: int = 200) -> dict:
     names = list(parts)
     hot = {name: timed(fn, 3, 10) for name, fn in parts.items()}
     samples = {name: {"hot": [], "aged": [], "after the others": []} for name in names}
-
-    def once(fn) -> float:
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
-
     for _ in range(rounds):
         for i, name in enumerate(names):
             others = names[i + 1:] + names[:i]  # in the loop's order, ending just before this part
             for _ in range(3):  # one call leaves the caches half warm, a few leave them as timed() finds them
                 parts[name]()
-            samples[name]["hot"].append(once(parts[name]))
-            gap = time.perf_counter() + sum(hot[other] for other in others)
-            while time.perf_counter() < gap:
-                pass
-            samples[name]["aged"].append(once(parts[name]))
+            samples[name]["hot"].append(call_time(parts[name]))
+            busy_wait(sum(hot[other] for other in others))
+            samples[name]["aged"].append(call_time(parts[name]))
             for other in others:
                 parts[other]()
-            samples[name]["after the others"].append(once(parts[name]))
+            samples[name]["after the others"].append(call_time(parts[name]))
     return {name: {way: statistics.median(values) * 1e6 for way, values in ways.items()}
             for name, ways in samples.items()}
 
