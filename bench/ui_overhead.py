@@ -164,26 +164,29 @@ def exit_status(rc_file: Path) -> str:
         return "(no status written)"
 
 
+def stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a /proc stat file after the command's name (which may hold spaces and
+    parentheses), from the process state on; None once the process or thread is gone."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def thread_ticks(pid: int) -> dict[int, int]:
     """CPU time (clock ticks, user + system) of each thread of a process; {} once it is gone."""
     ticks = {}
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks[int(task.name)] = int(fields[11]) + int(fields[12])
+        if fields := stat_fields(task / "stat"):
+            ticks[int(task.name)] = int(fields[11]) + int(fields[12])
     return ticks
 
 
 def cockpit_pid(shell_pid: int) -> int | None:
     """The cockpit process the pane's shell started (its child)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == shell_pid:
+        fields = stat_fields(stat)
+        if fields and int(fields[1]) == shell_pid:
             return int(stat.parent.name)
     return None
 
