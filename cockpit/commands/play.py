@@ -25,7 +25,16 @@ def main(argv: list[str]) -> int:
     from cockpit.cli import resolve_config
 
     config = resolve_config(args)
+    from cockpit.engine.config import ConfigError
+    from cockpit.engine.envs import describe_exception
     from cockpit.ui.play_app import create_play_app
 
-    create_play_app(config).run()
+    try:
+        app = create_play_app(config)  # the first reset and render happen here
+    except ConfigError:
+        raise
+    except (Exception, SystemExit) as e:
+        raise ConfigError(f"{args.preset}: env.id = {config.env.id!r}: the environment raised "
+                          f"{describe_exception(e)} on its first reset (expected reset() and render() to run)") from None
+    app.run()
     return 0

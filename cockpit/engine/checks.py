@@ -42,15 +42,13 @@ Thresholds, and why:
 from __future__ import annotations
 
 import dataclasses
-import traceback
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from cockpit.engine import probes
-from cockpit.engine.config import Config
-from cockpit.engine.envs import EnvInfo, inspect_env, q_bound
+from cockpit.engine.config import Config, ConfigError
+from cockpit.engine.envs import EnvInfo, describe_exception, inspect_env, q_bound
 
 SECTIONS = ("Reward signal", "Environment", "Learning basics", "Exploration", "Hyperparameters")
 REWARD, ENV, LEARNING, EXPLORATION, HYPER = SECTIONS
@@ -83,7 +81,7 @@ def run_checks(config: Config) -> list[CheckResult]:
     probes.set_threads(config.run.threads)
     try:
         rollouts = probes.random_rollouts(config)
-    except Exception as e:  # the user's env raised: say where, and skip what needs it to run
+    except (Exception, SystemExit) as e:  # the user's env raised: say where, and skip what needs it to run
         return [_raised(REWARD, e), *hyperparameter_checks(config, info)]
     return [
         *reward_checks(rollouts),
@@ -94,17 +92,17 @@ def run_checks(config: Config) -> list[CheckResult]:
     ]
 
 
-def _raised(section: str, error: Exception) -> CheckResult:
-    frame = traceback.extract_tb(error.__traceback__)[-1]
-    return CheckResult(section, "the environment runs", FAIL,
-                       f"{type(error).__name__}: {error} (raised at {Path(frame.filename).name}:{frame.lineno})",
+def _raised(section: str, error: BaseException) -> CheckResult:
+    if isinstance(error, ConfigError) and error.__cause__ is not None:  # refused for what the env raised: show that
+        error = error.__cause__
+    return CheckResult(section, "the environment runs", FAIL, describe_exception(error),
                        "fix the environment: the checks after this one need it to run")
 
 
 def _guarded(section: str, checks) -> list[CheckResult]:
     try:
         return checks()
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         return [_raised(section, e)]
 
 

@@ -7,8 +7,11 @@ outside it and only change what the agent sees.
 
 from __future__ import annotations
 
+import importlib
 import math
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -28,7 +31,38 @@ class EnvInfo:
     target_return: float  # NaN when neither the preset nor the spec gives one
 
 
+def describe_exception(error: BaseException) -> str:
+    """One line for what a user's env or module raised, with where: `ValueError: boom (raised at env.py:12)`."""
+    if isinstance(error, SystemExit):
+        return f"it called sys.exit({error.code!r})"
+    if isinstance(error, SyntaxError) and error.filename:
+        return f"{type(error).__name__}: {error.msg} (at {Path(error.filename).name}:{error.lineno})"
+    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith("<")]
+    return f"{text} (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else text
+
+
+def _import_env_module(env_id: str) -> None:
+    """Import the module of a `module:Env-v0` id before gymnasium does: whatever it raises on import,
+    sys.exit included, is then bad input naming the module rather than a traceback."""
+    module, colon, _ = env_id.partition(":")
+    if not colon:
+        return
+    if not module:
+        raise ConfigError(f"env.id = {env_id!r}: no module before ':' (expected module:EnvName-v0, or a registered id)")
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if module != e.name and not module.startswith(f"{e.name}."):
+            raise ConfigError(f"env.id = {env_id!r}: importing module {module!r} failed: {describe_exception(e)}") from None
+        raise ConfigError(f"env.id = {env_id!r}: cannot make this environment (No module named {module!r}; "
+                          "expected a module on PYTHONPATH that registers the env)") from None
+    except (Exception, SystemExit) as e:
+        raise ConfigError(f"env.id = {env_id!r}: importing module {module!r} failed: {describe_exception(e)}") from None
+
+
 def _make_raw(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
+    _import_env_module(cfg.id)
     kwargs = dict(cfg.kwargs)
     if cfg.max_episode_steps:
         kwargs["max_episode_steps"] = cfg.max_episode_steps
@@ -36,11 +70,15 @@ def _make_raw(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
         kwargs["render_mode"] = render_mode
     try:
         return gym.make(cfg.id, **kwargs)
-    except (gym.error.Error, ImportError, AttributeError) as e:
+    except gym.error.Error as e:
         detail = " ".join(str(e).split())
         raise ConfigError(f"env.id = {cfg.id!r}: cannot make this environment ({detail})") from None
     except TypeError as e:
-        raise ConfigError(f"env.kwargs = {cfg.kwargs!r}: rejected by {cfg.id} ({e})") from None
+        if cfg.kwargs:
+            raise ConfigError(f"env.kwargs = {cfg.kwargs!r}: rejected by {cfg.id} ({e})") from None
+        raise ConfigError(f"env.id = {cfg.id!r}: making the environment raised {describe_exception(e)}") from None
+    except (Exception, SystemExit) as e:  # the user's constructor, or a module its entry point names
+        raise ConfigError(f"env.id = {cfg.id!r}: making the environment raised {describe_exception(e)}") from None
 
 
 def _one_line(space: spaces.Space) -> str:
@@ -147,7 +185,10 @@ def raw_return_so_far(env: gym.Env) -> float:
 
 
 def measure_reward_abs_max(cfg: EnvConfig, seed: int, episodes: int = 5, max_steps: int = 5_000) -> float:
-    """Largest |reward| seen in random rollouts, in the env's own seeded RNG (not the trainer's)."""
+    """Largest |reward| seen in random rollouts, in the env's own seeded RNG (not the trainer's).
+
+    It runs before a run starts: an env whose reset or step raises here is refused as bad input
+    (the original exception is the ConfigError's `__cause__`, for `cockpit check` to show)."""
     env = make_env(cfg)
     env.action_space.seed(seed)
     largest, steps = 0.0, 0
@@ -160,6 +201,9 @@ def measure_reward_abs_max(cfg: EnvConfig, seed: int, episodes: int = 5, max_ste
                 largest = max(largest, abs(float(reward)))
                 done = terminated or truncated
                 steps += 1
+    except (Exception, SystemExit) as e:
+        raise ConfigError(f"env.id = {cfg.id!r}: the environment raised {describe_exception(e)} "
+                          "in random play before training (expected reset() and step() to run)") from e
     finally:
         env.close()
     return largest
