@@ -164,6 +164,9 @@ class RunLog:
         """TensorBoard's writer, made at the first flush: its import is torch's, which a new run's first
         steps do not wait for."""
         if self._tb is None:
+            from cockpit.engine import torch_side
+
+            torch_side.load(tensorboard=True)
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(str(self.path / "tb"), purge_step=self._purge_step, flush_secs=30)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cockpit.engine import seeding
+from cockpit.engine import seeding, torch_side
 from cockpit.engine.alerts import HealthMonitor
 from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
@@ -43,18 +43,6 @@ ENTROPY_WINDOW = 1000
 """Recent steps over which the action distribution's entropy is measured."""
 STOP_TIMEOUT_S = 30.0
 """A stop waits for the episode to end at most this long, then checkpoints mid-episode (inexact)."""
-
-
-def preload_torch(tensorboard: bool) -> None:
-    """Import the engine's torch side (in a background thread); where it is needed the import then
-    finds it loaded, or waits for it to finish, and reports any error itself."""
-    try:
-        from cockpit.engine import agent, checkpoints, trainer_state  # noqa: F401
-
-        if tensorboard:
-            import torch.utils.tensorboard  # noqa: F401  (the run log's writer)
-    except Exception:
-        pass
 
 
 def column_stats(chunk: np.ndarray) -> zip:
@@ -151,6 +139,7 @@ class Trainer(CommandsMixin, HealthMixin):
                     previous = self.state
                     if previous != "created":
                         self._loading()
+                    torch_side.load()
                     import torch
 
                     from cockpit.engine.agent import DQNAgent
@@ -212,7 +201,7 @@ class Trainer(CommandsMixin, HealthMixin):
         try:
             self._open_log()
             if self._agent is None:  # after the log's files: they would wait on the GIL at each write
-                threading.Thread(target=preload_torch, args=(self.log is not None,), name="cockpit-preload-torch",
+                threading.Thread(target=torch_side.preload, args=(self.log is not None,), name="cockpit-preload-torch",
                                  daemon=True).start()
             self._set_state("running")
             if self.resumed_from:
@@ -495,6 +484,7 @@ class Trainer(CommandsMixin, HealthMixin):
             return None
         self._open_log()
         self.log.flush()
+        torch_side.load()
         from cockpit.engine import checkpoints, trainer_state
 
         tensors, meta = trainer_state.capture(self, kind, exact)
@@ -514,6 +504,7 @@ class Trainer(CommandsMixin, HealthMixin):
 
         meta = checkpoints.load_full_meta(checkpoint)
         self._loading(step=meta["step"])
+        torch_side.load()
         from cockpit.engine import trainer_state
 
         tensors = checkpoints.load_full_tensors(checkpoint)

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from cockpit.engine import torch_side
 from cockpit.engine.alerts import Health
 
 
@@ -40,6 +41,7 @@ class HealthMixin:
             self._stop_now = True
 
     def _state_is_finite(self) -> bool:
+        torch_side.load()
         import torch
 
         updates = np.asarray(self._pending_updates)
