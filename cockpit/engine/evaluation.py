@@ -63,18 +63,26 @@ def evaluate(
 
 
 def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = None, gif=None) -> dict:
-    """Greedy evaluation of a saved policy (a run directory's `best`, or a named checkpoint)."""
+    """Greedy evaluation of a saved policy (a run directory's `best`, or a named checkpoint). A GIF
+    target that cannot be written is refused before the evaluation, not after it."""
     from cockpit.engine import checkpoints, seeding
     from cockpit.engine.agent import greedy_policy
     from cockpit.engine.trainer_state import obs_stats_from_tensors
-    from cockpit.engine.config import build_config
+    from cockpit.engine.config import ConfigError, build_config
     from cockpit.engine.envs import make_env
 
+    if gif:
+        from cockpit.engine.recording import check_output_file, check_pillow, save_gif
+
+        check_pillow()
+        check_output_file(gif, f"--gif {gif}")
     checkpoint = checkpoints.find(path, prefer="best")
     tensors, meta = checkpoints.load(checkpoint)
     config = build_config(meta["config"], f"{checkpoint}/meta.json", name=meta.get("run_name", "custom"))
     env = make_env(config.env, render_mode="rgb_array" if gif else None)
     try:
+        if gif and "rgb_array" not in (env.metadata.get("render_modes") or []):
+            raise ConfigError(f"--gif {gif}: {config.env.id} has no rgb_array rendering (expected an env that renders frames)")
         try:
             act = greedy_policy(tensors["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n),
                                 config.dqn)
@@ -87,8 +95,6 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
     finally:
         env.close()
     if gif:
-        from cockpit.engine.recording import save_gif
-
         save_gif(result.frames, gif)
     return {"checkpoint": str(checkpoint), "step": meta["step"], "seed": seed, **result.to_dict(),
             "gif": str(gif) if gif else None}

@@ -116,8 +116,14 @@ def terminal_plot(series: Sequence[Series], title: str, target: float | None = N
 def png_plot(path: Path, series: Sequence[Series], title: str, target: float | None = None,
              ylabel: str = "greedy evaluation return") -> None:
     """The curves, their bands (filled) and their individual runs (thin) as a PNG. matplotlib's
-    object API without pyplot: no global figure state and no GUI backend is ever touched."""
+    object API without pyplot: no global figure state and no GUI backend is ever touched. A path that
+    cannot take the file is refused (ConfigError naming it) before anything is drawn or written."""
     from matplotlib.figure import Figure
+
+    from cockpit.engine.config import ConfigError
+    from cockpit.engine.recording import check_output_file
+
+    check_output_file(path, str(path))
 
     fig = Figure(figsize=(9, 5.5), dpi=110, layout="constrained")
     ax = fig.add_subplot()
@@ -138,4 +144,7 @@ def png_plot(path: Path, series: Sequence[Series], title: str, target: float | N
     ax.legend(loc="best", fontsize="small")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    write_atomic(path, buffer.getvalue())
+    try:
+        write_atomic(path, buffer.getvalue())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write the plot ({e.strerror})") from None
