@@ -213,6 +213,10 @@ def check_fork_overrides(parent: Config, child: Config) -> None:
             raise ConfigError(f"--fork: {fixed} = {new!r}: cannot change on a fork (the parent has {old!r})")
 
 
+EVAL_EPISODES_MAX = 100_000
+"""Every return is kept and printed: beyond this, `--episodes` is a typo, not a wish."""
+
+
 def cmd_eval(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="cockpit eval", description="Greedy evaluation of a saved policy.")
     parser.add_argument("path", type=Path, help="a checkpoint directory, or a run directory (its best policy)")
@@ -221,8 +225,10 @@ def cmd_eval(argv: list[str]) -> int:
     parser.add_argument("--gif", type=Path, help="record the first episode as a GIF here")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    if args.episodes is not None and args.episodes <= 0:
-        raise ConfigError(f"--episodes {args.episodes}: expected an integer > 0")
+    if args.episodes is not None and not 0 < args.episodes <= EVAL_EPISODES_MAX:
+        raise ConfigError(f"--episodes {args.episodes}: expected an integer in [1, {EVAL_EPISODES_MAX:,}]")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed {args.seed}: expected an integer in [0, 2**63)")
     from cockpit.engine.evaluation import evaluate_checkpoint
 
     result = evaluate_checkpoint(args.path, args.episodes, args.seed, args.gif)
