@@ -49,8 +49,13 @@ def default_run_dir(config: Config, root: Path = Path("runs")) -> Path:
 
 
 def create_run_dir(path: Path) -> Path:
-    """Create the directory exclusively: an existing one is refused, never overwritten."""
+    """Create the directory exclusively: an existing one is refused, never overwritten. Its path must
+    be UTF-8, since it is written into the run's metadata and read back by every command."""
     path = Path(path)
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"--run-dir {os.fsencode(path)!r}: the path is not valid UTF-8 (expected a UTF-8 path)") from None
     if path.exists():
         raise ConfigError(f"--run-dir {path}: already exists (expected a new directory; runs are never overwritten)")
     try:
@@ -102,10 +107,16 @@ def _truncate_lines(path: Path, keep: int) -> int:
 
 
 def lock_run_dir(path: Path):
-    """Hold an exclusive lock on the run directory for this process's life; refuse if another holds it."""
+    """Hold an exclusive lock on the run directory for this process's life; refuse if another holds it,
+    or if the directory cannot be written (read-only: a run could not checkpoint), writing nothing."""
     import fcntl
+    import tempfile
 
-    handle = open(Path(path) / ".lock", "a+")
+    try:
+        handle = open(Path(path) / ".lock", "a+")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot lock the run directory ({e.strerror}: {e.filename}) "
+                          "(expected a writable run directory)") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -113,6 +124,13 @@ def lock_run_dir(path: Path):
         holder = handle.read().strip() or "another process"
         handle.close()
         raise ConfigError(f"{path}: in use by a running cockpit ({holder}); two processes never write to one run directory") from None
+    try:  # a probe, since permission bits do not stop root and a read-only mount stops everyone
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+    except OSError as e:
+        handle.close()
+        raise ConfigError(f"{path}: cannot write in the run directory ({e.strerror}) (expected a writable run directory)") from None
+    os.close(fd)
+    os.unlink(probe)
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
