@@ -27,6 +27,7 @@ def run_parser() -> argparse.ArgumentParser:
         "  cockpit presets/cartpole.toml --no-ui --set env.id=Acrobot-v1 --total-steps 20000\n"
         "  cockpit --resume runs/CartPole-v1-cartpole-s1-20261124-120000 --no-ui --total-steps 100000\n"
         "  cockpit --fork runs/.../checkpoints/step-000020000 --set dqn.learning_rate=1e-4\n"
+        "  cockpit --fork runs/CartPole-v1-cartpole-s1-20261124-120000 --before-change 2   # roll back a live change\n"
         "\nother commands (cockpit COMMAND --help):\n"
         "  eval     greedy evaluation of a saved policy\n"
         "  check    walk the debugging hierarchy on a preset: reward, env, learning, exploration, hyperparameters\n"
@@ -42,8 +43,12 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("preset", nargs="?", help="a TOML preset with [env], [dqn] and [run] tables")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR_OR_CHECKPOINT",
                         help="continue a run in its directory from its latest full checkpoint (or the one named)")
-    parser.add_argument("--fork", type=Path, metavar="CHECKPOINT",
-                        help="start a new run from a checkpoint, with --set overrides; its metadata names its parent")
+    parser.add_argument("--fork", type=Path, metavar="CHECKPOINT_OR_RUN_DIR",
+                        help="start a new run from a checkpoint (a run directory: its latest), with --set overrides; "
+                             "its metadata names its parent")
+    parser.add_argument("--before-change", type=int, metavar="K",
+                        help="with --fork RUN_DIR: roll back the run's K-th live change (numbered as in its events): "
+                             "start from the last full checkpoint before it, or replay the run up to it")
     parser.add_argument("--replay", type=Path, metavar="RUN_DIR",
                         help="run a run's config again with its recorded live changes at the steps they took effect "
                              "(same machine and versions: bit for bit)")
@@ -58,9 +63,11 @@ def run_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_config(args: argparse.Namespace, base: Config | None = None, source: Path | None = None) -> Config:
+def resolve_config(args: argparse.Namespace, base: Config | None = None, source: Path | None = None,
+                   workers: int = 1) -> Config:
     """The preset (or `base`, the config of the run dir `source`) with `--set`, `--seed` and
-    `--total-steps` applied, its env and device checked; errors name the preset or `source`."""
+    `--total-steps` applied, its env, device and memory checked (for `workers` runs at once);
+    errors name the preset or `source`."""
     where = str(source or args.preset)
     overrides = list(args.set)
     if args.seed is not None:
@@ -71,17 +78,20 @@ def resolve_config(args: argparse.Namespace, base: Config | None = None, source:
         config = load_preset(args.preset, overrides)
     else:
         config = apply_overrides(base.to_dict(), overrides, where, base.name)
-    check_runnable(config, where)
+    check_runnable(config, where, workers)
     return config
 
 
-def check_runnable(config: Config, where: str) -> None:
-    """The env can be made and the device exists; errors name `where` (a preset, a run dir, a sweep flag)."""
+def check_runnable(config: Config, where: str, workers: int = 1) -> None:
+    """The env can be made, the device exists and `workers` runs of the config fit in the memory
+    available; errors name `where` (a preset, a run dir, a sweep flag)."""
     from cockpit.engine.envs import inspect_env  # gymnasium, not torch
+    from cockpit.engine.resources import check_memory
 
     try:
-        inspect_env(config.env)
+        info = inspect_env(config.env)
         check_device(config.run.device)
+        check_memory(config, info.obs_dim, info.n_actions, workers)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
 
@@ -101,6 +111,8 @@ def check_device(device: str) -> None:
 def cmd_run(argv: list[str]) -> int:
     parser = run_parser()
     args = parser.parse_args(argv)
+    if args.before_change is not None and not args.fork:
+        raise ConfigError(f"--before-change {args.before_change}: only with --fork RUN_DIR")
     sources = [name for name in ("preset", "resume", "fork", "replay") if getattr(args, name)]
     if len(sources) != 1:
         raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR")
@@ -112,20 +124,35 @@ def cmd_run(argv: list[str]) -> int:
         if changed:
             raise ConfigError(f"--resume {args.resume}: {', '.join(changed)} cannot change on resume (only --total-steps can; use --fork)")
         from cockpit.engine import checkpoints
+        from cockpit.engine.history import check_logs_at, edited_keys
 
         named = (args.resume / checkpoints.META).exists()
         run_dir = checkpoints.run_dir_of(args.resume) if named else args.resume
         if not (run_dir / "config.toml").exists():
             raise ConfigError(f"--resume {args.resume}: not a run directory or a checkpoint in one (no config.toml)")
         lock = lock_run_dir(run_dir)
-        checkpoint = checkpoints.find(args.resume)
-        meta = checkpoints.load_full_meta(checkpoint)  # a wrong checkpoint is refused before anything starts
-        config = run_dir_config(run_dir)
-        if args.total_steps is not None:
-            config = apply_overrides(config.to_dict(), [f"run.total_steps={args.total_steps}"], str(run_dir), config.name)
-        check_steps_left(f"--resume {args.resume}", meta["step"], config)
+        try:  # everything is checked before a byte is written: a damaged run directory is refused as it is
+            checkpoint = checkpoints.find(args.resume)
+            meta = checkpoints.load_full_meta(checkpoint)
+            config = run_dir_config(run_dir)
+            edited = edited_keys(config.to_dict(), build_config(meta["config"], str(checkpoint)).to_dict())
+            if edited:
+                raise ConfigError(f"{run_dir / 'config.toml'}: {', '.join(edited)} differ from the config in {checkpoint / checkpoints.META} "
+                                  f"(expected the run's own config; change a run with --fork {checkpoint} --set KEY=VALUE)")
+            if args.total_steps is not None:
+                config = apply_overrides(config.to_dict(), [f"run.total_steps={args.total_steps}"], str(run_dir), config.name)
+            check_steps_left(f"--resume {args.resume}", meta["step"], config)
+            latest = checkpoints.read_pointer(run_dir, "latest") == checkpoint.name
+            note = check_logs_at(run_dir, checkpoint, meta, latest=latest)
+        except ConfigError:
+            lock.close()
+            raise
+        if note:
+            print(f"cockpit: {note}", flush=True)
     else:
-        if args.fork:
+        if args.fork and args.before_change is not None:
+            checkpoint, changes, config = rollback_plan(args)
+        elif args.fork:
             from cockpit.engine import checkpoints
 
             checkpoint = checkpoints.find(args.fork)
@@ -162,6 +189,27 @@ def cmd_run(argv: list[str]) -> int:
         lock.close()
 
 
+def rollback_plan(args: argparse.Namespace) -> tuple[Path | None, list[dict], Config]:
+    """`--fork RUN_DIR --before-change K`: (checkpoint or None, changes to apply again, config)."""
+    from cockpit.engine import checkpoints
+    from cockpit.engine.rollback import before_change
+
+    checkpoint, changes, line = before_change(args.fork, args.before_change)
+    if checkpoint is None:  # replayed from the start: the run's own config, as --replay takes it
+        if args.seed is not None:
+            raise ConfigError(f"--fork {args.fork} --before-change {args.before_change}: --seed cannot change a replay")
+        recorded_changes(args.fork)  # refuses a fork, which has no start of its own to replay from
+        config = resolve_config(args, run_dir_config(args.fork), source=args.fork)
+    else:
+        meta = checkpoints.load_full_meta(checkpoint)
+        parent = build_config({**meta["config"], "dqn": meta["dqn"]}, str(checkpoint), name=meta.get("run_name", "custom"))
+        config = resolve_config(args, parent, source=args.fork)
+        check_fork_overrides(parent, config)
+        check_steps_left(f"--fork {args.fork}", meta["step"], config)
+    print(f"cockpit: {line}", flush=True)
+    return checkpoint, changes, config
+
+
 def check_steps_left(what: str, step: int, config: Config) -> None:
     if step >= config.run.total_steps:
         raise ConfigError(f"{what}: the checkpoint is at step {step:,}, run.total_steps = {config.run.total_steps:,} "
@@ -169,31 +217,23 @@ def check_steps_left(what: str, step: int, config: Config) -> None:
 
 
 def run_dir_config(run_dir: Path) -> Config:
-    """The resolved config a run directory was started with."""
-    import tomllib
+    """The resolved config a run directory was started with (its total_steps as last resumed)."""
+    from cockpit.engine.history import read_config_tables, read_metadata
 
-    path = Path(run_dir) / "config.toml"
-    try:
-        tables = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: unreadable run config ({e})") from None
-    try:
-        name = json.loads((Path(run_dir) / "metadata.json").read_text())["preset"]
-    except (OSError, ValueError, KeyError):
-        name = "custom"
-    return build_config(tables, str(path), name=name)
+    tables = read_config_tables(run_dir)
+    name = read_metadata(run_dir).get("preset", "custom")
+    return build_config(tables, str(Path(run_dir) / "config.toml"), name=name)
 
 
 def recorded_changes(run_dir: Path) -> list[dict]:
     """The live changes a run applied, with the step each took effect, from its events.jsonl."""
-    try:
-        meta = json.loads((Path(run_dir) / "metadata.json").read_text())
-        lines = (Path(run_dir) / "events.jsonl").read_text(encoding="utf-8").splitlines()
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"--replay {run_dir}: not a readable run directory ({e})") from None
-    if meta.get("parent"):
+    from cockpit.engine.history import read_events, read_metadata
+
+    if not (Path(run_dir) / "events.jsonl").is_file():
+        raise ConfigError(f"--replay {run_dir}: not a run directory with its events (no events.jsonl)")
+    if read_metadata(run_dir).get("parent"):
         raise ConfigError(f"--replay {run_dir}: a fork starts from its parent's checkpoint; replay the parent, then fork")
-    events = [json.loads(line) for line in lines if line.strip()]
+    events = read_events(Path(run_dir) / "events.jsonl")
     return [{"step": e["step"], "key": e["key"], "value": e["new"]} for e in events if e["kind"] == "hparam"]
 
 

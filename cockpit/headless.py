@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from cockpit import signals as stop_signals
 from cockpit.engine.config import Config
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore
@@ -116,11 +117,12 @@ def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore,
 
 
 def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False, changes=(),
-                 out: TextIO = sys.stdout) -> int:
+                 out: TextIO | None = None) -> int:
     """Train to the end or to a graceful stop. Exit code: 0 finished or stopped by command,
-    130 / 143 stopped by SIGINT / SIGTERM, 1 failed."""
+    130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP, 1 failed."""
     from cockpit.engine.trainer import Trainer
 
+    out = out or sys.stdout  # looked up now: a caller (or a test) may have replaced it
     control, store = Control(), MetricsStore()
     trainer = Trainer(config, run_dir, control=control, store=store, changes=changes)
     if checkpoint is not None:
@@ -132,12 +134,12 @@ def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, 
     worker = threading.Thread(target=lambda: result.update(trainer.run()), name="trainer", daemon=True)
     signals: list[int] = []
 
-    def on_signal(signum, _frame):
+    def on_signal(signum: int) -> None:
         # First signal: finish the episode, checkpoint, stop. Second: checkpoint now (inexact).
         signals.append(signum)
         control.submit(Command("stop", value="now" if len(signals) > 1 else None, source=signal.Signals(signum).name))
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    restore_signals = stop_signals.install(on_signal)
     progress = Progress(out, config.run.log_interval)
     if checkpoint is None or fork:
         out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
@@ -149,8 +151,7 @@ def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, 
             progress.show(store)
         progress.show(store)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        restore_signals()
         if server is not None:
             server.close()
         progress.close()

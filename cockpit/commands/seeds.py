@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
         args.set.append(f"run.total_steps={args.total_steps}")
     plan.require("scipy", "matplotlib")
     n, workers = plan.positive("-n", args.seeds), plan.positive("--workers", args.workers)
-    config = plan.base_config(args.preset, args.set)
+    config = plan.base_config(args.preset, args.set, workers=min(workers, n))
     seeds = plan.seed_list(config.run.seed if args.first_seed is None else args.first_seed, n)
     out = plan.sweep_dir(args.out, "seeds", config)
     print(f"cockpit seeds: {config.name} ({config.env.id}) over seeds {seeds[0]}..{seeds[-1]}, "

@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
     for flag in ("--seeds", "--last", "--workers", "--trials", "--heartbeat"):
         plan.positive(flag, getattr(args, flag[2:]))
     args.score_rule = Score(args.score, args.last)
-    base = plan.base_config(args.preset, args.set)
+    base = plan.base_config(args.preset, args.set, workers=args.workers)
     seeds = plan.seed_list(base.run.seed if args.first_seed is None else args.first_seed, args.seeds)
     if args.search:
         from cockpit.sweeps.search import run_search

@@ -16,12 +16,14 @@ torch (`load_full_meta`), so a front end can refuse a wrong checkpoint before to
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import re
 import shutil
 from pathlib import Path
 
-from cockpit.engine.config import ConfigError
+from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config
 from cockpit.engine.files import fsync_dir, write_atomic
 
 STATE, META = "state.pt", "meta.json"
@@ -49,8 +51,9 @@ def _write_file(path: Path, write) -> None:
         os.fsync(f.fileno())
 
 
-def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3) -> Path:
-    """Write a checkpoint of `meta["kind"]`; update `latest` (full kinds) or `best`; prune old periodic ones."""
+def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3, pinned: set[str] = frozenset()) -> Path:
+    """Write a checkpoint of `meta["kind"]`; update `latest` (full kinds) or `best`; prune old periodic
+    ones but those `pinned` (by name: the last full checkpoint before each live change, for rolling it back)."""
     root = checkpoints_dir(run_dir)
     root.mkdir(exist_ok=True)
     kind, step = meta["kind"], meta["step"]
@@ -80,15 +83,29 @@ def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3) -> Path:
     if kind == "periodic":
         periodic = sorted(p for p in root.iterdir() if re.fullmatch(r"step-\d{9}", p.name))
         for old in periodic[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            if old.name not in pinned:
+                shutil.rmtree(old, ignore_errors=True)
     return final
 
 
+POINTER_TARGET = re.compile(r"(best-)?step-\d{9}(-[a-z]+)?")
+"""What `latest` and `best` may name: a checkpoint directory beside them, nothing else."""
+NAMED = re.compile(r"(best-)?step-\d{9}(-demand|-stop)?")
+"""The names `save` gives, which say the kind and step the metadata must hold."""
+
+
 def read_pointer(run_dir: Path, name: str) -> str | None:
+    path = checkpoints_dir(run_dir) / name
     try:
-        return (checkpoints_dir(run_dir) / name).read_text().strip() or None
+        target = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as e:
+        reason = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror
+        raise CheckpointError(f"{path}: unreadable pointer ({reason}) (expected a checkpoint directory's name)") from None
+    if target and not POINTER_TARGET.fullmatch(target):
+        raise CheckpointError(f"{path}: names {target[:60]!r} (expected a checkpoint directory's name, e.g. step-000012000)")
+    return target or None
 
 
 def find(path: Path, prefer: str = "latest") -> Path:
@@ -106,11 +123,14 @@ def find(path: Path, prefer: str = "latest") -> Path:
             candidate = checkpoints_dir(path) / target
             if (candidate / META).exists():
                 return candidate
+            raise CheckpointError(f"{checkpoints_dir(path) / name}: names {target}, which holds no {META} "
+                                  "(expected an existing checkpoint directory)")
     raise CheckpointError(f"{path}: no {prefer} checkpoint here (expected a run directory with checkpoints/ or a checkpoint directory)")
 
 
 FULL_META = ("episode", "config", "updates", "buffer_pos", "buffer_size", "dqn", "epsilon_segments", "rng",
-             "action_space_rng", "python_random", "numpy_global", "episode_returns", "applied_changes")
+             "action_space_rng", "python_random", "numpy_global", "episode_returns", "applied_changes",
+             "best_eval", "last_eval", "first_step_reaching_target", "change_effects", "train_time_s", "eval_time_s")
 FULL_TENSORS = ("q", "target", "optimizer", "buffer", "recent_actions", "action_counts", "pending_updates",
                 "log_updates", "torch_rng", "numpy_global_keys")
 
@@ -124,6 +144,7 @@ def load_full_meta(checkpoint: Path) -> dict:
     missing = [f"{META}: {k}" for k in FULL_META if k not in meta]
     if missing:
         raise CheckpointError(f"{checkpoint}: incomplete checkpoint, missing {', '.join(missing)}")
+    _check_full_meta(Path(checkpoint) / META, meta)
     return meta
 
 
@@ -148,14 +169,143 @@ def load(checkpoint: Path) -> tuple[dict, dict]:
 
 
 def load_meta(checkpoint: Path) -> dict:
+    """A checkpoint's metadata with what every checkpoint holds checked: kind, counters, config."""
     checkpoint = Path(checkpoint)
+    path = checkpoint / META
     try:
-        meta = json.loads((checkpoint / META).read_text())
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{checkpoint / META}: unreadable checkpoint metadata ({e})") from None
-    if not isinstance(meta, dict) or meta.get("kind") not in (*FULL_KINDS, "best") or not isinstance(meta.get("step"), int):
-        raise CheckpointError(f"{checkpoint / META}: not a cockpit checkpoint (expected kind and step)")
+        raise CheckpointError(f"{path}: unreadable checkpoint metadata ({e})") from None
+    if not isinstance(meta, dict) or meta.get("kind") not in (*FULL_KINDS, "best") or "step" not in meta:
+        raise CheckpointError(f"{path}: not a cockpit checkpoint (expected kind and step)")
+    check = _Checker(path, meta)
+    check.count("step")
+    if "episode" in meta:
+        check.count("episode", at_most=meta["step"])
+    check.that("exact", isinstance(meta.get("exact", True), bool), "true or false")
+    check.that("run_name", isinstance(meta.get("run_name", ""), str), "a string")
+    if NAMED.fullmatch(checkpoint.name) and checkpoint.name != _dir_name(meta["step"], meta["kind"]):
+        raise CheckpointError(f"{path}: kind {meta['kind']!r} at step {meta['step']} in {checkpoint.name} "
+                              "(expected the kind and step its directory is named for; swapped from another checkpoint?)")
+    if "config" in meta:
+        check.that("config", isinstance(meta["config"], dict), "the run's config tables")
+        build_config(meta["config"], f"{path}: config")
     return meta
+
+
+class _Checker:
+    """One-line refusals naming the metadata file, the key, its value and what was expected."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path, self.meta = path, meta
+
+    def that(self, key: str, ok: bool, expected: str) -> None:
+        if not ok:
+            shown = repr(self.meta.get(key))
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise CheckpointError(f"{self.path}: {key} = {shown}: expected {expected}")
+
+    def count(self, key: str, at_most: int | None = None) -> None:
+        value = self.meta.get(key)
+        bound = "" if at_most is None else f" and at most step ({at_most})"
+        self.that(key, _is_int(value) and value >= 0 and (at_most is None or value <= at_most), f"an integer >= 0{bound}")
+
+    def number(self, key: str, optional: bool = False) -> None:
+        value = self.meta.get(key)
+        self.that(key, (optional and value is None) or _is_number(value), "a finite number" + (" or null" if optional else ""))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_full_meta(path: Path, meta: dict) -> None:
+    """Types, ranges and consistency of what a resume puts back: a damaged file is refused here, not
+    partway through loading or some steps into the run."""
+    check, step = _Checker(path, meta), meta["step"]
+    check.that("config", isinstance(meta["config"], dict), "the run's config tables")
+    config = build_config(meta["config"], f"{path}: config")
+    check.that("dqn", isinstance(meta["dqn"], dict), "a table of the dqn values in force")
+    dqn = build_config({"dqn": {**config.to_dict()["dqn"], **meta["dqn"]}}, str(path)).dqn
+    fixed = [k for k in meta["dqn"] if k not in LIVE_KEYS and meta["dqn"][k] != getattr(config.dqn, k)]
+    check.that("dqn", not fixed, f"{', '.join(f'dqn.{k}' for k in fixed)} as in the checkpoint's config (they never change live)")
+    check.count("episode", at_most=step)
+    check.count("updates")
+    capacity = dqn.buffer_size
+    check.that("buffer_size", _is_int(meta["buffer_size"]) and 0 <= meta["buffer_size"] <= min(step, capacity),
+               f"an integer from 0 to min(step, dqn.buffer_size) = {min(step, capacity)}")
+    full = meta["buffer_size"] == capacity
+    check.that("buffer_pos", _is_int(meta["buffer_pos"]) and (0 <= meta["buffer_pos"] < capacity if full else meta["buffer_pos"] == meta["buffer_size"]),
+               f"an integer in [0, {capacity})" if full else f"buffer_size ({meta['buffer_size']}) while the buffer fills")
+    segments = meta["epsilon_segments"]
+    check.that("epsilon_segments", isinstance(segments, list) and segments and all(_is_segment(s, step) for s in segments),
+               "a list of {start_step <= step, start_value and end_value in [0, 1], duration > 0}")
+    for key in ("rng", "action_space_rng"):
+        check.that(key, _is_generator_state(meta[key]), "a numpy PCG64 generator state")
+    if "replay_sampler" in meta:
+        sampler = meta["replay_sampler"]
+        check.that("replay_sampler", isinstance(sampler, dict) and _is_generator_state(sampler.get("pool_state"))
+                   and _is_int(sampler.get("pos")) and sampler["pos"] >= 0, "{pool_state: a PCG64 state, pos: an integer >= 0}")
+    check.that("python_random", _is_python_random_state(meta["python_random"]), "a state of Python's random module")
+    g = meta["numpy_global"]
+    check.that("numpy_global", isinstance(g, dict) and g.get("name") == "MT19937" and _is_int(g.get("pos"))
+               and 0 <= g["pos"] <= 624 and g.get("has_gauss") in (0, 1) and _is_number(g.get("cached")),
+               "{name: MT19937, pos in [0, 624], has_gauss 0 or 1, cached: a number}")
+    returns = meta["episode_returns"]
+    check.that("episode_returns", isinstance(returns, list) and all(_is_number(r) for r in returns), "a list of finite numbers")
+    check.number("best_eval", optional=True)
+    last = meta["last_eval"]
+    check.that("last_eval", last is None or (isinstance(last, dict) and _is_int(last.get("step")) and 0 <= last["step"] <= step
+                                              and _is_number(last.get("mean"))), "null or an evaluation at or before step")
+    first = meta["first_step_reaching_target"]
+    check.that("first_step_reaching_target", first is None or (_is_int(first) and 0 <= first <= step), f"null or a step in [0, {step}]")
+    changes = meta["applied_changes"]
+    check.that("applied_changes", isinstance(changes, list) and all(_is_change(c, step) for c in changes),
+               "a list of {step <= step, key: a live key, value}")
+    for change in changes:
+        build_config({"dqn": {change["key"]: change["value"]}}, f"{path}: applied_changes", cross_checks=False)
+    check.that("change_effects", isinstance(meta["change_effects"], list) and all(isinstance(e, dict) for e in meta["change_effects"]),
+               "a list of objects")
+    for key in ("train_time_s", "eval_time_s"):
+        check.that(key, _is_number(meta[key]) and meta[key] >= 0, "a number of seconds >= 0")
+    lines = meta.get("log_lines")
+    check.that("log_lines", lines is None or (isinstance(lines, dict) and set(lines) == {"metrics", "events"}
+                                               and all(_is_int(n) and n >= 0 for n in lines.values())),
+               "null or {metrics, events: line counts >= 0}")
+
+
+def _is_segment(segment, step: int) -> bool:
+    return (isinstance(segment, dict) and set(segment) == {"start_step", "start_value", "end_value", "duration"}
+            and _is_int(segment["start_step"]) and 0 <= segment["start_step"] <= step
+            and all(_is_number(segment[k]) and 0 <= segment[k] <= 1 for k in ("start_value", "end_value"))
+            and _is_int(segment["duration"]) and segment["duration"] > 0)
+
+
+def _is_change(change, step: int) -> bool:
+    return (isinstance(change, dict) and _is_int(change.get("step")) and 0 <= change["step"] <= step
+            and change.get("key") in LIVE_KEYS and "value" in change)
+
+
+def _is_generator_state(state) -> bool:
+    import numpy as np
+
+    try:
+        np.random.PCG64().state = state
+    except (TypeError, ValueError, KeyError, OverflowError):
+        return False
+    return True
+
+
+def _is_python_random_state(state) -> bool:
+    try:
+        random.Random().setstate((state[0], tuple(state[1]), state[2]))
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError):
+        return False
+    return True
 
 
 def load_tensors(checkpoint: Path) -> dict:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from cockpit.engine.resources import cores
+
 
 class ConfigError(ValueError):
     """A preset, an override or a live change that cannot be used; the message is one line."""
@@ -171,13 +173,16 @@ def _probability(v: float) -> bool:
     return 0.0 <= v <= 1.0
 
 
+MAX_LEARNING_RATE = 10.0
+"""Far above any step size that trains; a larger one is a typo (1e308 overflows Adam at once)."""
+
 # (test, what was expected) per key; types come from the dataclass annotations.
 _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env.id": (lambda v: bool(v.strip()), "a non-empty gymnasium id"),
     "env.max_episode_steps": (_non_negative, "an integer >= 0 (0 keeps the env's limit)"),
     "env.clip_reward": (_non_negative, "a number >= 0 (0 turns clipping off)"),
     "env.reward_abs_max": (_non_negative, "a number >= 0 (0 measures it)"),
-    "dqn.learning_rate": (_positive, "a number > 0"),
+    "dqn.learning_rate": (lambda v: 0 < v <= MAX_LEARNING_RATE, f"a number in (0, {MAX_LEARNING_RATE:g}]"),
     "dqn.batch_size": (_positive, "an integer > 0"),
     "dqn.gamma": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "dqn.epsilon_start": (_probability, "a number in [0, 1]"),
@@ -197,7 +202,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run.eval_freq": (_positive, "an integer > 0"),
     "run.eval_episodes": (_positive, "an integer > 0"),
     "run.log_interval": (_positive, "an integer > 0"),
-    "run.threads": (_positive, "an integer > 0"),
+    "run.threads": (lambda v: 0 < v <= cores(), f"an integer from 1 to {cores()} (the cores this process may use)"),
     "run.device": (lambda v: re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None, "'cpu' or 'cuda[:N]'"),
     "run.checkpoint_keep": (_positive, "an integer > 0"),
     "run.compute": (lambda v: v in ("fast", "autograd"), "one of 'fast', 'autograd'"),

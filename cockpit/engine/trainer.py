@@ -19,7 +19,7 @@ import traceback
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -127,6 +127,9 @@ class Trainer(CommandsMixin, HealthMixin):
         policy = config.alerts.on_non_finite
         self.on_non_finite = on_non_finite if policy == "default" else policy
         self.diverged: str | None = None  # set once NaN/Inf appears: no checkpoint is taken after it
+        self.step_hook: Callable[[Trainer, int, tuple], tuple] | None = None
+        """For tests and injected faults: called with (trainer, action, the env's 5-tuple) after every
+        env step, at `trainer.step` before the step counts; returns the 5-tuple the loop goes on with."""
 
     @property
     def agent(self) -> DQNAgent:
@@ -311,6 +314,9 @@ class Trainer(CommandsMixin, HealthMixin):
             agent = self._training_agent()
             act, update, sync_target = agent.act, agent.update, agent.sync_target
         env_step, add, sample = self.env.step, self.buffer.add, self.sampler.rows
+        if self.step_hook is not None:
+            hook, raw_step = self.step_hook, env_step
+            env_step = lambda action: hook(self, action, raw_step(action))  # noqa: E731
         counts, recent, pending = self._action_counts, self._recent_actions, self._pending_updates
         while True:
             if step < warmup or uniform() < (epsilon_end if step >= decayed_from else epsilon(step)):
@@ -488,7 +494,8 @@ class Trainer(CommandsMixin, HealthMixin):
         from cockpit.engine import checkpoints, trainer_state
 
         tensors, meta = trainer_state.capture(self, kind, exact)
-        path = checkpoints.save(self.run_dir, tensors, meta, keep=self.config.run.checkpoint_keep)
+        pinned = {Path(c["checkpoint"]).name for c in self.applied_changes if c.get("checkpoint")}
+        path = checkpoints.save(self.run_dir, tensors, meta, keep=self.config.run.checkpoint_keep, pinned=pinned)
         if kind != "best":
             self.last_checkpoint = path
         self._event("checkpoint", checkpoint=kind, path=str(path), exact=exact)
@@ -528,6 +535,7 @@ class Trainer(CommandsMixin, HealthMixin):
             self.scheduled_changes = overrides + self.scheduled_changes
         else:
             self.resumed_from = {**origin, "log_lines": meta.get("log_lines")}
+            self.last_checkpoint = Path(checkpoint)
         return meta
 
     # ------------------------------------------------------------------ end

@@ -18,7 +18,7 @@ from cockpit.engine.envs import get_obs_stats
 
 CHANGE_EFFECT_EPISODES = 10
 """Training episodes averaged before and after a live change to show its effect."""
-SCHEDULED_SOURCES = ("replay", "fork")
+SCHEDULED_SOURCES = ("replay", "fork", "rollback")
 """Changes the trainer applies itself, not asked through the control surface (no pending slot)."""
 
 
@@ -88,16 +88,22 @@ class CommandsMixin:
             self.epsilon.retarget(self.step, end=value)
         elif key == "epsilon_decay":
             self.epsilon.retarget(self.step, duration=value)
-        change = {"step": self.step, "key": key, "value": value}
+        # Numbered from 1 as events.jsonl, the events pane and `ctl` show them; the last full checkpoint
+        # before the change is pinned (never rotated out) so that `--before-change` can go back to it.
+        number = len(self.applied_changes) + 1
+        pinned = self.last_checkpoint.name if self.last_checkpoint else None
+        change = {"step": self.step, "key": key, "value": value, "number": number, "checkpoint": pinned}
         self.applied_changes.append(change)
+        rollback = f"cockpit --fork {self.run_dir} --before-change {number}" if self.run_dir else None
         before = list(self.episode_returns)[-CHANGE_EFFECT_EPISODES:]
         mean_before = float(np.mean(before)) if before else None
-        self._change_effects.append({**change, "mean_before": mean_before, "after": []})
+        self._change_effects.append({"step": self.step, "key": key, "value": value, "mean_before": mean_before, "after": []})
         if command.source not in SCHEDULED_SOURCES:
             self.control.change_applied()
-        self._event("hparam", key=key, old=old, new=value, source=command.source, return_before=mean_before)
+        self._event("hparam", key=key, old=old, new=value, source=command.source, return_before=mean_before,
+                    number=number, checkpoint=pinned, rollback=rollback)
         self.store.publish(self._status())
-        return reply(True, step=self.step, key=key, old=old, new=value)
+        return reply(True, step=self.step, key=key, old=old, new=value, number=number, rollback=rollback)
 
     def _track_change_effects(self, ep_return: float) -> None:
         for effect in self._change_effects[:]:

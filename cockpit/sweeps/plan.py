@@ -33,12 +33,13 @@ def positive(flag: str, value: int) -> int:
     return value
 
 
-def base_config(preset: str, overrides: list[str]) -> Config:
+def base_config(preset: str, overrides: list[str], workers: int = 1) -> Config:
     """The preset with its `--set`s, checked as a single run would check it (keys, values, the
-    env's existence, the device) before any process starts."""
+    env's existence, the device, memory for `workers` runs at once) before any process starts."""
     from cockpit.cli import resolve_config
 
-    return resolve_config(argparse.Namespace(preset=preset, set=list(overrides), seed=None, total_steps=None))
+    return resolve_config(argparse.Namespace(preset=preset, set=list(overrides), seed=None, total_steps=None),
+                          workers=workers)
 
 
 def sweep_dir(out: Path | None, kind: str, config: Config, resume: bool = False) -> Path:

@@ -1,0 +1,93 @@
+"""What a run will ask of the machine, checked before it starts: a network or buffer too large
+for the memory there is would otherwise fail a thousand steps in (or take the machine down with
+it), after its run directory exists.
+
+Stdlib only: the figures come from the config and the env's sizes, not from building anything.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the config module asks `cores()` for its range of run.threads
+    from cockpit.engine.config import Config
+
+FLOAT_BYTES = 4
+NETWORK_COPIES = 5
+"""Online and target weights, gradients, and Adam's two moments."""
+BUFFER_COPIES = 2
+"""The buffer itself, and the copy a full checkpoint takes of it while it is saved."""
+ACTIVATION_COPIES = 8
+"""Per hidden unit and batch row, the forward and backward passes of both networks (generous)."""
+BASELINE_BYTES = 400 * 2**20
+"""Python, torch, gymnasium and the front end, before any network or buffer."""
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, which a container or `taskset` narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def network_parameters(obs_dim: int, n_actions: int, hidden_size: int, hidden_layers: int) -> int:
+    widths = [obs_dim] + [hidden_size] * hidden_layers + [n_actions]
+    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
+def run_bytes(config: Config, obs_dim: int, n_actions: int) -> int:
+    """A generous estimate of one run's peak memory."""
+    d = config.dqn
+    network = network_parameters(obs_dim, n_actions, d.hidden_size, d.hidden_layers) * NETWORK_COPIES
+    buffer = d.buffer_size * (2 * obs_dim + 3) * BUFFER_COPIES
+    activations = d.batch_size * d.hidden_size * d.hidden_layers * ACTIVATION_COPIES
+    return BASELINE_BYTES + (network + buffer + activations) * FLOAT_BYTES
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_bytes() -> int | None:
+    """MemAvailable, or what the cgroup's limit leaves where that is lower; None where neither is known."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    limit = _read_int(Path("/sys/fs/cgroup/memory.max"))  # cgroup v2; "max" (no limit) reads as None
+    if limit is not None:
+        found.append(max(0, limit - (_read_int(Path("/sys/fs/cgroup/memory.current")) or 0)))
+    return min(found) if found else None
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def check_memory(config: Config, obs_dim: int, n_actions: int, workers: int = 1) -> None:
+    """Refuse a run (or `workers` runs at once) that would not fit in the memory available now."""
+    from cockpit.engine.config import ConfigError
+
+    available = available_bytes()
+    if available is None:
+        return
+    need = run_bytes(config, obs_dim, n_actions)
+    if need * workers <= available:
+        return
+    d = config.dqn
+    runs = f"{workers} runs at once × {gib(need)}" if workers > 1 else gib(need)
+    raise ConfigError(
+        f"dqn.hidden_size = {d.hidden_size}, dqn.hidden_layers = {d.hidden_layers}, dqn.buffer_size = {d.buffer_size:,}: "
+        f"needs about {runs} of memory, {gib(available)} available (expected a smaller network or buffer"
+        + (", or fewer --workers)" if workers > 1 else ")")
+    )
