@@ -76,12 +76,24 @@ def test_flat_return_long_after_epsilon_ended_but_not_once_solved():
     assert all(solved.check(health(step=s, recent_return=500.0)) == [] for s in range(10_000, 40_001, 1_000))
 
 
-DIVERGING = {"dqn": {"learning_rate": 1e8, "loss": "mse", "max_grad_norm": 0.0, "warmup_steps": 300},
-             "run": {"total_steps": 2_000, "eval_freq": 100}}
+DIVERGING = {"dqn": {"warmup_steps": 300}, "run": {"total_steps": 2_000, "eval_freq": 100}}
+POISON_STEP = 600
+
+
+def poison_rewards(trainer, action, result):
+    """NaN rewards from POISON_STEP on: the TD targets, then the weights, become non-finite."""
+    obs, reward, terminated, truncated, info = result
+    return obs, (float("nan") if trainer.step >= POISON_STEP else reward), terminated, truncated, info
+
+
+def diverging_trainer(run_dir, **kwargs) -> Trainer:
+    trainer = Trainer(tiny_config(**DIVERGING), run_dir, **kwargs)
+    trainer.step_hook = poison_rewards
+    return trainer
 
 
 def test_nan_stops_a_headless_run_keeping_the_last_good_checkpoint(tmp_path):
-    trainer = Trainer(tiny_config(**DIVERGING), tmp_path / "run")
+    trainer = diverging_trainer(tmp_path / "run")
     summary = trainer.run()
     assert summary["status"] == "failed" and "non-finite" in summary["error"]
     assert "last good checkpoint" in summary["error"]
@@ -98,7 +110,7 @@ def test_nan_stops_a_headless_run_keeping_the_last_good_checkpoint(tmp_path):
 
 
 def test_nan_pauses_a_watched_run_with_the_diagnosis(tmp_path):
-    trainer = Trainer(tiny_config(**DIVERGING), tmp_path / "run", on_non_finite="pause")
+    trainer = diverging_trainer(tmp_path / "run", on_non_finite="pause")
     diverge = trainer._diverge
 
     def diverge_then_stop(message):  # a person would read the diagnosis, then stop
