@@ -21,8 +21,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cockpit ctl",
         description="Send one command to a headless run (cockpit PRESET --no-ui) and print its answer. "
-        "Exit status: 0 done, 1 the run refused it (the reason on stderr) or did not answer in time, "
-        "2 bad input, 3 no run is listening (ended, killed, or not a headless run).",
+        "Exit status: 0 done, 1 the run refused it (the reason on stderr), did not answer in time, or is busy "
+        "(all its viewer slots taken), 2 bad input, 3 no run is listening (ended, killed, or not a headless run).",
         epilog="examples:\n"
         "  cockpit ctl runs/CartPole-v1-cartpole-s1-20261124-120000 eval\n"
         "  cockpit ctl RUN_DIR set dqn.learning_rate=1e-4\n"
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
         from cockpit.cli import run_dir_config
 
         validate_live_change(run_dir_config(args.run_dir), command.key, command.value)
-    from cockpit.remote.client import Connection, ConnectionLost
+    from cockpit.remote.client import Busy, Connection, ConnectionLost
     from cockpit.remote.protocol import ProtocolError
     from cockpit.remote.runs import probe
 
@@ -99,6 +99,9 @@ def main(argv: list[str]) -> int:
         return EXIT_NOT_LISTENING
     try:
         connection = Connection(found.socket)
+    except Busy as e:  # alive, and will answer once a viewer leaves
+        print(f"cockpit: {args.run_dir}: {e}", file=sys.stderr)
+        return EXIT_REFUSED
     except ConnectionLost as e:
         print(f"cockpit: {args.run_dir}: cannot connect ({e})", file=sys.stderr)
         return EXIT_NOT_LISTENING

@@ -34,6 +34,10 @@ class ConnectionLost(Exception):
     """The run is not there (any more): it ended, was killed, or nothing listens on the socket."""
 
 
+class Busy(ConnectionLost):
+    """The run is alive but refused the connection: all its viewer slots are taken."""
+
+
 @dataclass
 class RemoteFrame:
     """One streamed render frame, read like `rendering.RenderedStep`."""
@@ -58,6 +62,7 @@ class Connection:
         self.sock.settimeout(None)
         self.closed: str | None = None
         self.hello: dict | None = None
+        self.refused: dict | None = None  # the server's reason, sent instead of the greeting
         self.dropped = 0  # updates and frames the server dropped because this viewer fell behind
         self.errors: list[str] = []  # errors the server sent about no request in particular
         self.on_update: Callable[[dict], None] | None = None
@@ -72,6 +77,8 @@ class Connection:
         self._reader.start()
         if not self._greeted.wait(timeout) or self.hello is None:
             self.close()
+            if self.refused is not None:
+                raise Busy(self.refused.get("message") or "busy: all viewer slots taken")
             raise ConnectionLost(f"{path}: no greeting from the run ({self.closed or 'timed out'})")
 
     # ------------------------------------------------------------- requests
@@ -144,6 +151,9 @@ class Connection:
     def _dispatch(self, message: dict) -> None:
         if "hello" in message:
             self.hello = message["hello"]
+            self._greeted.set()
+        elif "refused" in message:
+            self.refused = message["refused"] if isinstance(message["refused"], dict) else {}
             self._greeted.set()
         elif "update" in message:
             if self.on_update:

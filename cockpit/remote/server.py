@@ -234,8 +234,11 @@ class ControlServer:
             sock, _ = self._listener.accept()
         except BlockingIOError:
             return
-        if peer_uid(sock) not in (os.getuid(), 0) or len(self._viewers) >= MAX_VIEWERS:
+        if peer_uid(sock) not in (os.getuid(), 0):
             sock.close()
+            return
+        if len(self._viewers) >= MAX_VIEWERS:
+            self._refuse(sock)
             return
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
@@ -243,6 +246,16 @@ class ControlServer:
         self._viewers.add(viewer)
         self._selector.register(sock, viewer.mask, viewer)
         self._send(viewer, {"hello": {"protocol": VERSION, "pid": os.getpid(), "run_dir": str(self.run_dir.resolve())}})
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """Say why in place of the greeting, so the client can tell a full run from a dead one."""
+        sock.setblocking(False)
+        try:
+            sock.send(encode({"refused": {"reason": "busy", "max_viewers": MAX_VIEWERS,
+                                          "message": f"busy: all viewer slots taken ({MAX_VIEWERS} connected)"}}))
+        except OSError:
+            pass  # the client has gone already: nobody to tell
+        sock.close()
 
     def _drop(self, viewer: Viewer) -> None:
         viewer.close("closed")

@@ -7,11 +7,16 @@ trainer never waits for the UI.
 
 Attached (`cockpit attach`), the same app steers a run in another process: the control and store
 are remote ones, `q` detaches and leaves the run going, and `S` stops the run (after asking).
+
+SIGINT, SIGTERM, SIGHUP and ctrl+c mean what they mean headless: the run stops gracefully (a second
+one checkpoints at once); attached, the viewer detaches and the run goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -26,6 +31,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from cockpit import signals
 from cockpit.engine.config import ConfigError
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore, Snapshot
@@ -77,6 +83,8 @@ class CockpitApp(App):
         Binding("q", "detach", "Detach", id="detach", tooltip="Close this view; the run goes on"),
         Binding("S", "stop_run", "Stop run", id="stop", tooltip="Stop the run gracefully (end of episode, checkpoint, summary)"),
         Binding("escape", "close_render", "Close render", show=False),
+        Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True, id="interrupt",
+                tooltip="As SIGINT: stop the run gracefully and quit (attached: detach)"),
         *[Binding(str(i + 1), f"show_chart({i})", spec.title, show=False) for i, spec in enumerate(CHARTS)],
     ]
 
@@ -111,6 +119,8 @@ class CockpitApp(App):
         self.trainer_started = asyncio.Event()  # set once the worker exists (after the first frame)
         self.attached = attached
         self.notice = notice
+        self.signals: list[int] = []  # SIGINT, SIGTERM, SIGHUP (ctrl+c counts as SIGINT) received, in order
+        self._restore_signals: Callable[[], None] | None = None
 
     # ------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -131,6 +141,7 @@ class CockpitApp(App):
         self.charts = list(self.query(MetricChart))
         self.chart_area = self.query_one("#charts")
         self._apply_layout()
+        self._handle_signals()
         self.set_interval(self.refresh_s, self.refresh_view)
         # Until the first figures arrive (torch's import, the env, warm-up), look often: the first
         # live chart should not wait a whole tick.
@@ -149,7 +160,41 @@ class CockpitApp(App):
     def on_resize(self) -> None:
         self._apply_layout()
 
+    def _handle_signals(self) -> None:
+        """Signals handed to the app's loop: unhandled, SIGINT would cancel the app at once (an
+        inexact checkpoint, exit 0), and SIGTERM and SIGHUP would kill the process with no checkpoint
+        and the terminal in raw mode. A Python-level handler, not the loop's: it runs even while the
+        loop waits on a blocked write. Only the main thread may install one (an app run in a thread
+        leaves the signals to its host)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        self._restore_signals = signals.install(lambda signum: loop.call_soon_threadsafe(self.interrupt, signum))
+
+    def interrupt(self, signum: int) -> None:
+        """A signal (or ctrl+c, as SIGINT): stop this process's run gracefully and exit once it has
+        ended (a second one checkpoints at once, inexact); attached, or with no run going, exit now."""
+        self.signals.append(signum)
+        source = signal.Signals(signum).name
+        if self.attached or self.make_trainer is None or self.run_state in ENDED:
+            self.exit(return_code=128 + self.signals[0])
+        elif len(self.signals) > 1 or self.quit_requested_at is not None:
+            self.control.submit(Command("stop", value="now", source=source))
+        else:
+            self.quit_requested_at = time.monotonic()
+            self.state_override = "stopping"
+            self.control.submit(Command("stop", source=source))
+            self.events_pane.note(f"{source}: stopping at the end of this episode (checkpoint, summary); "
+                                  "again to checkpoint at once", style="bold")
+            self.refresh_view()
+
+    def action_interrupt(self) -> None:
+        self.interrupt(signal.SIGINT)
+
     def on_unmount(self) -> None:
+        if self._restore_signals is not None:
+            self._restore_signals()
+            self._restore_signals = None
         # Leaving by any way other than `q` (ctrl+q, a test's end): stop the trainer at its next step
         # with an immediate checkpoint, so the process never waits on a worker thread at exit.
         if self.make_trainer is not None and self.run_state not in ENDED:

@@ -39,11 +39,23 @@ def create_app(config: Config, run_dir: Path | None, checkpoint: Path | None = N
 
 
 def run_ui(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False, changes=()) -> int:
+    """The cockpit until `q` or a signal. Exit code as headless: 0 finished or stopped from the UI,
+    130 / 143 / 129 ended by SIGINT (or ctrl+c) / SIGTERM / SIGHUP, 1 failed."""
     app = create_app(config, run_dir, checkpoint, fork, changes)
     app.run()
     if app.refused is not None:  # e.g. a checkpoint whose tensors do not load: one line, exit 2
         raise app.refused
     state = app.store.status.get("state")
     if app.summary:
-        print(f"cockpit: run {app.summary['status']} · {run_dir}")
-    return 1 if state == "failed" else 0
+        say(f"cockpit: run {app.summary['status']} · {run_dir}")
+    if state == "failed":
+        return 1
+    return 128 + app.signals[0] if app.signals else 0
+
+
+def say(line: str) -> None:
+    """Print, unless the terminal is gone (SIGHUP: a closed SSH connection): the run's files say it all."""
+    try:
+        print(line, flush=True)
+    except OSError:
+        pass
