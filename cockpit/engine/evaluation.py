@@ -79,10 +79,17 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
     checkpoint = checkpoints.find(path, prefer="best")
     tensors, meta = checkpoints.load(checkpoint)
     config = build_config(meta["config"], f"{checkpoint}/meta.json", name=meta.get("run_name", "custom"))
-    env = make_env(config.env, render_mode="rgb_array" if gif else None)
-    try:
-        if gif and "rgb_array" not in (env.metadata.get("render_modes") or []):
+    env = make_env(config.env)
+    if gif:
+        renders = "rgb_array" in (env.metadata.get("render_modes") or [])
+        env.close()
+        if not renders:
             raise ConfigError(f"--gif {gif}: {config.env.id} has no rgb_array rendering (expected an env that renders frames)")
+        from cockpit.engine.rendering import offscreen_sdl
+
+        offscreen_sdl()
+        env = make_env(config.env, render_mode="rgb_array")
+    try:
         try:
             act = greedy_policy(tensors["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n),
                                 config.dqn)

@@ -27,13 +27,17 @@ class RenderedStep:
     done: bool
 
 
+def offscreen_sdl() -> None:
+    """Frames only: no sound device and no display needed (SDL would otherwise probe them and print
+    its complaints over the terminal the cockpit draws on, or into a one-line error's stderr)."""
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
 def play_greedy(config: Config, policy: dict, seed: int, max_steps: int = 10_000) -> Iterator[RenderedStep]:
     """Yield each frame of one greedy episode (first the reset frame). Needs the env's rgb_array
     renderer (pygame for the classic-control envs)."""
-    # Frames only: no sound device and no display needed (SDL would otherwise probe them and print
-    # its complaints over the terminal the cockpit draws on).
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    offscreen_sdl()
     env = make_env(config.env, render_mode="rgb_array")
     try:
         act = greedy_policy(policy["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n), config.dqn)
