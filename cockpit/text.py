@@ -64,7 +64,7 @@ def event_parts(event: dict) -> tuple[str, str] | None:
     if kind == "error":
         return "✗ error", event["message"]
     if kind in ("pause", "resume"):
-        return kind, f"by {event.get('source', '?')}"
+        return kind, f"by {event.get('source', '?')}" + (f": {event['message']}" if event.get("message") else "")
     if kind == "stop":
         return "stop", f"by {event.get('source', '?')}: " + ("checkpoint now" if event.get("immediate") else "finishing the episode")
     if kind == "resumed":

@@ -102,3 +102,17 @@ BROKEN = {
 for _name, _cls in BROKEN.items():
     gym.register(id=f"{NAMESPACE}/{_name}-v0", entry_point=_cls, max_episode_steps=500)
 gym.register(id=f"{NAMESPACE}/Corridor-v0", entry_point=Corridor, max_episode_steps=10)
+
+
+class NanReward(CartPoleEnv):
+    """A reward of NaN from the instance's `NAN_AFTER`-th step on: a bug that makes training diverge."""
+
+    NAN_AFTER = 300
+
+    def step(self, action):
+        self.total_steps = getattr(self, "total_steps", 0) + 1
+        obs, reward, terminated, truncated, info = super().step(action)
+        return obs, (float("nan") if self.total_steps >= self.NAN_AFTER else reward), terminated, truncated, info
+
+
+gym.register(id=f"{NAMESPACE}/NanReward-v0", entry_point=NanReward, max_episode_steps=500)

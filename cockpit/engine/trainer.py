@@ -483,8 +483,10 @@ class Trainer(CommandsMixin, HealthMixin):
             self.health.active.add("non_finite")  # the monitor must not report it a second time
             self._diverge(message)
         if self.diverged:
-            self._event("checkpoint_skipped", checkpoint=kind, message=f"not written: the state is non-finite "
-                        f"({self.diverged.split(':')[0]}); last good: {self.last_checkpoint}")
+            last_good = (f"the last good one is {self.last_checkpoint}" if self.last_checkpoint
+                         else "no full checkpoint was taken before it")
+            self._event("checkpoint_skipped", checkpoint=kind, message=f"{kind} checkpoint not written: the state "
+                        f"is non-finite ({self.diverged.split(':')[0]}); {last_good}")
             if future is not None:
                 future.set_result(reply(False, error="the state is non-finite; no checkpoint written"))
             return None

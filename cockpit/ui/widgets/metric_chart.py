@@ -1,7 +1,8 @@
 """One live chart over env steps (plotext), decimated to its width, with event markers.
 
 Markers on every chart: a vertical line where a hyperparameter changed, ▲ where an evaluation
-ran and ◆ where a checkpoint was written, along the bottom edge. Redrawing costs real time, so a
+ran and ◆ where a checkpoint was written, along the bottom edge; ✕ along the top where a figure
+was NaN or infinite (drawn up to it, never passed to plotext). Redrawing costs real time, so a
 chart rebuilds only when its data changed and it is visible.
 """
 
@@ -44,6 +45,15 @@ def steps_label(step: float) -> str:
     if step >= 10_000:
         return f"{step / 1e3:.1f}k"
     return str(step)
+
+
+def finite_part(x: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(x, mean, min, max) where the mean is finite, a non-finite min or max falling back to the mean,
+    and the steps left out. plotext refuses NaN; a diverged run must still be drawn up to it."""
+    finite = np.isfinite(mean)
+    bad = x[~finite | ~np.isfinite(lo) | ~np.isfinite(hi)]
+    x, mean, lo, hi = x[finite], mean[finite], lo[finite], hi[finite]
+    return x, mean, np.where(np.isfinite(lo), lo, mean), np.where(np.isfinite(hi), hi, mean), bad
 
 
 class MetricChart(PlotextPlot):
@@ -92,16 +102,26 @@ class MetricChart(PlotextPlot):
             plt.title("waiting for data…")
             return
         low_edge, high_edge = np.inf, -np.inf
+        broken: list[np.ndarray] = []  # steps whose figures are NaN or infinite
         for key, label, colour in self.spec.series:
             s = snap.series[key]
             if not s.steps:
                 continue
             x, mean, lo, hi = decimate(s.steps, s.means, s.mins, s.maxs, columns)
+            x, mean, lo, hi, bad = finite_part(x, mean, lo, hi)
+            broken.append(bad)
+            if not len(x):
+                continue
             if self.spec.band and len(x) > 1:
                 plt.plot(x, hi, color="gray", marker="braille")
                 plt.plot(x, lo, color="gray", marker="braille")
             plt.plot(x, mean, color=colour, label=label, marker="braille")
             low_edge, high_edge = min(low_edge, lo.min()), max(high_edge, hi.max())
+        bad = np.concatenate(broken) if broken else np.zeros(0)
+        self.border_subtitle = f"[red]✕ NaN/Inf from step {steps_label(bad.min())}[/]" if len(bad) else ""
+        if not np.isfinite(low_edge):  # nothing finite to draw: say so instead of an empty plot
+            plt.title(f"no finite values: NaN/Inf from step {steps_label(bad.min())}" if len(bad) else "waiting for data…")
+            return
         if self.spec.evals and snap.evaluations:
             ev = snap.evaluations
             plt.error([e["step"] for e in ev], [e["mean"] for e in ev], yerr=[e["std"] for e in ev], color="green",
@@ -115,6 +135,8 @@ class MetricChart(PlotextPlot):
                 plt.hline(bound, "red")
                 high_edge = max(high_edge, bound)
         self._markers(snap, low_edge)
+        if len(bad):
+            plt.scatter(bad, [high_edge] * len(bad), marker="✕", color="red")
         self._step_ticks(snap)
         plt.xlabel("env steps")
 
