@@ -55,7 +55,9 @@ def event_parts(event: dict) -> tuple[str, str] | None:
     if kind == "checkpoint_requested":
         return "ckpt", "requested: taken at the end of this episode"
     if kind == "checkpoint":
-        exact = "" if event.get("exact", True) else " (inexact)"
+        if event.get("at_end"):  # a run that reached its total steps: --resume --total-steps goes on
+            return "ckpt", f"end of run {short_path(event['path'])}"
+        exact = "" if event.get("exact", True) else " (inexact: taken mid-episode)"
         return "ckpt", f"{event['checkpoint']} {short_path(event['path'])}{exact}"
     if kind == "alert":
         return ("✗ alert" if event.get("fatal") else "⚠ alert"), event["message"]

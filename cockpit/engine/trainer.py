@@ -257,7 +257,7 @@ class Trainer(CommandsMixin, HealthMixin):
             stopped = self._stop_requested_at is not None
             already_saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(f"step-{self.step:09d}")
             if not stopped and self.run_dir is not None and not already_saved:
-                self._checkpoint("stop", exact=done)  # resumable with a larger --total-steps
+                self._checkpoint("stop", exact=done, at_end=True)  # resumable with a larger --total-steps
             status = "failed" if self.diverged and self.error else "stopped" if stopped else "finished"
         except Exception as e:  # surfaced to the front end as state "failed", and logged
             self.error = f"{type(e).__name__}: {e}"
@@ -474,7 +474,8 @@ class Trainer(CommandsMixin, HealthMixin):
             create_run_dir(self.run_dir)
         self.log = RunLog(self.run_dir, self.config, self.metadata())
 
-    def _checkpoint(self, kind: str, future: Future | None = None, exact: bool = True) -> Path | None:
+    def _checkpoint(self, kind: str, future: Future | None = None, exact: bool = True, at_end: bool = False) -> Path | None:
+        """`at_end`: the run reached its total steps (mid-episode is the normal case there, not a warning)."""
         if self.run_dir is None:
             return None
         if not self.diverged and not self._state_is_finite():
@@ -500,7 +501,7 @@ class Trainer(CommandsMixin, HealthMixin):
         path = checkpoints.save(self.run_dir, tensors, meta, keep=self.config.run.checkpoint_keep, pinned=pinned)
         if kind != "best":
             self.last_checkpoint = path
-        self._event("checkpoint", checkpoint=kind, path=str(path), exact=exact)
+        self._event("checkpoint", checkpoint=kind, path=str(path), exact=exact, **({"at_end": True} if at_end else {}))
         self.store.publish({"last_checkpoint": str(path)})
         if future is not None:
             future.set_result(reply(True, step=self.step, path=str(path), exact=exact))

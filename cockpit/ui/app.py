@@ -263,24 +263,26 @@ class CockpitApp(App):
         snap = self.store.snapshot(self.version)
         if self.quit_requested_at and time.monotonic() - self.quit_requested_at > QUIT_TIMEOUT_S:
             self.exit()
-        if snap is None:
-            return
-        self.version = snap.version
-        if self.snapshot is None or (self.snapshot.status.get("state") == "paused") != (snap.status.get("state") == "paused"):
-            self.refresh_bindings()
-        self.snapshot = snap
-        self.status_strip.show(snap.status, self.state_override)
-        new = snap.event_count - self.events_seen
-        self.events_pane.add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
-        self.events_seen = snap.event_count
+        if snap is not None:
+            self.version = snap.version
+            if self.snapshot is None or (self.snapshot.status.get("state") == "paused") != (snap.status.get("state") == "paused"):
+                self.refresh_bindings()
+            self.snapshot = snap
+            self.status_strip.show(snap.status, self.state_override)
+            new = snap.event_count - self.events_seen
+            self.events_pane.add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
+            self.events_seen = snap.event_count
+        snap = self.snapshot
         now = time.monotonic()
-        if self.render_panel.is_open or (now < self._charts_due and not forced):
+        if snap is None or self.render_panel.is_open or (now < self._charts_due and not forced):
             return
-        # At most CHARTS_PER_REFRESH redraws per tick, least recently drawn first: a chart costs the
-        # trainer 10-20 ms of GIL time, so six at once every half second would cost it over 10%.
+        # Charts still behind the latest snapshot catch up on later ticks, new figures or not (a
+        # paused or ended run publishes none). At most CHARTS_PER_REFRESH redraws per tick while the
+        # run trains, least recently drawn first: a chart costs the trainer 10-20 ms of GIL time.
         visible = [c for c in self.charts if c.display]
         visible.sort(key=lambda c: c.drawn_at)
-        limit = len(visible) if all(c.drawn_at == 0 for c in visible) else CHARTS_PER_REFRESH
+        at_once = self.run_state in ENDED or all(c.drawn_at == 0 for c in visible)
+        limit = len(visible) if at_once else CHARTS_PER_REFRESH
         drawn = []
         for chart in visible:
             if len(drawn) < limit and chart.show(snap):
