@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config
-from cockpit.engine.files import fsync_dir, write_atomic
+from cockpit.engine.files import fsync_dir, write_atomic, write_failed
 
 STATE, META = "state.pt", "meta.json"
 FULL_KINDS = ("periodic", "demand", "stop")
@@ -61,12 +61,16 @@ def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3, pinned: set[st
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     for stale in root.glob(".tmp-*"):  # left by a killed process (the run directory is locked: none is live)
         shutil.rmtree(stale, ignore_errors=True)
-    tmp.mkdir()
     import torch
 
-    _write_file(tmp / STATE, lambda f: torch.save(tensors, f))
-    _write_file(tmp / META, lambda f: f.write(json.dumps(meta, indent=1).encode()))
-    fsync_dir(tmp)
+    try:
+        tmp.mkdir()
+        _write_file(tmp / STATE, lambda f: torch.save(tensors, f))
+        _write_file(tmp / META, lambda f: f.write(json.dumps(meta, indent=1).encode()))
+        fsync_dir(tmp)
+    except (OSError, RuntimeError) as e:  # torch reports a short write as RuntimeError
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_failed(final, e) from None
     replaced = None
     if final.exists():  # the same step written again (a resume from an earlier checkpoint passes it)
         replaced = root / f".tmp-replaced-{final.name}-{os.getpid()}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 
@@ -15,15 +17,41 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class WriteFailed(OSError):
+    """A file of the run that could not be written (a full disk, a file-size limit, an I/O error):
+    the run ends `failed` with this one line, the files before it intact."""
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def write_failed(path: Path, error: BaseException) -> WriteFailed:
+    """`error` (an OSError, or what torch makes of one) as one line naming the file and the free space."""
+    if isinstance(error, OSError) and error.strerror:
+        reason = error.strerror
+    else:  # torch's writer reports a short write in its own words
+        reason = "the write stopped short: a full disk or a file-size limit"
+    try:
+        free = f"; {shutil.disk_usage(Path(path).parent).free / 2**20:,.0f} MB free there"
+    except OSError:
+        free = ""
+    return WriteFailed(getattr(error, "errno", None) or errno.EIO, f"cannot write {path} ({reason}{free})")
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temporary sibling, fsync, then rename over `path`."""
+    """Write to a temporary sibling, fsync, then rename over `path`; on failure the temporary goes
+    and `path` keeps its old contents."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_failed(path, e) from None
     fsync_dir(path.parent)
 
 

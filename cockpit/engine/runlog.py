@@ -19,6 +19,7 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.engine.config import Config, ConfigError, to_toml
-from cockpit.engine.files import write_atomic, write_json_atomic
+from cockpit.engine.files import write_atomic, write_failed, write_json_atomic
 
 PACKAGES = ("cockpit", "torch", "gymnasium", "numpy", "tensorboard")
 
@@ -96,13 +97,15 @@ def package_versions() -> dict:
     return versions
 
 
-def _truncate_lines(path: Path, keep: int) -> int:
-    """Cut a JSON-lines file back to its first `keep` lines (atomically); returns the count kept."""
+def _truncate_lines(path: Path, keep: int | None) -> int:
+    """Cut a JSON-lines file back to its first `keep` whole lines (all of them with None), atomically;
+    a line cut off mid-write is never kept, so that what is appended next starts a line of its own.
+    Returns the count kept."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:keep]
+        lines = Path(path).read_bytes().split(b"\n")[:-1][:keep]
     except FileNotFoundError:
         lines = []
-    write_atomic(path, "".join(lines))
+    write_atomic(path, b"".join(line + b"\n" for line in lines))
     return len(lines)
 
 
@@ -144,6 +147,22 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def quiet_tensorboard_threads() -> None:
+    """TensorBoard writes from a thread of its own; when a write fails (a full disk) the thread dies
+    printing a traceback, and the writer raises the same error at its next call, where the run ends
+    with one line. Only the thread's printout goes; every other thread's failure prints as before."""
+    previous = threading.excepthook
+    if getattr(previous, "cockpit_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not type(args.thread).__module__.startswith("tensorboard."):
+            previous(args)
+
+    hook.cockpit_quiet = True
+    threading.excepthook = hook
+
+
 class RunLog:
     """Appends metrics and events to the run directory; every write also feeds TensorBoard."""
 
@@ -152,8 +171,9 @@ class RunLog:
         back to that checkpoint, so that the continued run's logs read as if never interrupted."""
         self.path = Path(path)
         self.lines = {"metrics": 0, "events": 0}
-        if resume_at is not None and resume_at.get("log_lines"):
-            self.lines = {name: _truncate_lines(self.path / f"{name}.jsonl", n) for name, n in resume_at["log_lines"].items()}
+        if resume_at is not None:  # the CLI has checked that the lines kept are whole records
+            counts = resume_at.get("log_lines") or {}
+            self.lines = {name: _truncate_lines(self.path / f"{name}.jsonl", counts.get(name)) for name in self.lines}
         self.metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self.events = open(self.path / "events.jsonl", "a", encoding="utf-8")
         self._purge_step = resume_at["from_step"] + 1 if resume_at else None
@@ -187,6 +207,8 @@ class RunLog:
             torch_side.load(tensorboard=True)
             from torch.utils.tensorboard import SummaryWriter
 
+            quiet_tensorboard_threads()
+
             self._tb = SummaryWriter(str(self.path / "tb"), purge_step=self._purge_step, flush_secs=30)
             if self._hparams_of is not None:
                 self._write_hparams(self._hparams_of)
@@ -208,7 +230,10 @@ class RunLog:
         self.tb.add_text("config", "```\n" + to_toml(config) + "\n```", 0)
 
     def metric(self, record: dict) -> None:
-        self.metrics.write(json.dumps(clean_json(record)) + "\n")
+        try:
+            self.metrics.write(json.dumps(clean_json(record)) + "\n")
+        except OSError as e:
+            raise write_failed(self.path / "metrics.jsonl", e) from None
         self.lines["metrics"] += 1
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
@@ -218,8 +243,11 @@ class RunLog:
                              if value is not None and math.isfinite(value))
 
     def event(self, record: dict) -> None:
-        self.events.write(json.dumps(clean_json(record)) + "\n")
-        self.events.flush()
+        try:
+            self.events.write(json.dumps(clean_json(record)) + "\n")
+            self.events.flush()
+        except OSError as e:
+            raise write_failed(self.path / "events.jsonl", e) from None
         self.lines["events"] += 1
 
     def line_counts(self) -> dict[str, int]:
@@ -233,8 +261,11 @@ class RunLog:
             self._last_flush = now
 
     def flush(self) -> None:
-        self.metrics.flush()
-        self.events.flush()
+        for name, file in (("metrics.jsonl", self.metrics), ("events.jsonl", self.events)):
+            try:
+                file.flush()
+            except OSError as e:
+                raise write_failed(self.path / name, e) from None
         for key, value, step in self._scalars:
             self.tb.add_scalar(key, value, step)
         self._scalars.clear()
@@ -249,5 +280,8 @@ class RunLog:
             self.flush()
             self.tb.close()
         finally:
-            self.metrics.close()
-            self.events.close()
+            for file in (self.metrics, self.events):
+                try:
+                    file.close()
+                except OSError:  # what a full disk did not take is lost; flush above has said so
+                    pass

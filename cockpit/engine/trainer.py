@@ -30,6 +30,7 @@ from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
 from cockpit.engine.control import Command, Control, reply
 from cockpit.engine.envs import inspect_env, make_env, measure_reward_abs_max, q_bound
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
+from cockpit.engine.files import WriteFailed
 from cockpit.engine.metrics import PUBLISH_EVERY, UPDATE_METRICS, MetricsStore
 from cockpit.engine.runlog import RunLog, create_run_dir, peak_rss_mb
 from cockpit.engine.schedules import LinearSchedule
@@ -127,6 +128,7 @@ class Trainer(CommandsMixin, HealthMixin):
         policy = config.alerts.on_non_finite
         self.on_non_finite = on_non_finite if policy == "default" else policy
         self.diverged: str | None = None  # set once NaN/Inf appears: no checkpoint is taken after it
+        self._log_unwritable = False  # a write to the run directory failed: events reach the store only
         self.step_hook: Callable[[Trainer, int, tuple], tuple] | None = None
         """For tests and injected faults: called with (trainer, action, the env's 5-tuple) after every
         env step, at `trainer.step` before the step counts; returns the 5-tuple the loop goes on with."""
@@ -259,8 +261,15 @@ class Trainer(CommandsMixin, HealthMixin):
             if not stopped and self.run_dir is not None and not already_saved:
                 self._checkpoint("stop", exact=done, at_end=True)  # resumable with a larger --total-steps
             status = "failed" if self.diverged and self.error else "stopped" if stopped else "finished"
+        except WriteFailed as e:  # a full disk: one line; the log cannot take more than the store shows
+            self.error = str(e)
+            self._log_unwritable = True
+            self._event("error", message=self.error)
+            status = "failed"
         except Exception as e:  # surfaced to the front end as state "failed", and logged
             self.error = f"{type(e).__name__}: {e}"
+            if isinstance(e, OSError):
+                self._log_unwritable = True
             self._event("error", message=self.error, traceback=traceback.format_exc())
             status = "failed"
         summary = self._summary(status, time.perf_counter() - started)
@@ -427,7 +436,7 @@ class Trainer(CommandsMixin, HealthMixin):
     def _event(self, kind: str, **fields: Any) -> dict:
         event = {"kind": kind, "step": self.step, "time": time.time(), **fields}
         self.store.add_event(event)
-        if self.log:
+        if self.log and not self._log_unwritable:
             self.log.event(event)
         return event
 
@@ -569,9 +578,14 @@ class Trainer(CommandsMixin, HealthMixin):
         if self.log:
             try:
                 self.log.close()
+            except WriteFailed as e:
+                summary["error"] = summary["error"] or str(e)
             except Exception as e:  # TensorBoard's writer, made at the first flush, can fail as late as this
                 summary["error"] = summary["error"] or f"TensorBoard: {type(e).__name__}: {e}"
-            self.log.write_summary(summary)
+            try:
+                self.log.write_summary(summary)
+            except WriteFailed:  # the disk is still full: the summary reaches the front end only
+                pass
         self.env.close()
         self.eval_env.close()
         if self._flushing == (threading.get_ident(), False):  # this thread did not flush before the run
