@@ -12,6 +12,7 @@ import torch
 from cockpit import cli
 from cockpit.engine import checkpoints
 from cockpit.engine.trainer import Trainer
+from cockpit.text import event_line
 from tiny import tiny_config, write_tiny_preset
 
 RUN = {"total_steps": 900, "eval_freq": 100, "checkpoint_keep": 1}
@@ -60,6 +61,7 @@ def test_the_checkpoint_before_a_live_change_outlives_retention(changed_run):
     assert (first["number"], second["number"]) == (1, 2)
     assert first["checkpoint"] is None, "no checkpoint precedes step 50"
     assert second["rollback"] == f"cockpit --fork {changed_run} --before-change 2"
+    assert f"#2 gamma 0.99 → 0.9 · roll back: cockpit --fork {changed_run} --before-change 2" in event_line(second)
     pinned = checkpoints.checkpoints_dir(changed_run) / second["checkpoint"]
     meta = json.loads((pinned / "meta.json").read_text())
     assert meta["kind"] == "periodic" and meta["step"] <= second["step"]
