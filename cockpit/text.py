@@ -48,9 +48,9 @@ def event_parts(event: dict) -> tuple[str, str] | None:
         return tag, f"{event['mean']:.1f} ± {event['std']:.1f} ({len(event['returns'])} episodes)"
     if kind == "hparam":
         before = f" · return 10 eps before {number(event['return_before'])}" if event.get("return_before") is not None else ""
-        number = f"#{event['number']} " if event.get("number") else ""
+        numbered = f"#{event['number']} " if event.get("number") else ""
         rollback = f" · roll back: {event['rollback']}" if event.get("rollback") else ""
-        return "hparam", f"{number}{event['key']} {event['old']} → {event['new']}{before}{rollback}"
+        return "hparam", f"{numbered}{event['key']} {event['old']} → {event['new']}{before}{rollback}"
     if kind == "hparam_effect":
         return "hparam", (f"{event['key']} = {event['value']} (at {event['changed_at']:,}): return 10 eps "
                           f"before {number(event['return_before'])} · after {number(event['return_after'])}")
