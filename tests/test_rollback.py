@@ -61,7 +61,8 @@ def test_the_checkpoint_before_a_live_change_outlives_retention(changed_run):
     assert (first["number"], second["number"]) == (1, 2)
     assert first["checkpoint"] is None, "no checkpoint precedes step 50"
     assert second["rollback"] == f"cockpit --fork {changed_run} --before-change 2"
-    assert f"#2 gamma 0.99 → 0.9 · roll back: cockpit --fork {changed_run} --before-change 2" in event_line(second)
+    line = event_line(second)
+    assert "#2 gamma 0.99 → 0.9" in line and line.endswith(f"roll back: cockpit --fork {changed_run} --before-change 2")
     pinned = checkpoints.checkpoints_dir(changed_run) / second["checkpoint"]
     meta = json.loads((pinned / "meta.json").read_text())
     assert meta["kind"] == "periodic" and meta["step"] <= second["step"]
