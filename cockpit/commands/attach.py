@@ -4,8 +4,6 @@ read-only, when the run is over or dead; with --web, the same in a browser."""
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from pathlib import Path
 
 from cockpit.engine.config import ConfigError
@@ -30,24 +28,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def history_store(run_dir: Path):
-    """A RemoteStore holding the run's logs. A live run's log may end in a half-written line: then
-    the complete lines are read from a copy."""
+    """A RemoteStore holding the run's logs. A live run's half-written last line is left for the next
+    read; a damaged log is refused, naming its file and line."""
     from cockpit.engine.history import load_history
     from cockpit.remote.client import RemoteStore
 
-    try:
-        return load_history(run_dir, RemoteStore())
-    except ValueError:
-        pass  # a line cut mid-write: read the complete ones below
-    with tempfile.TemporaryDirectory(prefix="cockpit-attach-") as tmp:
-        for name in ("config.toml", "summary.json"):
-            if (run_dir / name).exists():
-                shutil.copy(run_dir / name, tmp)
-        for name in ("metrics.jsonl", "events.jsonl"):
-            if (run_dir / name).exists():
-                text = (run_dir / name).read_text(encoding="utf-8")
-                Path(tmp, name).write_text(text[: text.rfind("\n") + 1], encoding="utf-8")
-        return load_history(Path(tmp), RemoteStore())
+    return load_history(run_dir, RemoteStore())
 
 
 def create_attach_app(run_dir: Path, refresh_s: float | None = None):
@@ -100,6 +86,8 @@ def main(argv: list[str]) -> int:
         raise ConfigError(f"--port {args.port}: expected --web and a port from 1 to 65535")
     if args.web:
         from cockpit.remote.web import serve
+
+        history_store(args.run_dir)  # a damaged run is refused here, not in each browser's viewer
 
         return serve(args.run_dir, args.port)
     app = create_attach_app(args.run_dir)

@@ -38,9 +38,16 @@ def main(argv: list[str]) -> int:
     plan.require("scipy", *(("matplotlib",) if args.png else ()))
     if args.last < 1:
         raise ConfigError(f"--last {args.last}: expected an integer >= 1")
-    groups = []
+    groups, damaged = [], []
     for path in args.paths:
-        groups += groups_of(path)
+        found, left_out = groups_of(path)
+        groups += found
+        damaged += left_out
+    if not groups:
+        more = f" (and {len(damaged) - 1} more damaged runs)" if len(damaged) > 1 else ""
+        raise ConfigError(damaged[0] + more)
+    for reason in damaged:
+        print(f"cockpit: left out a damaged run: {reason}", file=sys.stderr, flush=True)
     target = next((g.target() for g in groups if g.target() is not None), None)
     series = [g.mean_series(f"#{i} {g.label}") for i, g in enumerate(groups, 1)]
     for s in series:
@@ -59,13 +66,27 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def groups_of(path: Path) -> list[Group]:
-    """One group per distinct config (seed aside) among the runs at or below `path`."""
+def groups_of(path: Path) -> tuple[list[Group], list[str]]:
+    """One group per distinct config (seed aside) among the runs at or below `path` that read back
+    whole, and why each of the others does not (one line each)."""
     if not path.exists():
         raise ConfigError(f"{path}: no such run or sweep directory")
-    runs = [read_run(p) for p in find_run_dirs(path)]
-    if not runs:
+    paths = find_run_dirs(path)
+    if not paths:
         raise ConfigError(f"{path}: no run directories found (expected config.toml and metrics.jsonl in it or below it)")
+    runs, damaged = [], []
+    for run_path in paths:
+        try:
+            run = read_run(run_path)
+        except ConfigError as e:
+            damaged.append(str(e))
+            continue
+        if run.damage:
+            damaged.append(run.damage)
+        else:
+            runs.append(run)
+    if not runs:
+        return [], damaged
     by_config: dict[str, list] = {}
     for run in runs:
         key = json.dumps({k: v for k, v in flatten(run.config).items() if k not in IGNORED}, sort_keys=True, default=str)
@@ -77,7 +98,7 @@ def groups_of(path: Path) -> list[Group]:
             common = Path(*commonparts([r.path.relative_to(path).parts[:-1] if r.path != path else () for r in records]))
             label = str(path / common) if common.parts else f"{path} ({records[0].path.name}…)"
         groups.append(Group(label, sorted(records, key=lambda r: r.seed if r.seed is not None else -1)))
-    return groups
+    return groups, damaged
 
 
 def commonparts(parts: list[tuple]) -> tuple:

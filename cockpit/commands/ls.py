@@ -16,7 +16,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cockpit ls",
         description="List the runs under a folder (default runs/): state (running, paused, finished, stopped, "
-        "failed, dead), step, last evaluation, and whether one can attach to steer it.",
+        "failed, dead, damaged: the reason with --json), step, last evaluation, and whether one can attach to steer it.",
     )
     p.add_argument("root", type=Path, nargs="?", default=Path("runs"), help="a folder of run directories (default runs/)")
     p.add_argument("--json", action="store_true", help="one JSON object per run")
@@ -25,9 +25,13 @@ def parser() -> argparse.ArgumentParser:
 
 def describe_run(run_dir: Path) -> dict:
     from cockpit.remote.client import Connection, ConnectionLost
-    from cockpit.remote.runs import log_tail, probe, total_steps
+    from cockpit.remote.runs import damage, log_tail, probe, total_steps
 
     found = probe(run_dir)
+    reason = damage(run_dir) if not found.listening else None
+    if reason is not None:
+        return {"run_dir": str(run_dir), "state": "damaged", "step": None, "total_steps": None, "last_eval": None,
+                "attach": "-", "reason": reason}
     row = {"run_dir": str(run_dir), "state": found.state, "step": None, "total_steps": total_steps(run_dir),
            "last_eval": None, "attach": "history", "reason": found.reason}
     if found.listening:

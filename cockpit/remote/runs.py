@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from cockpit.engine.config import ConfigError
+from cockpit.engine.history import check_metric, parse_lines, read_config_tables, read_metadata, read_summary
 from cockpit.remote.server import POINTER
 
 ENDED = {"finished": "finished", "stopped": "stopped", "failed": "failed"}
@@ -24,7 +25,7 @@ TAIL_BYTES = 256 * 1024
 @dataclass
 class Probe:
     run_dir: Path
-    state: str  # listening, finished, stopped, failed, running (not listening), dead
+    state: str  # listening, finished, stopped, failed, running (not listening), dead, damaged
     reason: str  # one line for a person
     socket: Path | None = None
     pid: int | None = None
@@ -80,18 +81,23 @@ def lock_holder(run_dir: Path) -> int | None:
 
 def probe(run_dir: Path) -> Probe:
     run_dir = Path(run_dir)
-    summary = _read_json(run_dir / "summary.json")
+    try:
+        summary, damage = read_summary(run_dir / "summary.json"), None
+    except ConfigError as e:
+        summary, damage = None, str(e)
     pointer = _read_json(run_dir / POINTER)
     if pointer and isinstance(pointer.get("socket"), str):
         path, pid = Path(pointer["socket"]), pointer.get("pid")
         if answers(path):
             return Probe(run_dir, "listening", f"listening on {path} (pid {pid})", path, pid, summary)
-        if summary is None:
+        if summary is None and damage is None:
             why = "is gone" if not pid_alive(pid) else "does not answer"
             return Probe(run_dir, "dead", f"the run is dead: process {pid} {why}, its socket {path} is stale", path, pid)
+    if damage is not None:
+        return Probe(run_dir, "damaged", damage)
     if summary is not None:
-        status = ENDED.get(summary.get("status"), str(summary.get("status")))
-        return Probe(run_dir, status, f"the run has ended: {status} at step {summary.get('steps', 0):,}", summary=summary)
+        status = ENDED[summary["status"]]
+        return Probe(run_dir, status, f"the run has ended: {status} at step {summary['steps']:,}", summary=summary)
     holder = lock_holder(run_dir)
     if pid_alive(holder):
         return Probe(run_dir, "running", f"the run (pid {holder}) is not listening for control: it has the cockpit on "
@@ -100,33 +106,44 @@ def probe(run_dir: Path) -> Probe:
 
 
 def log_tail(run_dir: Path) -> tuple[int | None, dict | None]:
-    """The last step in metrics.jsonl and its last evaluation, from the file's end only."""
+    """The last step in metrics.jsonl and its last evaluation, from the file's end only; a damaged
+    line there is refused (`ConfigError`), a half-written last one is a live run's and waits."""
     path = Path(run_dir) / "metrics.jsonl"
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - TAIL_BYTES))
-            lines = f.read().splitlines()[1 if size > TAIL_BYTES else 0:]
-    except OSError:
+            lines = f.read().split(b"\n")[1 if size > TAIL_BYTES else 0:-1]
+    except FileNotFoundError:
         return None, None
-    step, evaluation = None, None
-    for line in reversed(lines):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a kill
-        step = record.get("step") if step is None else step
-        if record.get("kind") == "eval":
-            evaluation = record
-            break
-    return step, evaluation
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror}) (expected JSON lines)") from None
+    where = path if size <= TAIL_BYTES else f"{path} (its last {TAIL_BYTES // 1024} KiB)"
+    records = parse_lines(where, lines)
+    for number, record in enumerate(records, 1):
+        check_metric(record, f"{where}:{number}")
+    evaluations = [r for r in records if r["kind"] == "eval"]
+    return (records[-1]["step"] if records else None), (evaluations[-1] if evaluations else None)
+
+
+def damage(run_dir: Path) -> str | None:
+    """What makes a run directory unreadable, in one line naming the file; None when it reads back.
+    Only the end of its metrics is read, so that listing many long runs stays quick."""
+    try:
+        read_config_tables(run_dir)
+        read_metadata(run_dir)
+        read_summary(Path(run_dir) / "summary.json")
+        log_tail(run_dir)
+    except ConfigError as e:
+        return str(e)
+    return None
 
 
 def total_steps(run_dir: Path) -> int | None:
     try:
-        return tomllib.loads((Path(run_dir) / "config.toml").read_text(encoding="utf-8"))["run"]["total_steps"]
-    except (OSError, ValueError, KeyError):
+        return read_config_tables(run_dir)["run"]["total_steps"]
+    except (ConfigError, KeyError):
         return None
 
 

@@ -69,9 +69,11 @@ class Job:
             try:
                 record = json.loads(line)
             except ValueError:
+                continue  # damage is named when the run is read at the end (`runs.read_run`)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
                 continue
-            self.step = max(self.step, record.get("step") or 0)
-            if record.get("kind") == "eval" and record.get("scheduled") and record.get("mean") is not None:
+            self.step = max(self.step, record["step"])
+            if record.get("kind") == "eval" and record.get("scheduled") and isinstance(record.get("mean"), (int, float)):
                 self.evals.append(record)
                 new.append(record)
         return new

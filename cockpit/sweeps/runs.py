@@ -3,10 +3,10 @@ the config. What the multi-run tools need and nothing that imports torch."""
 
 from __future__ import annotations
 
-import json
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from cockpit.engine.config import ConfigError
 
@@ -24,6 +24,8 @@ class RunRecord:
     """summary.json, or None while the run has not ended (or crashed before writing it)."""
     config: dict = field(default_factory=dict)
     """The resolved config tables (config.toml)."""
+    damage: str | None = None
+    """Why its metrics or summary could not be read back (one line naming the file), or None."""
 
     @property
     def seed(self) -> int | None:
@@ -35,7 +37,7 @@ class RunRecord:
         return {
             "seed": self.seed,
             "run_dir": str(self.path),
-            "status": s.get("status", "no summary"),
+            "status": "damaged" if self.damage else s.get("status", "no summary"),
             "final_eval": self.means[-1] if self.means else None,
             "best_eval": max(self.means) if self.means else None,
             "first_step_reaching_target": s.get("first_step_reaching_target"),
@@ -46,34 +48,42 @@ class RunRecord:
 
 
 def scheduled_evals(path: Path) -> list[dict]:
-    """The scheduled evaluation records of metrics.jsonl, in order; a torn last line is skipped."""
-    evals = []
-    try:
-        text = (Path(path) / "metrics.jsonl").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return evals
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("kind") == "eval" and record.get("scheduled") and record.get("mean") is not None:
-            evals.append(record)
-    return evals
+    """The scheduled evaluation records of metrics.jsonl, in order; a torn last line is skipped, any
+    other damage is refused (`ConfigError` naming the file and line)."""
+    from cockpit.engine.history import read_metrics
+
+    records = read_metrics(Path(path) / "metrics.jsonl")
+    return [r for r in records if r["kind"] == "eval" and r["scheduled"] and r["mean"] is not None]
 
 
 def read_run(path: Path) -> RunRecord:
+    """A run as the sweep tools see it; a config that does not read is refused (`ConfigError`), damaged
+    logs or summary leave a record without evaluations that says why (`damage`)."""
+    from cockpit.engine.history import read_config_tables, read_summary
+
     path = Path(path)
+    config = read_config_tables(path)
     try:
-        config = tomllib.loads((path / "config.toml").read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: not a run directory (config.toml: {e})") from None
-    evals = scheduled_evals(path)
-    try:
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        summary = None
+        evals = scheduled_evals(path)
+        summary = read_summary(path / "summary.json")
+    except ConfigError as e:
+        return RunRecord(path, config=config, damage=str(e))
     return RunRecord(path, [e["step"] for e in evals], [e["mean"] for e in evals], summary, config)
+
+
+def read_runs(paths: list[Path], err: TextIO = sys.stderr) -> list[RunRecord]:
+    """The runs that read back whole; each damaged one is named in one line on `err` and left out."""
+    records = []
+    for path in paths:
+        try:
+            record = read_run(path)
+        except ConfigError as e:
+            record = RunRecord(Path(path), damage=str(e))
+        if record.damage:
+            print(f"cockpit: left out a damaged run: {record.damage}", file=err, flush=True)
+        else:
+            records.append(record)
+    return records
 
 
 def is_run_dir(path: Path) -> bool:
