@@ -254,14 +254,13 @@ def test_eval_records_a_gif(finished_run, tmp_path):
 def test_replay_reruns_a_run_with_its_recorded_live_changes_bit_for_bit(tmp_path):
     original = tmp_path / "original"
     trainer = Trainer(tiny_config(), original)
-    step = trainer.env.step
 
-    def change_midway(action):
+    def change_midway(trainer, action, result):
         if trainer.step == 250:
             trainer.control.set("learning_rate", 2e-3, source="ctl")
-        return step(action)
+        return result
 
-    trainer.env.step = change_midway
+    trainer.step_hook = change_midway
     assert trainer.run()["status"] == "finished"
     done = cockpit("--replay", original, "--no-ui", "--run-dir", tmp_path / "replayed", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -273,15 +272,13 @@ def test_replay_reruns_a_run_with_its_recorded_live_changes_bit_for_bit(tmp_path
 
 def stop_at(trainer: Trainer, step: int, *commands: Command) -> None:
     """Submit commands through the control surface while the run is at `step` (as a signal handler would)."""
-    env_step = trainer.env.step
-
-    def step_and_maybe_stop(action):
+    def step_and_maybe_stop(trainer, action, result):
         if trainer.step == step:
             for command in commands:
                 trainer.control.submit(command)
-        return env_step(action)
+        return result
 
-    trainer.env.step = step_and_maybe_stop
+    trainer.step_hook = step_and_maybe_stop
 
 
 @pytest.mark.parametrize("how", ["second signal", "episode too long"])
@@ -374,7 +371,7 @@ def test_resume_extends_the_run_keeps_the_new_total_and_refuses_a_finished_one(f
     trainer = Trainer(tiny_config(run={"total_steps": 700}), run_dir)
     trainer.resume_from(checkpoints.find(run_dir))
     seen = []
-    trainer.env.step = lambda action, _step=trainer.env.step: (seen.append((run_dir / "summary.json").exists()), _step(action))[1]
+    trainer.step_hook = lambda t, action, result: (seen.append((run_dir / "summary.json").exists()), result)[1]
     assert trainer.run()["status"] == "finished" and trainer.step == 700
     assert seen and not any(seen), "a resumed run must not look ended (summary.json) while it trains"
     assert 'total_steps = 700' in (run_dir / "config.toml").read_text()

@@ -28,13 +28,7 @@ def run(config, hook=None, **kwargs) -> Trainer:
     the step's end boundary, which keeps the tests deterministic without sleeps)."""
     trainer = Trainer(config, **kwargs)
     if hook is not None:
-        env_step = trainer.env.step
-
-        def hooked(action):
-            hook(trainer)
-            return env_step(action)
-
-        trainer.env.step = hooked
+        trainer.step_hook = lambda t, action, result: (hook(t), result)[1]
     summary = trainer.run()
     assert summary["status"] == "finished", summary
     return trainer
@@ -134,8 +128,7 @@ def test_the_loop_thread_flushes_denormals_from_the_end_of_the_warm_up_and_puts_
     for in_thread in (True, False):
         seen.clear()
         trainer = Trainer(tiny_config())
-        env_step = trainer.env.step
-        trainer.env.step = lambda action, t=trainer: (probe(t), env_step(action))[1]
+        trainer.step_hook = lambda t, action, result: (probe(t), result)[1]
         if in_thread:
             thread = threading.Thread(target=trainer.run)
             thread.start()
@@ -299,10 +292,11 @@ def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
 
     live = run(config, hook=change)  # asked during step 250 and 400: applied at the next boundary
     assert replies["second"].result()["ok"] is False and "pending" in replies["second"].result()["error"]
-    assert replies["lr"].result() == {"ok": True, "step": 251, "key": "learning_rate", "old": 1e-3, "new": 2e-3}
+    assert replies["lr"].result() == {"ok": True, "step": 251, "key": "learning_rate", "old": 1e-3, "new": 2e-3,
+                                      "number": 1, "rollback": None}  # no run directory to roll back in
     assert live.applied_changes == [
-        {"step": 251, "key": "learning_rate", "value": 2e-3},
-        {"step": 401, "key": "epsilon_end", "value": 0.2},
+        {"step": 251, "key": "learning_rate", "value": 2e-3, "number": 1, "checkpoint": None},
+        {"step": 401, "key": "epsilon_end", "value": 0.2, "number": 2, "checkpoint": None},
     ]
     assert live.agent.optimizer.param_groups[0]["lr"] == 2e-3
     events = [e for e in live.store.events if e["kind"] == "hparam"]
