@@ -214,7 +214,10 @@ def test_ctl_prints_the_result_and_exits_with_what_happened(live):
     code, out, _ = ctl(live.run_dir, "resume")
     assert code == 0 and out.startswith("running at step ")
     code, out, err = ctl(live.run_dir, "set", "dqn.learning_rate=-1")
-    assert code == 2 and out == "" and "live change: dqn.learning_rate = -1.0: expected a number > 0" in err
+    assert code == 2 and out == "" and "live change: dqn.learning_rate = -1.0: expected a number in (0, 10]" in err
+    code, out, _ = ctl(live.run_dir, "set", "dqn.learning_rate=1e-3")
+    assert code == 0 and out.startswith("change #1: learning_rate 0.001 → 0.001 at step ")
+    assert out.splitlines()[-1] == f"roll back: cockpit --fork {live.run_dir} --before-change 1"
     code, out, err = ctl(live.run_dir, "set", "dqn.learning_rate=abc")
     assert code == 2 and out == "" and "dqn.learning_rate" in err and len(err.splitlines()) == 1
     code, _, err = ctl(live.run_dir, "set", "dqn.buffer_size=10")

@@ -67,7 +67,9 @@ def describe(action: str, reply: dict) -> str:
     if action == "checkpoint":
         return f"checkpoint at {step}: {reply['path']}" + ("" if reply.get("exact", True) else " (inexact)")
     if action == "set":
-        return f"{reply['key']} {reply['old']} → {reply['new']} at {step}"
+        numbered = f"change #{reply['number']}: " if reply.get("number") else ""
+        rollback = f"\nroll back: {reply['rollback']}" if reply.get("rollback") else ""
+        return f"{numbered}{reply['key']} {reply['old']} → {reply['new']} at {step}{rollback}"
     if action == "stop":
         return f"stopping at {step}: {reply.get('message', '')}"
     if action == "status":
