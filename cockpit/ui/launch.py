@@ -47,15 +47,7 @@ def run_ui(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: 
         raise app.refused
     state = app.store.status.get("state")
     if app.summary:
-        say(f"cockpit: run {app.summary['status']} · {run_dir}")
+        print(f"cockpit: run {app.summary['status']} · {run_dir}")
     if state == "failed":
         return 1
     return 128 + app.signals[0] if app.signals else 0
-
-
-def say(line: str) -> None:
-    """Print, unless the terminal is gone (SIGHUP: a closed SSH connection): the run's files say it all."""
-    try:
-        print(line, flush=True)
-    except OSError:
-        pass
