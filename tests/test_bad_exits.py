@@ -135,6 +135,14 @@ def test_check_shows_an_env_whose_reset_raises_as_a_failed_check(tiny_preset, us
     assert f"ValueError: boom in reset (raised at {module}.py:" in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize("command", ["run", "check", "play"])
+def test_render_mode_in_env_kwargs_is_bad_input(tmp_path, tiny_preset, monkeypatch, capsys, command):
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv_of(command, tiny_preset), "--set", 'env.kwargs={render_mode="human"}']) == 2
+    one_error_line(capsys, "env.kwargs = {'render_mode': 'human'}: render_mode is cockpit's to set")
+    assert not (tmp_path / "runs").exists()
+
+
 # ------------------------------------------------------------------ eval and plots
 PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
 
@@ -170,6 +178,18 @@ def test_eval_gif_still_written_where_it_can_be(finished_run, tmp_path, capsys):
     assert main(["eval", str(finished_run), "--episodes", "1", "--gif", str(gif)]) == 0
     assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["episode.gif"]
+
+
+def test_eval_gif_of_an_env_without_frames_is_refused_before_the_evaluation(tmp_path, capsys):
+    preset = write_tiny_preset(tmp_path / "corridor.toml", env={"id": "broken_envs:cockpit-tests/Corridor-v0"},
+                               dqn={"warmup_steps": 16, "buffer_size": 64},
+                               run={"total_steps": 64, "eval_freq": 32, "eval_episodes": 1, "log_interval": 32})
+    assert main([str(preset), "--no-ui", "--run-dir", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    gif = tmp_path / "episode.gif"
+    assert main(["eval", str(tmp_path / "run"), "--gif", str(gif)]) == 2
+    one_error_line(capsys, f"--gif {gif}: broken_envs:cockpit-tests/Corridor-v0 has no rgb_array rendering")
+    assert not gif.exists()
 
 
 @pytest.mark.parametrize("target, fragment", [

@@ -62,6 +62,9 @@ def _import_env_module(env_id: str) -> None:
 
 
 def _make_raw(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
+    if "render_mode" in cfg.kwargs:  # "human" would open a window on every training step
+        raise ConfigError(f"env.kwargs = {cfg.kwargs!r}: render_mode is cockpit's to set "
+                          "(expected no render_mode: the r key, eval --gif and play render frames themselves)")
     _import_env_module(cfg.id)
     kwargs = dict(cfg.kwargs)
     if cfg.max_episode_steps:
