@@ -355,3 +355,10 @@ def test_resume_from_an_older_checkpoint_says_what_it_cuts_and_skips(run, capsys
     assert (f"cut back metrics.jsonl from {metrics} to {kept['metrics']} lines and events.jsonl from {events} to "
             f"{kept['events']} lines") in note
     assert note.endswith("; skips newer checkpoints: step-000000064-stop (--fork one to keep its course)")
+
+
+def test_extending_a_finished_run_cuts_only_its_end_and_says_nothing(run, capsys):
+    assert main(["--resume", str(run), "--no-ui", "--total-steps", "80"]) == 0
+    assert "cockpit: resuming at step" not in capsys.readouterr().out
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in events].count("end") == 1 and events[-1]["kind"] == "end" and events[-1]["steps"] == 80

@@ -101,12 +101,12 @@ def check_event(event: dict, where: str) -> None:
 
 def check_logs_at(run_dir: Path, checkpoint: Path, meta: dict, latest: bool) -> str | None:
     """Check that a resume can cut the run's logs back to `checkpoint` (the line counts it recorded) and
-    say what that cuts, in one line (None when nothing). The lines kept must be whole records, and the
+    say what that cuts, in one line (None when it cuts no more than a finished run's `end`). The lines kept must be whole records, and the
     events kept must end with this checkpoint's own: otherwise the logs went on from an earlier
     checkpoint and this one's past is gone. `latest`: the run's latest checkpoint, whose own event a
     kill may have kept from being written."""
     run_dir, counts = Path(run_dir), meta.get("log_lines") or {}
-    cuts = []
+    cuts, news = [], False
     for name in ("metrics", "events"):
         path = run_dir / f"{name}.jsonl"
         lines, torn = whole_lines(path)
@@ -121,15 +121,23 @@ def check_logs_at(run_dir: Path, checkpoint: Path, meta: dict, latest: bool) -> 
                               f"(expected the log the checkpoint was taken with; --fork {checkpoint} starts a new run from it)")
         if name == "events" and lost <= 0:
             _check_own_event(path, records, checkpoint)
-        dropped = len(lines) - len(records) + bool(torn)
-        if dropped:
+        if len(lines) + bool(torn) > len(records):
             cuts.append(f"{path.name} from {len(lines) + bool(torn)} to {len(records)} lines")
+        news = news or bool(torn) or not all(_is_end(line) for line in lines[keep:])
     newer = sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")
                    if re.fullmatch(r"step-\d{9}(-demand|-stop)?", p.name) and int(p.name[5:14]) > meta["step"])
-    notes = [f"cut back {' and '.join(cuts)}"] if cuts else []
+    notes = [f"cut back {' and '.join(cuts)}"] if news else []
     if newer:
         notes.append(f"skips newer checkpoints: {', '.join(newer)} (--fork one to keep its course)")
     return f"resuming at step {meta['step']:,}: " + "; ".join(notes) if notes else None
+
+
+def _is_end(line: bytes) -> bool:
+    """The `end` event a finished run writes after its last checkpoint: cutting it is routine, not news."""
+    try:
+        return json.loads(line).get("kind") == "end"
+    except (ValueError, AttributeError):
+        return False
 
 
 def _check_own_event(path: Path, events: list[dict], checkpoint: Path) -> None:
