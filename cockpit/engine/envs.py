@@ -37,7 +37,8 @@ def describe_exception(error: BaseException) -> str:
         return f"it called sys.exit({error.code!r})"
     if isinstance(error, SyntaxError) and error.filename:
         return f"{type(error).__name__}: {error.msg} (at {Path(error.filename).name}:{error.lineno})"
-    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    message = " ".join(str(error).split())
+    text = f"{type(error).__name__}: {message}" if message else type(error).__name__
     frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith("<")]
     return f"{text} (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else text
 
