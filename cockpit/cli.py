@@ -233,8 +233,11 @@ def recorded_changes(run_dir: Path) -> list[dict]:
         raise ConfigError(f"--replay {run_dir}: not a run directory with its events (no events.jsonl)")
     if read_metadata(run_dir).get("parent"):
         raise ConfigError(f"--replay {run_dir}: a fork starts from its parent's checkpoint; replay the parent, then fork")
-    events = read_events(Path(run_dir) / "events.jsonl")
-    return [{"step": e["step"], "key": e["key"], "value": e["new"]} for e in events if e["kind"] == "hparam"]
+    path = Path(run_dir) / "events.jsonl"
+    changes = [{"step": e["step"], "key": e["key"], "value": e["new"]} for e in read_events(path) if e["kind"] == "hparam"]
+    for change in changes:
+        build_config({"dqn": {change["key"]: change["value"]}}, f"{path}: a live change at step {change['step']:,}", cross_checks=False)
+    return changes
 
 
 FORK_FIXED = (

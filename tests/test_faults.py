@@ -362,3 +362,33 @@ def test_extending_a_finished_run_cuts_only_its_end_and_says_nothing(run, capsys
     assert "cockpit: resuming at step" not in capsys.readouterr().out
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     assert [e["kind"] for e in events].count("end") == 1 and events[-1]["kind"] == "end" and events[-1]["steps"] == 80
+
+
+def test_a_replay_refuses_a_recorded_change_that_is_out_of_range(run, capsys):
+    with open(run / "events.jsonl", "a") as f:
+        f.write(json.dumps({"kind": "hparam", "step": 40, "time": 0.0, "key": "gamma", "old": 0.99, "new": 5.0,
+                            "source": "ctl", "return_before": None}) + "\n")
+    before = tree(run.parent)
+    assert main(["--replay", str(run), "--no-ui", "--run-dir", "replayed"]) == 2
+    one_error_line(capsys, "events.jsonl: a live change at step 40: dqn.gamma = 5.0")
+    assert tree(run.parent) == before and not Path("replayed").exists()
+
+
+def test_a_state_pt_swapped_for_a_policy_only_one_is_refused(run, capsys):
+    shutil.copy(run / "checkpoints" / "best-step-000000064" / "state.pt", run / LATEST / "state.pt")
+    before = tree(run.parent)
+    assert main(["--resume", str(run), "--no-ui", "--total-steps", "80"]) == 2
+    one_error_line(capsys, "incomplete checkpoint, missing state.pt: target")
+    assert tree(run.parent) == before
+
+
+def test_sweeps_name_a_damaged_run_and_go_on(run, capsys):
+    from cockpit.sweeps.runs import read_runs
+
+    other = run.parent / "other"
+    shutil.copytree(run, other)
+    replace_line(run / "metrics.jsonl", 2, b"garbage")
+    records = read_runs([run, other])
+    assert [r.path for r in records] == [other] and records[0].means
+    assert capsys.readouterr().err.splitlines() == [f"cockpit: left out a damaged run: {run / 'metrics.jsonl'}:2: not a JSON line "
+                                                    "(expected one JSON object per line)"]
