@@ -71,9 +71,9 @@ def read_run(path: Path) -> RunRecord:
     return RunRecord(path, [e["step"] for e in evals], [e["mean"] for e in evals], summary, config)
 
 
-def read_runs(paths: list[Path], err: TextIO = sys.stderr) -> list[RunRecord]:
-    """The runs that read back whole; each damaged one is named in one line on `err` and left out."""
-    records = []
+def read_runs(paths: list[Path], err: TextIO | None = None) -> list[RunRecord]:
+    """The runs that read back whole; each damaged one is named in one line on `err` (stderr) and left out."""
+    err, records = err or sys.stderr, []
     for path in paths:
         try:
             record = read_run(path)
