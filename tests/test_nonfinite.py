@@ -7,13 +7,13 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from cockpit.commands.attach import create_attach_app
 from cockpit.ui.launch import create_app
 from cockpit.ui.widgets.metric_chart import MetricChart
 from live_run import wait_for_file
+from waiting import until
 from tiny import tiny_config, write_tiny_preset
 
 TESTS = Path(__file__).parent
@@ -24,13 +24,6 @@ LONG = {"total_steps": 1_000_000, "eval_freq": 200}
 def poison_rewards(trainer, action, result):
     obs, reward, terminated, truncated, info = result
     return obs, (float("nan") if trainer.step >= POISON_STEP else reward), terminated, truncated, info
-
-
-async def until(pilot, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 def diagnosed(store) -> bool:

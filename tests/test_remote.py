@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -80,9 +81,10 @@ def test_each_command_acts_on_the_run_and_answers(live, client):
     assert status["state"] == "paused" and status["step"] == paused["step"]
 
     changed = ask(Command("set", "learning_rate", 5e-4))
-    assert changed == {"ok": True, "step": paused["step"], "key": "learning_rate", "old": 1e-3, "new": 5e-4}
+    assert changed == {"ok": True, "step": paused["step"], "key": "learning_rate", "old": 1e-3, "new": 5e-4,
+                       "number": changed["number"], "rollback": f"cockpit --fork {live.run_dir} --before-change {changed['number']}"}
     refused = ask(Command("set", "learning_rate", -1))
-    assert not refused["ok"] and "expected a number > 0" in refused["error"]
+    assert not refused["ok"] and "expected a number in (0, 10]" in refused["error"]
     evaluation = ask(Command("evaluate"))
     assert evaluation["ok"] and not evaluation["scheduled"] and len(evaluation["returns"]) == 2
 
@@ -216,8 +218,9 @@ def test_ctl_prints_the_result_and_exits_with_what_happened(live):
     code, out, err = ctl(live.run_dir, "set", "dqn.learning_rate=-1")
     assert code == 2 and out == "" and "live change: dqn.learning_rate = -1.0: expected a number in (0, 10]" in err
     code, out, _ = ctl(live.run_dir, "set", "dqn.learning_rate=1e-3")
-    assert code == 0 and out.startswith("change #1: learning_rate 0.001 → 0.001 at step ")
-    assert out.splitlines()[-1] == f"roll back: cockpit --fork {live.run_dir} --before-change 1"
+    number = re.match(r"change #(\d+): learning_rate [0-9.e-]+ → 0.001 at step ", out)
+    assert code == 0 and number, out
+    assert out.splitlines()[-1] == f"roll back: cockpit --fork {live.run_dir} --before-change {number[1]}"
     code, out, err = ctl(live.run_dir, "set", "dqn.learning_rate=abc")
     assert code == 2 and out == "" and "dqn.learning_rate" in err and len(err.splitlines()) == 1
     code, _, err = ctl(live.run_dir, "set", "dqn.buffer_size=10")

@@ -104,7 +104,7 @@ def test_one_factor_sweep_ranks_values_on_shared_seeds(preset, tmp_path):
     (["--param", "dqn.learning_rate=1e-3,,1e-2"], "malformed value list"),
     (["--param", "dqn.learning_rate=1e-3"], "at least two values"),
     (["--param", "dqn.batch_size=16,abc"], "expected an integer"),
-    (["--search", "dqn.learning_rate=log:0:1"], "expected a number > 0"),
+    (["--search", "dqn.learning_rate=log:0:1"], "expected a number in (0, 10]"),
     (["--search", "dqn.learning_rate=log:1e-3"], "expected LOW:HIGH"),
     (["--search", "dqn.loss=a:b"], "numeric bounds"),
     (["--param", "dqn.gamma=0.9,0.99", "--search", "dqn.learning_rate=1e-4:1e-3"], "not both"),

@@ -22,6 +22,7 @@ from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
 from cockpit.ui.widgets.metric_chart import MetricChart
 from cockpit.ui.widgets.render_panel import RenderPanel
 from tiny import tiny_config
+from waiting import until
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"
 LONG = {"run": {"total_steps": 1_000_000, "eval_freq": 500}}
@@ -79,8 +80,8 @@ async def test_space_pauses_and_resumes(tmp_path):
         await pilot.press("space")
         assert (await answered(app, pilot))["state"] == "paused"
         assert "PAUSED" in status_text(app)
-        await pilot.pause(0.6)  # the next refresh tick
-        assert "Resume" in footer_keys(app) and "Pause" not in footer_keys(app)  # the footer says what space does
+        await until(pilot, lambda: "Resume" in footer_keys(app))  # at the next refresh tick
+        assert "Pause" not in footer_keys(app)  # the footer says what space does
         step = app.store.status["step"]
         await pilot.press("space")
         assert (await answered(app, pilot))["state"] == "running"
@@ -140,13 +141,14 @@ async def test_h_dialog_refuses_a_bad_value_and_applies_a_good_one(tmp_path):
         field = dialog.query_one("#value")
         field.value = "-1"
         await pilot.press("enter")
-        assert "refused" in str(dialog.query_one("#message").render()) and "expected a number > 0" in str(dialog.query_one("#message").render())
+        assert "refused" in str(dialog.query_one("#message").render()) and "expected a number in (0, 10]" in str(dialog.query_one("#message").render())
         assert app.control.pending_change is None and app.screen is dialog
         field.value = "5e-4"
         await pilot.press("enter")
         assert app.screen is not dialog
         reply = await answered(app, pilot)
-        assert reply == {"ok": True, "step": reply["step"], "key": "learning_rate", "old": 1e-3, "new": 5e-4}
+        assert reply == {"ok": True, "step": reply["step"], "key": "learning_rate", "old": 1e-3, "new": 5e-4, "number": 1,
+                         "rollback": f"cockpit --fork {tmp_path / 'run'} --before-change 1"}
         assert "learning_rate 0.001 → 0.0005" in events_text(app)
         assert "lr 0.0005" in status_text(app)
 
@@ -190,8 +192,9 @@ async def test_charts_redraw_within_their_time_budget_and_a_chart_switched_to_dr
     store = load_history(RECORDED)
     app = CockpitApp("budget", Control(), store, refresh_s=60)  # ticks only when the test calls them
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.5)  # past the first-data polling, which ends with a forced redraw
         charts = list(app.query(MetricChart))
+        await until(pilot, lambda: app.first_data_shown)  # past the first data's forced redraw
+        await pilot.pause()
         for chart in charts:
             chart.render_s = 1.0  # as if each chart took a second to draw
         last = max(store.series["rollout/ep_return"].steps)

@@ -3,19 +3,12 @@ though nothing new is published, and the end's checkpoint reads as the normal th
 
 from __future__ import annotations
 
-import time
 
 from cockpit.text import event_line
 from cockpit.ui.launch import create_app
 from cockpit.ui.widgets.metric_chart import MetricChart
+from waiting import until
 from tiny import tiny_config
-
-
-async def until(pilot, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.05)
 
 
 def latest_step(chart: MetricChart) -> int:

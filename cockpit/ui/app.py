@@ -108,6 +108,7 @@ class CockpitApp(App):
         self.events_seen = 0
         self._charts_due = 0.0
         self.snapshot: Snapshot | None = None
+        self.first_data_shown = False  # the first figures have been drawn: the app looks at its usual pace
         self.selected_chart = 0
         self.state_override: str | None = None
         self.quit_requested_at: float | None = None
@@ -255,6 +256,7 @@ class CockpitApp(App):
     def _refresh_until_data(self) -> None:
         if self.store.status.get("step", 0) > 0 or self.run_state in ENDED:
             self._first_data.stop()
+            self.first_data_shown = True
             self.version = -1  # draw every chart with its first figures now
         self.refresh_view()
 
