@@ -184,7 +184,7 @@ def test_compare_names_a_damaged_run_and_goes_on_with_the_others(run, capsys):
 
 def test_ctl_on_a_dead_run_with_a_damaged_summary_names_the_file(run, capsys):
     edit_json(run / "summary.json", set_key("steps", "many"))
-    assert main(["ctl", str(run), "status"]) == 3  # no run listens (issue 16 asks for 2: ctl.py's to change)
+    assert main(["ctl", str(run), "status"]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "summary.json: steps = 'many'" in err and "Traceback" not in err
 

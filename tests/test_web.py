@@ -19,6 +19,7 @@ import pytest
 
 from cockpit.commands import ctl
 from cockpit.commands.attach import create_attach_app
+from cockpit.commands.ls import describe_run
 from cockpit.engine.config import to_toml
 from cockpit.engine.control import Control
 from cockpit.engine.metrics import MetricsStore
@@ -151,6 +152,8 @@ def test_a_run_with_every_viewer_slot_taken_says_busy(tmp_path, monkeypatch, cap
         assert "busy: all viewer slots taken" in capsys.readouterr().err
         app = create_attach_app(tmp_path)
         assert app.control is None and "busy: all viewer slots taken" in app.notice
+        row = describe_run(tmp_path)
+        assert (row["state"], row["attach"]) == ("busy", "busy") and row["reason"].startswith("busy: all viewer slots")
         viewer.close()
     finally:
         server.close()

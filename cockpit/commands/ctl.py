@@ -96,6 +96,8 @@ def main(argv: list[str]) -> int:
     from cockpit.remote.runs import probe
 
     found = probe(args.run_dir)
+    if found.state == "damaged":
+        raise ConfigError(found.reason)
     if not found.listening:
         print(f"cockpit: {args.run_dir}: {found.reason}", file=sys.stderr)
         return EXIT_NOT_LISTENING

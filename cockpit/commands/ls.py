@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def describe_run(run_dir: Path) -> dict:
-    from cockpit.remote.client import Connection, ConnectionLost
+    from cockpit.remote.client import Busy, Connection, ConnectionLost
     from cockpit.remote.runs import damage, log_tail, probe, total_steps
 
     found = probe(run_dir)
@@ -41,6 +41,9 @@ def describe_run(run_dir: Path) -> dict:
                 status = connection.request("status")[1].result(STATUS_TIMEOUT_S)["status"]
             finally:
                 connection.close()
+        except Busy as e:  # alive, with every viewer slot taken
+            row.update(state="busy", attach="busy", reason=str(e))
+            return row
         except (ConnectionLost, TimeoutError) as e:
             row.update(state="unknown", reason=f"listening but not answering ({e})")
             return row

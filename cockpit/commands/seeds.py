@@ -16,7 +16,7 @@ from pathlib import Path
 from cockpit.sweeps import plan, report
 from cockpit.sweeps.group import PER_RUN, Group
 from cockpit.sweeps.launcher import Display, Launcher
-from cockpit.sweeps.runs import read_run, is_run_dir
+from cockpit.sweeps.runs import is_run_dir, read_runs
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
         Launcher(workers, Display(sys.stdout, f"seeds {config.name}", n)).run(jobs)
     except KeyboardInterrupt:
         interrupted = True
-    group = Group(config.name, [read_run(j.run_dir) for j in jobs if is_run_dir(j.run_dir)])
+    group = Group(config.name, read_runs([j.run_dir for j in jobs if is_run_dir(j.run_dir)]))
     write_report(out, group, config, args, n)
     failed = [j for j in jobs if j.returncode not in (0, None)]
     return 130 if interrupted else (1 if failed or len(group.records) < n else 0)

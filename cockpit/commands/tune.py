@@ -25,7 +25,7 @@ from cockpit.sweeps.aggregate import Score
 from cockpit.sweeps.group import Group
 from cockpit.sweeps.launcher import Display, Launcher
 from cockpit.sweeps.ranking import rank, ranking_text
-from cockpit.sweeps.runs import is_run_dir, read_run
+from cockpit.sweeps.runs import is_run_dir, read_runs
 from cockpit.sweeps.space import parse_param, toml_value
 
 
@@ -109,7 +109,7 @@ def one_factor(args: argparse.Namespace, base: Config, seeds: list[int]) -> int:
         Launcher(args.workers, Display(sys.stdout, f"tune {param.key}", len(jobs))).run(jobs)
     except KeyboardInterrupt:
         interrupted = True
-    groups = [Group(text, [read_run(j.run_dir) for j in jobs if j.tag == text and is_run_dir(j.run_dir)]) for text in texts]
+    groups = [Group(text, read_runs([j.run_dir for j in jobs if j.tag == text and is_run_dir(j.run_dir)])) for text in texts]
     ranked = rank([(g.label, seed_scores(g, seeds, args.score_rule)) for g in groups])
     write_report(out, args, base, param.key, seeds, groups, ranked)
     failed = [j for j in jobs if j.returncode not in (0, None)]
