@@ -118,7 +118,7 @@ def cmd_run(argv: list[str]) -> int:
         raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR")
     from cockpit.engine.runlog import create_run_dir, default_run_dir, lock_run_dir
 
-    checkpoint, changes, created = None, [], None
+    checkpoint, changes, created, new_parents = None, [], None, []
     if args.resume:
         changed = [flag for flag, value in (("--set", args.set), ("--seed", args.seed), ("--run-dir", args.run_dir)) if value]
         if changed:
@@ -169,7 +169,9 @@ def cmd_run(argv: list[str]) -> int:
             changes = recorded_changes(args.replay)
         else:
             config = resolve_config(args)
-        run_dir = created = create_run_dir(args.run_dir or default_run_dir(config))
+        wanted = Path(args.run_dir or default_run_dir(config))
+        new_parents = [p for p in wanted.parents if not p.exists()]  # made for it, and removed with it
+        run_dir = created = create_run_dir(wanted)
         lock = lock_run_dir(run_dir)
     try:
         if args.no_ui:
@@ -184,6 +186,11 @@ def cmd_run(argv: list[str]) -> int:
         # them): a directory made for it holds nothing but its lock, and goes.
         if created is not None and {p.name for p in created.iterdir()} <= {".lock"}:
             shutil.rmtree(created, ignore_errors=True)
+            for parent in new_parents:  # nearest first; one that another process filled meanwhile stays
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
         raise
     finally:
         lock.close()

@@ -121,11 +121,11 @@ def test_an_env_constructor_that_raises_is_bad_input(tmp_path, tiny_preset, user
 @pytest.mark.parametrize("command", ["run", "play"])
 def test_an_env_whose_reset_raises_is_refused_before_the_run_starts(tmp_path, tiny_preset, user_modules, capsys, command):
     module = user_modules(f"raises_in_reset_{command}", USER_ENV)
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "new" / "folders" / "run"
     argv = [*argv_of(command, tiny_preset), "--set", f"env.id={module}:{module}/RaisesInReset-v0"]
     assert main(argv + (["--run-dir", str(run_dir)] if command == "run" else [])) == 2
     one_error_line(capsys, f"env.id = '{module}:{module}/RaisesInReset-v0'", f"ValueError: boom in reset (raised at {module}.py:")
-    assert not run_dir.exists()
+    assert not (tmp_path / "new").exists(), "the run directory goes, and the folders made for it"
 
 
 def test_check_shows_an_env_whose_reset_raises_as_a_failed_check(tiny_preset, user_modules, capsys):
