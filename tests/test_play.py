@@ -108,3 +108,14 @@ async def test_an_env_without_rendering_shows_observations_and_when_the_reward_a
 def test_bad_input_exits_2(capsys):
     assert cockpit_main(["play", "no-such-preset.toml"]) == 2
     assert capsys.readouterr().err.startswith("cockpit: error: no-such-preset.toml: no such preset file")
+
+
+async def test_an_env_that_raises_in_step_is_shown_and_play_goes_on():
+    app = cartpole_app(f"env.id=broken_envs:{broken_envs.NAMESPACE}/Crashes-v0", "env.max_episode_steps=200")
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(20):  # Crashes raises on its 20th step (alternate pushes keep the pole up that long)
+            await pilot.press("2" if app.session.view.step % 2 else "1")
+        assert app.is_running and app.session.done
+        assert app.error.startswith("the environment raised ValueError: boom in step")
+        await pilot.press("R")
+        assert app.session.view.step == 0 and not app.session.done

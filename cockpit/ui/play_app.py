@@ -8,6 +8,7 @@ the training run's own reset seeds (episode k of play is episode k of training).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from textual.widgets import Footer, Static
 
 from cockpit.engine import seeding
 from cockpit.engine.config import Config
-from cockpit.engine.envs import make_env, raw_return_so_far
+from cockpit.engine.envs import describe_exception, make_env, raw_return_so_far
 from cockpit.ui.halfblock import fit_frame, to_text
 
 ARROWS = {2: {"left": 0, "right": 1}, 3: {"left": 0, "down": 1, "right": 2}}
@@ -126,6 +127,7 @@ class PlayApp(App):
         super().__init__()
         self.session = session
         self.message = ""
+        self.error: str | None = None  # the last exception the user's env raised, as shown
 
     def compose(self) -> ComposeResult:
         yield Static(id="frame")
@@ -150,8 +152,19 @@ class PlayApp(App):
         elif self.session.done:
             self.notify("the episode is over: R starts the next one", severity="warning")
         else:
-            self.session.step(action)
-            self.show()
+            self._guarded(self.session.step, action)
+
+    def _guarded(self, call, *args) -> None:
+        """A step or reset of the user's env that raises is shown, not fatal: playing is how one finds
+        such a bug, so the window stays open and R tries a new episode."""
+        try:
+            call(*args)
+        except Exception as e:
+            self.session.view = dataclasses.replace(self.session.view, terminated=True)
+            self.error = f"the environment raised {describe_exception(e)}; R starts a new episode"
+            self.notify(self.error, severity="error", timeout=10)
+            return
+        self.show()
 
     def action_arrow(self, key: str) -> None:
         mapping = ARROWS.get(self.session.n_actions, {})
@@ -165,8 +178,7 @@ class PlayApp(App):
         self.action_act(self.session.random_action())
 
     def action_reset(self) -> None:
-        self.session.reset()
-        self.show()
+        self._guarded(self.session.reset)
 
     # ------------------------------------------------------------ view
     def show(self) -> None:
