@@ -116,7 +116,7 @@ def cmd_run(argv: list[str]) -> int:
     sources = [name for name in ("preset", "resume", "fork", "replay") if getattr(args, name)]
     if len(sources) != 1:
         raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR")
-    from cockpit.engine.runlog import create_run_dir, default_run_dir, lock_run_dir
+    from cockpit.engine.runlog import claim_lock, create_run_dir, default_run_dir, lock_run_dir
 
     checkpoint, changes, created, new_parents = None, [], None, []
     if args.resume:
@@ -130,7 +130,7 @@ def cmd_run(argv: list[str]) -> int:
         run_dir = checkpoints.run_dir_of(args.resume) if named else args.resume
         if not (run_dir / "config.toml").exists():
             raise ConfigError(f"--resume {args.resume}: not a run directory or a checkpoint in one (no config.toml)")
-        lock = lock_run_dir(run_dir)
+        lock = lock_run_dir(run_dir, claim=False)
         try:  # everything is checked before a byte is written: a damaged run directory is refused as it is
             checkpoint = checkpoints.find(args.resume)
             meta = checkpoints.load_full_meta(checkpoint)
@@ -147,6 +147,7 @@ def cmd_run(argv: list[str]) -> int:
         except ConfigError:
             lock.close()
             raise
+        claim_lock(lock)
         if note:
             print(f"cockpit: {note}", flush=True)
     else:

@@ -52,6 +52,7 @@ def run(pristine, tmp_path, capsys, monkeypatch) -> Path:
     """A fresh copy of the run, under a folder of its own (what `ls` lists), with the cwd there."""
     copy = tmp_path / "runs" / "run"
     shutil.copytree(pristine, copy)
+    (copy / ".lock").write_text("pid 1 on the machine that ran it\n")  # a refusal must not rewrite it either
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
     return copy

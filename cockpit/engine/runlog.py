@@ -109,9 +109,11 @@ def _truncate_lines(path: Path, keep: int | None) -> int:
     return len(lines)
 
 
-def lock_run_dir(path: Path):
+def lock_run_dir(path: Path, claim: bool = True):
     """Hold an exclusive lock on the run directory for this process's life; refuse if another holds it,
-    or if the directory cannot be written (read-only: a run could not checkpoint), writing nothing."""
+    or if the directory cannot be written (read-only: a run could not checkpoint), writing nothing.
+    `claim=False` leaves the lock file's text (who holds it) for `claim_lock`, once a resume has
+    checked the directory: a refused resume writes nothing at all."""
     import fcntl
     import tempfile
 
@@ -134,11 +136,17 @@ def lock_run_dir(path: Path):
         raise ConfigError(f"{path}: cannot write in the run directory ({e.strerror}) (expected a writable run directory)") from None
     os.close(fd)
     os.unlink(probe)
+    if claim:
+        claim_lock(handle)
+    return handle
+
+
+def claim_lock(handle) -> None:
+    """Write this process into a held lock, for `cockpit ls` and a second process's refusal to name."""
     handle.seek(0)
     handle.truncate()
     handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
     handle.flush()
-    return handle
 
 
 def peak_rss_mb() -> float:
