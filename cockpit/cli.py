@@ -118,7 +118,7 @@ def cmd_run(argv: list[str]) -> int:
         raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR")
     from cockpit.engine.runlog import claim_lock, create_run_dir, default_run_dir, lock_run_dir
 
-    checkpoint, changes, created, new_parents = None, [], None, []
+    checkpoint, changes, created, new_parents, found_in_lock = None, [], None, [], None
     if args.resume:
         changed = [flag for flag, value in (("--set", args.set), ("--seed", args.seed), ("--run-dir", args.run_dir)) if value]
         if changed:
@@ -147,7 +147,7 @@ def cmd_run(argv: list[str]) -> int:
         except ConfigError:
             lock.close()
             raise
-        claim_lock(lock)
+        found_in_lock = claim_lock(lock)
         if note:
             print(f"cockpit: {note}", flush=True)
     else:
@@ -185,6 +185,8 @@ def cmd_run(argv: list[str]) -> int:
     except ConfigError:
         # Refused before the run started (a checkpoint's tensors are checked as the trainer loads
         # them): a directory made for it holds nothing but its lock, and goes.
+        if found_in_lock is not None:  # a resume refused as its tensors loaded: the directory as it was
+            claim_lock(lock, found_in_lock)
         if created is not None and {p.name for p in created.iterdir()} <= {".lock"}:
             shutil.rmtree(created, ignore_errors=True)
             for parent in new_parents:  # nearest first; one that another process filled meanwhile stays

@@ -141,12 +141,16 @@ def lock_run_dir(path: Path, claim: bool = True):
     return handle
 
 
-def claim_lock(handle) -> None:
-    """Write this process into a held lock, for `cockpit ls` and a second process's refusal to name."""
+def claim_lock(handle, text: str | None = None) -> str:
+    """Write this process (or `text`: a refused resume putting back what it found) into a held lock,
+    for `cockpit ls` and a second process's refusal to name; returns what it held before."""
+    handle.seek(0)
+    previous = handle.read()
     handle.seek(0)
     handle.truncate()
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n" if text is None else text)
     handle.flush()
+    return previous
 
 
 def peak_rss_mb() -> float:
