@@ -82,9 +82,24 @@ class MetricChart(PlotextPlot):
             return False
         self._signature = signature
         self.snapshot = snap
+        first_bad = self.first_non_finite(snap)
+        self.border_subtitle = "" if first_bad is None else f"[red]✕ NaN/Inf from step {steps_label(first_bad)}[/]"
         self.drawn_at = time.monotonic()
         self.refresh()
         return True
+
+    def first_non_finite(self, snap: Snapshot) -> float | None:
+        """The first step at which one of this chart's figures was NaN or infinite (for its border,
+        which is drawn before the plot is)."""
+        steps = []
+        for key, _, _ in self.spec.series:
+            s = snap.series[key]
+            if s.steps:
+                figures = np.asarray([s.means, s.mins, s.maxs], dtype=np.float64)
+                bad = ~np.isfinite(figures).all(axis=0)
+                if bad.any():
+                    steps.append(s.steps[int(bad.argmax())])
+        return min(steps) if steps else None
 
     def render(self):
         start = time.perf_counter()
@@ -118,7 +133,6 @@ class MetricChart(PlotextPlot):
             plt.plot(x, mean, color=colour, label=label, marker="braille")
             low_edge, high_edge = min(low_edge, lo.min()), max(high_edge, hi.max())
         bad = np.concatenate(broken) if broken else np.zeros(0)
-        self.border_subtitle = f"[red]✕ NaN/Inf from step {steps_label(bad.min())}[/]" if len(bad) else ""
         if not np.isfinite(low_edge):  # nothing finite to draw: say so instead of an empty plot
             plt.title(f"no finite values: NaN/Inf from step {steps_label(bad.min())}" if len(bad) else "waiting for data…")
             return
