@@ -204,20 +204,21 @@ def rollback_plan(args: argparse.Namespace) -> tuple[Path | None, list[dict], Co
     from cockpit.engine import checkpoints
     from cockpit.engine.rollback import before_change
 
-    checkpoint, changes, line = before_change(args.fork, args.before_change)
-    if checkpoint is None:  # replayed from the start: the run's own config, as --replay takes it
-        if args.seed is not None:
-            raise ConfigError(f"--fork {args.fork} --before-change {args.before_change}: --seed cannot change a replay")
-        recorded_changes(args.fork)  # refuses a fork, which has no start of its own to replay from
-        config = resolve_config(args, run_dir_config(args.fork), source=args.fork)
-    else:
-        meta = checkpoints.load_full_meta(checkpoint)
-        parent = build_config({**meta["config"], "dqn": meta["dqn"]}, str(checkpoint), name=meta.get("run_name", "custom"))
-        config = resolve_config(args, parent, source=args.fork)
-        check_fork_overrides(parent, config)
+    plan = before_change(args.fork, args.before_change)
+    if plan.checkpoint is None and args.seed is not None:
+        raise ConfigError(f"--fork {args.fork} --before-change {args.before_change}: --seed cannot change a replay")
+    if plan.own_checkpoint:  # the run as it was at its checkpoint: its live changes included
+        meta = checkpoints.load_full_meta(plan.checkpoint)
+        base = build_config({**meta["config"], "dqn": meta["dqn"]}, str(plan.checkpoint), name=meta.get("run_name", "custom"))
+    else:  # the run's own config: replayed from its start, or a fork forked again from its parent's checkpoint
+        base = run_dir_config(args.fork)
+    config = resolve_config(args, base, source=args.fork)
+    if plan.checkpoint is not None:
+        meta = checkpoints.load_full_meta(plan.checkpoint)
+        check_fork_overrides(build_config(meta["config"], str(plan.checkpoint)), config)
         check_steps_left(f"--fork {args.fork}", meta["step"], config)
-    print(f"cockpit: {line}", flush=True)
-    return checkpoint, changes, config
+    print(f"cockpit: {plan.line}", flush=True)
+    return plan.checkpoint, plan.changes, config
 
 
 def check_steps_left(what: str, step: int, config: Config) -> None:

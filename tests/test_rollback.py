@@ -11,6 +11,7 @@ import torch
 
 from cockpit import cli
 from cockpit.engine import checkpoints
+from cockpit.engine.config import build_config
 from cockpit.engine.trainer import Trainer
 from cockpit.text import event_line
 from tiny import tiny_config, write_tiny_preset
@@ -95,3 +96,19 @@ def test_a_rollback_that_cannot_be_done_is_refused_in_one_line(changed_run, tmp_
     err = capsys.readouterr().err
     assert expected in err and len(err.splitlines()) == 1
     assert not (tmp_path / "fork").exists()
+
+
+def test_a_fork_numbers_its_own_changes_and_rolls_one_back_from_its_parents_checkpoint(changed_run, tmp_path, capsys):
+    pinned = checkpoints.checkpoints_dir(changed_run) / hparam_events(changed_run)[1]["checkpoint"]
+    meta = json.loads((pinned / "meta.json").read_text())
+    config = build_config({**meta["config"], "dqn": meta["dqn"]}, "parent", name="tiny")
+    fork = Trainer(config, tmp_path / "fork")
+    fork.resume_from(pinned, fork=True)
+    fork.step_hook = changing_at([{"step": meta["step"] + 20, "key": "gamma", "value": 0.95}])
+    assert fork.run()["status"] == "finished"
+    (change,) = hparam_events(tmp_path / "fork")
+    assert change["number"] == 1 and change["checkpoint"] is None, "the parent's two changes keep their numbers"
+    assert cli.main(["--fork", str(tmp_path / "fork"), "--before-change", "1", "--no-ui", "--run-dir", str(tmp_path / "again")]) == 0
+    assert "forked again from its parent's" in capsys.readouterr().out
+    assert cli.main(["--fork", str(pinned), "--no-ui", "--run-dir", str(tmp_path / "reference")]) == 0
+    assert_same_state(final_state(tmp_path / "again"), final_state(tmp_path / "reference"))

@@ -15,6 +15,7 @@ import numpy as np
 from cockpit.engine.config import validate_live_change
 from cockpit.engine.control import Command, reply
 from cockpit.engine.envs import get_obs_stats
+from cockpit.engine.rollback import own_changes
 
 CHANGE_EFFECT_EPISODES = 10
 """Training episodes averaged before and after a live change to show its effect."""
@@ -90,7 +91,7 @@ class CommandsMixin:
             self.epsilon.retarget(self.step, duration=value)
         # Numbered from 1 as events.jsonl, the events pane and `ctl` show them; the last full checkpoint
         # before the change is pinned (never rotated out) so that `--before-change` can go back to it.
-        number = len(self.applied_changes) + 1
+        number = len(own_changes(self.applied_changes)) + 1
         pinned = self.last_checkpoint.name if self.last_checkpoint else None
         change = {"step": self.step, "key": key, "value": value, "number": number, "checkpoint": pinned}
         self.applied_changes.append(change)
