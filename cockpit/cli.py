@@ -86,9 +86,10 @@ def check_runnable(config: Config, where: str, workers: int = 1) -> None:
     """The env can be made, the device exists and `workers` runs of the config fit in the memory
     available; errors name `where` (a preset, a run dir, a sweep flag)."""
     from cockpit.engine.envs import inspect_env  # gymnasium, not torch
-    from cockpit.engine.resources import check_memory
+    from cockpit.engine.resources import check_memory, check_threads
 
     try:
+        check_threads(config)
         info = inspect_env(config.env)
         check_device(config.run.device)
         check_memory(config, info.obs_dim, info.n_actions, workers)

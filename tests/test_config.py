@@ -134,7 +134,7 @@ OVERRIDES = [
     ("run.eval_freq", "100", 100),
     ("run.eval_episodes", "3", 3),
     ("run.log_interval", "10", 10),
-    ("run.threads", "2", 2),  # the machines here have 2 cores; run.threads may not exceed them
+    ("run.threads", "2", 2),
     ("run.device", "cuda:1", "cuda:1"),
     ("run.checkpoint_keep", "1", 1),
     ("run.compute", '"autograd"', "autograd"),
@@ -255,8 +255,7 @@ PRESET_ERRORS = [
     pytest.param("[run]\neval_freq = 0\n", [], ["run.eval_freq = 0", "> 0"], id="eval-freq"),
     pytest.param("[run]\neval_episodes = 0\n", [], ["run.eval_episodes = 0", "> 0"], id="eval-episodes"),
     pytest.param("[run]\nlog_interval = 0\n", [], ["run.log_interval = 0", "> 0"], id="log-interval"),
-    pytest.param("[run]\nthreads = 0\n", [], ["run.threads = 0", "an integer from 1 to"], id="threads"),
-    pytest.param("[run]\nthreads = 1000\n", [], ["run.threads = 1000", "(the cores this process may use)"], id="threads-above-cores"),
+    pytest.param("[run]\nthreads = 0\n", [], ["run.threads = 0", "> 0"], id="threads"),
     pytest.param("[run]\ncheckpoint_keep = 0\n", [], ["run.checkpoint_keep = 0", "> 0"], id="checkpoint-keep"),
     pytest.param('[run]\ndevice = "tpu"\n', [], ["run.device = 'tpu'", "'cpu' or 'cuda[:N]'"], id="device-tpu"),
     pytest.param('[run]\ndevice = "cudax"\n', [], ["run.device = 'cudax'", "'cpu' or 'cuda[:N]'"], id="device-cudax"),

@@ -7,7 +7,7 @@ import pytest
 
 from cockpit import cli
 from cockpit.engine import resources
-from cockpit.engine.config import ConfigError, validate_live_change
+from cockpit.engine.config import ConfigError, build_config, validate_live_change
 from tiny import tiny_config
 
 GIB = 2**30
@@ -53,3 +53,11 @@ def test_available_memory_takes_the_cgroup_limit_where_lower(monkeypatch, tmp_pa
     reads = {"/sys/fs/cgroup/memory.max": str(3 * GIB), "/sys/fs/cgroup/memory.current": str(GIB)}
     monkeypatch.setattr(resources, "_read_int", lambda path: int(reads[str(path)]) if str(path) in reads else None)
     assert resources.available_bytes() <= 2 * GIB
+
+
+def test_a_run_made_on_a_larger_machine_stays_readable():
+    """The cores bound is checked where a run starts; reading a run's config back (eval, ls, compare,
+    resume's checks) takes its threads as recorded."""
+    assert build_config({"run": {"threads": 1000}}, "a run from elsewhere").run.threads == 1000
+    with pytest.raises(ConfigError, match=r"run.threads = 1000: expected an integer from 1 to \d+"):
+        resources.check_threads(build_config({"run": {"threads": 1000}}, "a new run"))

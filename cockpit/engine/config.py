@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cockpit.engine.resources import cores
-
 
 class ConfigError(ValueError):
     """A preset, an override or a live change that cannot be used; the message is one line."""
@@ -202,7 +200,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run.eval_freq": (_positive, "an integer > 0"),
     "run.eval_episodes": (_positive, "an integer > 0"),
     "run.log_interval": (_positive, "an integer > 0"),
-    "run.threads": (lambda v: 0 < v <= cores(), f"an integer from 1 to {cores()} (the cores this process may use)"),
+    "run.threads": (_positive, "an integer > 0"),
     "run.device": (lambda v: re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None, "'cpu' or 'cuda[:N]'"),
     "run.checkpoint_keep": (_positive, "an integer > 0"),
     "run.compute": (lambda v: v in ("fast", "autograd"), "one of 'fast', 'autograd'"),

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the config module asks `cores()` for its range of run.threads
+if TYPE_CHECKING:
     from cockpit.engine.config import Config
 
 FLOAT_BYTES = 4
@@ -72,6 +72,16 @@ def available_bytes() -> int | None:
 
 def gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
+
+
+def check_threads(config: Config) -> None:
+    """More torch threads than cores only thrash (a thousand of them hung a machine). Checked where a
+    run starts, not where a config is read back: a run made on a larger machine stays readable."""
+    from cockpit.engine.config import ConfigError
+
+    if config.run.threads > cores():
+        raise ConfigError(f"run.threads = {config.run.threads}: expected an integer from 1 to {cores()} "
+                          "(the cores this process may use)")
 
 
 def check_memory(config: Config, obs_dim: int, n_actions: int, workers: int = 1) -> None:
