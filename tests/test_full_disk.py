@@ -5,6 +5,7 @@ past it fail as a full disk would (Python ignores SIGXFSZ, so the write raises).
 
 from __future__ import annotations
 
+import errno
 import json
 import resource
 import subprocess
@@ -12,7 +13,10 @@ import sys
 from pathlib import Path
 
 from cockpit.engine import checkpoints
-from tiny import write_tiny_preset
+from cockpit.engine.files import write_failed
+from cockpit.engine.runlog import RunLog
+from cockpit.engine.trainer import Trainer
+from tiny import tiny_config, write_tiny_preset
 
 SMALL = {"env": {"max_episode_steps": 30},
          "dqn": {"hidden_size": 8, "buffer_size": 200, "batch_size": 8, "warmup_steps": 50},
@@ -53,3 +57,19 @@ def test_a_full_disk_fails_the_run_in_one_line_keeping_the_last_checkpoint(tmp_p
     after = files(run_dir)
     assert after.keys() == before.keys(), "no temporary file, nothing half-written"
     assert after["checkpoints/latest"] == before["checkpoints/latest"]
+
+
+def test_a_disk_that_fills_at_the_very_end_still_ends_the_run_in_one_line(tmp_path, monkeypatch):
+    """The end event is the last write before the summary: the run ends failed, naming the file."""
+    write_event = RunLog.event
+
+    def full_at_the_end(self, record):
+        if record["kind"] == "end":
+            raise write_failed(self.path / "events.jsonl", OSError(errno.ENOSPC, "No space left on device"))
+        write_event(self, record)
+
+    monkeypatch.setattr(RunLog, "event", full_at_the_end)
+    summary = Trainer(tiny_config(run={"total_steps": 200}), tmp_path / "run").run()
+    assert summary["status"] == "failed"
+    assert summary["error"].startswith(f"cannot write {tmp_path / 'run' / 'events.jsonl'} (No space left on device")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["error"] == summary["error"]

@@ -27,6 +27,8 @@ from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config
 from cockpit.engine.files import fsync_dir, write_atomic, write_failed
 
 STATE, META = "state.pt", "meta.json"
+SHORT_WRITE = re.compile(r"unexpected pos|file write failed|PytorchStreamWriter failed")
+"""How torch's zip writer words a write the disk did not take (it raises RuntimeError, not OSError)."""
 FULL_KINDS = ("periodic", "demand", "stop")
 
 
@@ -68,8 +70,10 @@ def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3, pinned: set[st
         _write_file(tmp / STATE, lambda f: torch.save(tensors, f))
         _write_file(tmp / META, lambda f: f.write(json.dumps(meta, indent=1).encode()))
         fsync_dir(tmp)
-    except (OSError, RuntimeError) as e:  # torch reports a short write as RuntimeError
+    except (OSError, RuntimeError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, RuntimeError) and not SHORT_WRITE.search(str(e)):
+            raise
         raise write_failed(final, e) from None
     replaced = None
     if final.exists():  # the same step written again (a resume from an earlier checkpoint passes it)

@@ -278,8 +278,11 @@ class RunLog:
                 file.flush()
             except OSError as e:
                 raise write_failed(self.path / name, e) from None
-        for key, value, step in self._scalars:
-            self.tb.add_scalar(key, value, step)
+        try:
+            for key, value, step in self._scalars:
+                self.tb.add_scalar(key, value, step)
+        except OSError as e:  # raised again from TensorBoard's writer thread
+            raise write_failed(self.path / "tb", e) from None
         self._scalars.clear()
 
     def write_summary(self, summary: dict) -> None:
@@ -290,7 +293,10 @@ class RunLog:
         hparams). The JSON-lines files are closed whatever TensorBoard does."""
         try:
             self.flush()
-            self.tb.close()
+            try:
+                self.tb.close()
+            except OSError as e:
+                raise write_failed(self.path / "tb", e) from None
         finally:
             for file in (self.metrics, self.events):
                 try:

@@ -266,11 +266,9 @@ class Trainer(CommandsMixin, HealthMixin):
             self._log_unwritable = True
             self._event("error", message=self.error)
             status = "failed"
-        except Exception as e:  # surfaced to the front end as state "failed", and logged
+        except Exception as e:  # surfaced to the front end as state "failed", and logged where the disk allows
             self.error = f"{type(e).__name__}: {e}"
-            if isinstance(e, OSError):
-                self._log_unwritable = True
-            self._event("error", message=self.error, traceback=traceback.format_exc())
+            self._event("error", best_effort=True, message=self.error, traceback=traceback.format_exc())
             status = "failed"
         summary = self._summary(status, time.perf_counter() - started)
         self._finish(summary)
@@ -433,11 +431,19 @@ class Trainer(CommandsMixin, HealthMixin):
         self.state = state
         self.store.publish(self._status())
 
-    def _event(self, kind: str, **fields: Any) -> dict:
+    def _event(self, kind: str, best_effort: bool = False, **fields: Any) -> dict:
+        """Into the store and the run log. `best_effort` (a run ending anyway): a log the disk no longer
+        takes is left as it is, and the run's error says so; otherwise that ends the run."""
         event = {"kind": kind, "step": self.step, "time": time.time(), **fields}
         self.store.add_event(event)
         if self.log and not self._log_unwritable:
-            self.log.event(event)
+            try:
+                self.log.event(event)
+            except WriteFailed as e:
+                self._log_unwritable = True
+                if not best_effort:
+                    raise
+                self.error = self.error or str(e)
         return event
 
     # ----------------------------------------------------------- evaluation
@@ -572,7 +578,9 @@ class Trainer(CommandsMixin, HealthMixin):
 
     def _finish(self, summary: dict) -> None:
         self.state = {"finished": "done"}.get(summary["status"], summary["status"])
-        self._event("end", **{k: summary[k] for k in ("status", "steps", "final_eval_return", "best_eval_return")})
+        self._event("end", best_effort=True, **{k: summary[k] for k in ("status", "steps", "final_eval_return", "best_eval_return")})
+        if self.error and not summary["error"]:  # the end event found the disk full
+            summary.update(status="failed", error=self.error)
         self.store.publish({**self._status(), "summary": summary})
         unanswered = [f for _, f in self.control.drain()] + [f for _, f in self._checkpoint_requests if f]
         for future in unanswered:
@@ -586,8 +594,8 @@ class Trainer(CommandsMixin, HealthMixin):
                 summary["error"] = summary["error"] or f"TensorBoard: {type(e).__name__}: {e}"
             try:
                 self.log.write_summary(summary)
-            except WriteFailed:  # the disk is still full: the summary reaches the front end only
-                pass
+            except WriteFailed as e:  # the disk is still full: the summary reaches the front end only
+                summary["error"] = f"{summary['error'] or 'the run ended'}; summary.json not written: {e}"
         self.env.close()
         self.eval_env.close()
         if self._flushing == (threading.get_ident(), False):  # this thread did not flush before the run
