@@ -202,20 +202,18 @@ def cmd_run(argv: list[str]) -> int:
 
 def rollback_plan(args: argparse.Namespace) -> tuple[Path | None, list[dict], Config]:
     """`--fork RUN_DIR --before-change K`: (checkpoint or None, changes to apply again, config)."""
-    from cockpit.engine import checkpoints
     from cockpit.engine.rollback import before_change
 
     plan = before_change(args.fork, args.before_change)
     if plan.checkpoint is None and args.seed is not None:
         raise ConfigError(f"--fork {args.fork} --before-change {args.before_change}: --seed cannot change a replay")
+    meta = plan.meta
     if plan.own_checkpoint:  # the run as it was at its checkpoint: its live changes included
-        meta = checkpoints.load_full_meta(plan.checkpoint)
         base = build_config({**meta["config"], "dqn": meta["dqn"]}, str(plan.checkpoint), name=meta.get("run_name", "custom"))
     else:  # the run's own config: replayed from its start, or a fork forked again from its parent's checkpoint
         base = run_dir_config(args.fork)
     config = resolve_config(args, base, source=args.fork)
     if plan.checkpoint is not None:
-        meta = checkpoints.load_full_meta(plan.checkpoint)
         check_fork_overrides(build_config(meta["config"], str(plan.checkpoint)), config)
         check_steps_left(f"--fork {args.fork}", meta["step"], config)
     print(f"cockpit: {plan.line}", flush=True)

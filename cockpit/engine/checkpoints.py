@@ -16,14 +16,13 @@ torch (`load_full_meta`), so a front end can refuse a wrong checkpoint before to
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import re
 import shutil
 from pathlib import Path
 
-from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config
+from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, is_number
 from cockpit.engine.files import fsync_dir, write_atomic, write_failed
 
 STATE, META = "state.pt", "meta.json"
@@ -89,7 +88,7 @@ def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3, pinned: set[st
     if kind == "best" and previous and previous != final.name:
         shutil.rmtree(root / previous, ignore_errors=True)
     if kind == "periodic":
-        periodic = sorted(p for p in root.iterdir() if re.fullmatch(r"step-\d{9}", p.name))
+        periodic = sorted(p for p in root.iterdir() if (m := FULL_NAMED.fullmatch(p.name)) and not m[2])
         for old in periodic[:-keep]:
             if old.name not in pinned:
                 shutil.rmtree(old, ignore_errors=True)
@@ -100,6 +99,8 @@ POINTER_TARGET = re.compile(r"(best-)?step-\d{9}(-[a-z]+)?")
 """What `latest` and `best` may name: a checkpoint directory beside them, nothing else."""
 NAMED = re.compile(r"(best-)?step-\d{9}(-demand|-stop)?")
 """The names `save` gives, which say the kind and step the metadata must hold."""
+FULL_NAMED = re.compile(r"step-(\d{9})(-demand|-stop)?")
+"""A full checkpoint's name; its group 1 is the step."""
 
 
 def read_pointer(run_dir: Path, name: str) -> str | None:
@@ -216,19 +217,13 @@ class _Checker:
     def count(self, key: str, at_most: int | None = None) -> None:
         value = self.meta.get(key)
         bound = "" if at_most is None else f" and at most step ({at_most})"
-        self.that(key, _is_int(value) and value >= 0 and (at_most is None or value <= at_most), f"an integer >= 0{bound}")
+        self.that(key, is_int(value) and value >= 0 and (at_most is None or value <= at_most), f"an integer >= 0{bound}")
 
     def number(self, key: str, optional: bool = False) -> None:
         value = self.meta.get(key)
-        self.that(key, (optional and value is None) or _is_number(value), "a finite number" + (" or null" if optional else ""))
+        self.that(key, (optional and value is None) or is_number(value), "a finite number" + (" or null" if optional else ""))
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_full_meta(path: Path, meta: dict) -> None:
@@ -244,10 +239,10 @@ def _check_full_meta(path: Path, meta: dict) -> None:
     check.count("episode", at_most=step)
     check.count("updates")
     capacity = dqn.buffer_size
-    check.that("buffer_size", _is_int(meta["buffer_size"]) and 0 <= meta["buffer_size"] <= min(step, capacity),
+    check.that("buffer_size", is_int(meta["buffer_size"]) and 0 <= meta["buffer_size"] <= min(step, capacity),
                f"an integer from 0 to min(step, dqn.buffer_size) = {min(step, capacity)}")
     full = meta["buffer_size"] == capacity
-    check.that("buffer_pos", _is_int(meta["buffer_pos"]) and (0 <= meta["buffer_pos"] < capacity if full else meta["buffer_pos"] == meta["buffer_size"]),
+    check.that("buffer_pos", is_int(meta["buffer_pos"]) and (0 <= meta["buffer_pos"] < capacity if full else meta["buffer_pos"] == meta["buffer_size"]),
                f"an integer in [0, {capacity})" if full else f"buffer_size ({meta['buffer_size']}) while the buffer fills")
     segments = meta["epsilon_segments"]
     check.that("epsilon_segments", isinstance(segments, list) and segments and all(_is_segment(s, step) for s in segments),
@@ -257,20 +252,20 @@ def _check_full_meta(path: Path, meta: dict) -> None:
     if "replay_sampler" in meta:
         sampler = meta["replay_sampler"]
         check.that("replay_sampler", isinstance(sampler, dict) and _is_generator_state(sampler.get("pool_state"))
-                   and _is_int(sampler.get("pos")) and sampler["pos"] >= 0, "{pool_state: a PCG64 state, pos: an integer >= 0}")
+                   and is_int(sampler.get("pos")) and sampler["pos"] >= 0, "{pool_state: a PCG64 state, pos: an integer >= 0}")
     check.that("python_random", _is_python_random_state(meta["python_random"]), "a state of Python's random module")
     g = meta["numpy_global"]
-    check.that("numpy_global", isinstance(g, dict) and g.get("name") == "MT19937" and _is_int(g.get("pos"))
-               and 0 <= g["pos"] <= 624 and g.get("has_gauss") in (0, 1) and _is_number(g.get("cached")),
+    check.that("numpy_global", isinstance(g, dict) and g.get("name") == "MT19937" and is_int(g.get("pos"))
+               and 0 <= g["pos"] <= 624 and g.get("has_gauss") in (0, 1) and is_number(g.get("cached")),
                "{name: MT19937, pos in [0, 624], has_gauss 0 or 1, cached: a number}")
     returns = meta["episode_returns"]
-    check.that("episode_returns", isinstance(returns, list) and all(_is_number(r) for r in returns), "a list of finite numbers")
+    check.that("episode_returns", isinstance(returns, list) and all(is_number(r) for r in returns), "a list of finite numbers")
     check.number("best_eval", optional=True)
     last = meta["last_eval"]
-    check.that("last_eval", last is None or (isinstance(last, dict) and _is_int(last.get("step")) and 0 <= last["step"] <= step
-                                              and _is_number(last.get("mean"))), "null or an evaluation at or before step")
+    check.that("last_eval", last is None or (isinstance(last, dict) and is_int(last.get("step")) and 0 <= last["step"] <= step
+                                              and is_number(last.get("mean"))), "null or an evaluation at or before step")
     first = meta["first_step_reaching_target"]
-    check.that("first_step_reaching_target", first is None or (_is_int(first) and 0 <= first <= step), f"null or a step in [0, {step}]")
+    check.that("first_step_reaching_target", first is None or (is_int(first) and 0 <= first <= step), f"null or a step in [0, {step}]")
     changes = meta["applied_changes"]
     check.that("applied_changes", isinstance(changes, list) and all(_is_change(c, step) for c in changes),
                "a list of {step <= step, key: a live key, value}")
@@ -279,22 +274,22 @@ def _check_full_meta(path: Path, meta: dict) -> None:
     check.that("change_effects", isinstance(meta["change_effects"], list) and all(isinstance(e, dict) for e in meta["change_effects"]),
                "a list of objects")
     for key in ("train_time_s", "eval_time_s"):
-        check.that(key, _is_number(meta[key]) and meta[key] >= 0, "a number of seconds >= 0")
+        check.that(key, is_number(meta[key]) and meta[key] >= 0, "a number of seconds >= 0")
     lines = meta.get("log_lines")
     check.that("log_lines", lines is None or (isinstance(lines, dict) and set(lines) == {"metrics", "events"}
-                                               and all(_is_int(n) and n >= 0 for n in lines.values())),
+                                               and all(is_int(n) and n >= 0 for n in lines.values())),
                "null or {metrics, events: line counts >= 0}")
 
 
 def _is_segment(segment, step: int) -> bool:
     return (isinstance(segment, dict) and set(segment) == {"start_step", "start_value", "end_value", "duration"}
-            and _is_int(segment["start_step"]) and 0 <= segment["start_step"] <= step
-            and all(_is_number(segment[k]) and 0 <= segment[k] <= 1 for k in ("start_value", "end_value"))
-            and _is_int(segment["duration"]) and segment["duration"] > 0)
+            and is_int(segment["start_step"]) and 0 <= segment["start_step"] <= step
+            and all(is_number(segment[k]) and 0 <= segment[k] <= 1 for k in ("start_value", "end_value"))
+            and is_int(segment["duration"]) and segment["duration"] > 0)
 
 
 def _is_change(change, step: int) -> bool:
-    return (isinstance(change, dict) and _is_int(change.get("step")) and 0 <= change["step"] <= step
+    return (isinstance(change, dict) and is_int(change.get("step")) and 0 <= change["step"] <= step
             and change.get("key") in LIVE_KEYS and "value" in change)
 
 

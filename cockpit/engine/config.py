@@ -159,6 +159,16 @@ LIVE_KEYS = (
 )
 
 
+def is_int(value: Any) -> bool:
+    """An integer from JSON or TOML (where true and false are not numbers)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite number from JSON or TOML: what cockpit writes (NaN and inf go to files as null)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _positive(v: float) -> bool:
     return v > 0
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import tomllib
 from pathlib import Path
 
-from cockpit.engine.config import LIVE_KEYS, ConfigError
+from cockpit.engine.config import LIVE_KEYS, ConfigError, is_int, is_number
 from cockpit.engine.metrics import UPDATE_METRICS, MetricsStore
 
 STATES = {"finished": "done", "stopped": "stopped", "failed": "failed"}
@@ -19,14 +18,6 @@ RECORD_NUMBERS = {"episode": ("return", "length"), "eval": ("mean", "std"), "tra
 SUMMARY_FIELDS = {"steps": "count", "episodes": "count", "wall_time_s": "number", "train_steps_per_s": "number?",
                   "eval_time_s": "number", "final_eval_return": "number?", "best_eval_return": "number?",
                   "first_step_reaching_target": "count?", "target_return": "number?", "peak_rss_mb": "number?"}
-
-
-def is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _fits(value, kind: str) -> bool:
@@ -124,8 +115,10 @@ def check_logs_at(run_dir: Path, checkpoint: Path, meta: dict, latest: bool) -> 
         if len(lines) + bool(torn) > len(records):
             cuts.append(f"{path.name} from {len(lines) + bool(torn)} to {len(records)} lines")
         news = news or bool(torn) or not all(_is_end(line) for line in lines[keep:])
+    from cockpit.engine.checkpoints import FULL_NAMED
+
     newer = sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")
-                   if re.fullmatch(r"step-\d{9}(-demand|-stop)?", p.name) and int(p.name[5:14]) > meta["step"])
+                   if (m := FULL_NAMED.fullmatch(p.name)) and int(m[1]) > meta["step"])
     notes = [f"cut back {' and '.join(cuts)}"] if news else []
     if newer:
         notes.append(f"skips newer checkpoints: {', '.join(newer)} (--fork one to keep its course)")

@@ -55,6 +55,26 @@ def _read_int(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def cgroup_memory_files() -> list[tuple[Path, Path]]:
+    """(limit, usage) files of this process's memory cgroup: v2 at its own path (a nested cgroup) and
+    at the root as a container sees it, v1's memory controller."""
+    root = Path("/sys/fs/cgroup")
+    pairs = []
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            hierarchy, controllers, path = line.split(":", 2)
+            if hierarchy == "0":
+                pairs.append((root / path.lstrip("/") / "memory.max", root / path.lstrip("/") / "memory.current"))
+            elif "memory" in controllers.split(","):
+                v1 = root / "memory" / path.lstrip("/")
+                pairs.append((v1 / "memory.limit_in_bytes", v1 / "memory.usage_in_bytes"))
+    except (OSError, ValueError):
+        pass
+    pairs += [(root / "memory.max", root / "memory.current"),
+              (root / "memory" / "memory.limit_in_bytes", root / "memory" / "memory.usage_in_bytes")]
+    return pairs
+
+
 def available_bytes() -> int | None:
     """MemAvailable, or what the cgroup's limit leaves where that is lower; None where neither is known."""
     found = []
@@ -64,9 +84,10 @@ def available_bytes() -> int | None:
                 found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
         pass
-    limit = _read_int(Path("/sys/fs/cgroup/memory.max"))  # cgroup v2; "max" (no limit) reads as None
-    if limit is not None:
-        found.append(max(0, limit - (_read_int(Path("/sys/fs/cgroup/memory.current")) or 0)))
+    for limit_file, usage_file in cgroup_memory_files():
+        limit = _read_int(limit_file)  # "max" (no limit) reads as None; v1's "no limit" is a huge number
+        if limit is not None:
+            found.append(max(0, limit - (_read_int(usage_file) or 0)))
     return min(found) if found else None
 
 

@@ -25,6 +25,8 @@ class RollbackPlan:
     """Where the new run starts: a checkpoint of the run or of its parent; None replays from step 0."""
     own_checkpoint: bool
     """The checkpoint is the run's own (its config is in its metadata), not its parent's."""
+    meta: dict | None
+    """The checkpoint's metadata, checked."""
     changes: list[dict]
     """The run's changes to apply again, each at the step it took effect."""
     line: str
@@ -62,11 +64,11 @@ def before_change(run_dir: Path, number: int) -> RollbackPlan:
                               "(expected it in the run directory: pinned checkpoints are never rotated out)")
         meta = checkpoints.load_full_meta(checkpoint)
         again = earlier[len(own_changes(meta["applied_changes"])):]
-        return RollbackPlan(checkpoint, True, again, f"{what}: from {checkpoint} at step {meta['step']:,}"
+        return RollbackPlan(checkpoint, True, meta, again, f"{what}: from {checkpoint} at step {meta['step']:,}"
                             + (f", applying the {len(again)} changes since it again" if again else ""))
     parent = read_metadata(run_dir).get("parent")
     if not parent:
-        return RollbackPlan(None, False, earlier, f"{what}: no full checkpoint precedes it, so the run is replayed "
+        return RollbackPlan(None, False, None, earlier, f"{what}: no full checkpoint precedes it, so the run is replayed "
                             "from its start" + (f" with the {len(earlier)} changes before it" if earlier else ""))
     checkpoint = Path(str(parent.get("checkpoint", "")))
     if not (checkpoint / checkpoints.META).is_file():
@@ -74,5 +76,5 @@ def before_change(run_dir: Path, number: int) -> RollbackPlan:
                           f"{checkpoint} is gone (expected it where the fork started)")
     # The fork's --set values come back as the new fork's own overrides: not applied twice.
     again = [c for c in earlier if c["was"] != "fork"]
-    return RollbackPlan(checkpoint, False, again, f"{what}: no checkpoint of the fork precedes it, so it is forked "
+    return RollbackPlan(checkpoint, False, checkpoints.load_full_meta(checkpoint), again, f"{what}: no checkpoint of the fork precedes it, so it is forked "
                         f"again from its parent's {checkpoint}" + (f" with the {len(again)} changes before it" if again else ""))

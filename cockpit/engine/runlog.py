@@ -101,10 +101,9 @@ def _truncate_lines(path: Path, keep: int | None) -> int:
     """Cut a JSON-lines file back to its first `keep` whole lines (all of them with None), atomically;
     a line cut off mid-write is never kept, so that what is appended next starts a line of its own.
     Returns the count kept."""
-    try:
-        lines = Path(path).read_bytes().split(b"\n")[:-1][:keep]
-    except FileNotFoundError:
-        lines = []
+    from cockpit.engine.history import whole_lines
+
+    lines = whole_lines(path)[0][:keep]
     write_atomic(path, b"".join(line + b"\n" for line in lines))
     return len(lines)
 

@@ -280,7 +280,7 @@ class CockpitApp(App):
             return
         # Charts still behind the latest snapshot catch up on later ticks, new figures or not (a
         # paused or ended run publishes none). At most CHARTS_PER_REFRESH redraws per tick while the
-        # run trains, least recently drawn first: a chart costs the trainer 10-20 ms of GIL time.
+        # run trains, least recently drawn first: drawing a chart holds the GIL the trainer needs.
         visible = [c for c in self.charts if c.display]
         visible.sort(key=lambda c: c.drawn_at)
         at_once = self.run_state in ENDED or all(c.drawn_at == 0 for c in visible)
