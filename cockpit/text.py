@@ -63,6 +63,8 @@ def event_parts(event: dict) -> tuple[str, str] | None:
         return "ckpt", f"{event['checkpoint']} {short_path(event['path'])}{exact}"
     if kind == "alert":
         return ("✗ alert" if event.get("fatal") else "⚠ alert"), event["message"]
+    if kind == "alert_mute":
+        return "alert", f"{event['alert']} {'muted' if event['muted'] else 'shown again'} by {event.get('source', '?')}"
     if kind == "checkpoint_skipped":
         return "ckpt", event["message"]
     if kind == "error":

@@ -1,15 +1,24 @@
 """Live health alerts: the trainer's figures checked every publish interval against the failure
-modes practitioners meet most (divergence, overestimation, not learning, exploration collapse,
-a plateau long after exploration ended).
+modes practitioners meet most, each judged the way a person would judge it:
 
-Each alert fires once per episode of trouble: it re-arms only after its condition has cleared.
-Every message names the step, the figure and the threshold, and says what to look at next.
+- divergence: NaN/Inf (fatal), or loss and gradient norm far outside their own recent spread
+  (robust z-scores of their logarithms: medians and MADs, with a minimum persistence), so the
+  heavy-tailed loss of a healthy MSE run without clipping stays quiet;
+- Q outside the range any return can take, either side, from the rewards' range;
+- no learning signal: the weights stop changing, or the gradient vanishes;
+- no reward seen, or Q collapsing to zero;
+- exploration: ε at zero, one action taking over, the action entropy collapsing;
+- learning: by scheduled greedy evaluations (the training return is ε-greedy), no progress over
+  the first evaluation, or a plateau below the target long after exploration ended.
+
+Each alert fires once per episode of trouble (it re-arms when its condition clears) and at most
+once per kind per `budget_steps`; the ones folded in are counted ("+12 more since step X"). Kinds
+can be muted. Every message names the step, the figure and the threshold, and what to look at.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -17,8 +26,17 @@ import numpy as np
 
 from cockpit.engine.config import AlertsConfig
 
-MEDIAN_WINDOW = 50
-"""Publish intervals (of 100 steps) in the running medians of loss and gradient norm."""
+SPIKE_WINDOW = 100
+"""Publish intervals (of 100 steps) whose loss and gradient norm make the robust scale."""
+SPIKE_MIN_HISTORY = 20
+"""Intervals seen before spikes are judged."""
+MAD_TO_SIGMA = 1.4826
+"""A normal distribution's standard deviation in MADs: z-scores read as usual."""
+LABELS = {"loss_spike": "loss spikes", "grad_spike": "gradient spikes", "q_out_of_range": "Q-range alerts",
+          "q_near_zero": "Q-near-zero alerts", "no_reward": "no-reward alerts", "no_learning_signal": "no-signal alerts",
+          "no_exploration": "no-exploration alerts", "action_collapse": "action collapses",
+          "low_entropy": "low-entropy alerts", "no_progress": "no-progress alerts", "flat_return": "plateau alerts",
+          "non_finite": "non-finite alerts"}
 
 
 @dataclass
@@ -26,6 +44,7 @@ class Health:
     """What the monitor sees at one publish interval."""
 
     step: int
+    total_steps: int
     warmup_steps: int
     epsilon: float
     epsilon_end: float
@@ -33,35 +52,103 @@ class Health:
     action_counts: np.ndarray  # over the recent window
     entropy: float
     updates: np.ndarray | None  # rows of (loss, q_mean, q_max, grad_norm) since the last check
-    q_bound: float
-    recent_return: float | None  # mean raw return of the last episodes
+    q_range: tuple[float, float]  # what any discounted return can be: [min(r_min, 0), max(r_max, 0)] / (1-γ)
+    rewards: np.ndarray  # the rewards the agent was given since the last check
+    weights_changed: bool | None  # since the last check; None before the network exists
+    evaluation: tuple[int, float] | None  # a scheduled greedy evaluation (step, mean) since the last check
+    recent_return: float | None  # mean raw training return of the last episodes (when evaluations are off)
     target_return: float
+    evaluations_on: bool  # scheduled evaluations happen within the run
+
+
+@dataclass
+class Spike:
+    """A metric's recent spread, on a log scale: a value far above it for `persistence` intervals in a
+    row is a spike. Values judged spiking stay out of the window, so a sustained blow-up stays unusual."""
+
+    window: deque = field(default_factory=lambda: deque(maxlen=SPIKE_WINDOW))
+    run: int = 0
+
+    def z(self, value: float) -> tuple[float, float] | None:
+        """(robust z-score, median) of `value` against the window; None while it is too short."""
+        if len(self.window) < SPIKE_MIN_HISTORY:
+            return None
+        logs = np.asarray(self.window)
+        median = float(np.median(logs))
+        mad = float(np.median(np.abs(logs - median))) * MAD_TO_SIGMA
+        return (math.log(value + 1e-12) - median) / max(mad, 1e-3), math.exp(median)
+
+    def judge(self, value: float, factor: float, persistence: int) -> tuple[float, float] | None:
+        """(z, median) when `value` completes a spike of `persistence` intervals, else None."""
+        scored = self.z(value)
+        if scored is not None and scored[0] > factor:
+            self.run += 1
+            return scored if self.run >= persistence else None
+        self.run = 0
+        self.window.append(math.log(value + 1e-12))
+        return None
 
 
 @dataclass
 class HealthMonitor:
     cfg: AlertsConfig
+    budget_steps: int = 1_000
+    """At most one alert per kind in this many steps (the run's eval_freq)."""
+    muted: set = field(default_factory=set)
     active: set = field(default_factory=set)
-    _losses: deque = field(default_factory=lambda: deque(maxlen=MEDIAN_WINDOW))
-    _grads: deque = field(default_factory=lambda: deque(maxlen=MEDIAN_WINDOW))
-    _best_return: float = -math.inf
+    counts: dict = field(default_factory=dict)  # kind -> alerts fired (shown or folded in)
+    _loss: Spike = field(default_factory=Spike)
+    _grad: Spike = field(default_factory=Spike)
+    _last_shown: dict = field(default_factory=dict)  # kind -> step
+    _folded: dict = field(default_factory=dict)  # kind -> (count, first step)
+    _no_reward_steps: int = 0
+    _frozen_intervals: int = 0
+    _baseline: float | None = None  # the first scheduled evaluation
+    _best: float = -math.inf  # the last evaluation that improved on the one before by the tolerance
+    _best_step: int = 0
+    _highest: float = -math.inf
+    _best_return: float = -math.inf  # training return, when evaluations are off
     _best_return_step: int = 0
 
+    def __post_init__(self) -> None:
+        self.muted = set(self.muted) | set(self.cfg.muted)
+
     def check(self, h: Health) -> list[dict]:
-        """Alerts that start now: dicts with name, message, fatal."""
+        """Alerts to show now: dicts with name, message, fatal."""
         found: dict[str, tuple[str, bool]] = {}
         if h.updates is not None and len(h.updates):
             self._updates(h, found)
+        self._signal(h, found)
+        self._rewards(h, found)
         self._exploration(h, found)
-        self._plateau(h, found)
-        started = [{"name": name, "message": message, "fatal": fatal}
-                   for name, (message, fatal) in found.items() if name not in self.active]
+        self._learning(h, found)
+        started = [name for name in found if name not in self.active]
         self.active = set(found)
-        return started
+        return [alert for name in started if (alert := self._admit(name, *found[name], h.step))]
 
+    def _admit(self, name: str, message: str, fatal: bool, step: int) -> dict | None:
+        """Count it; show it unless muted or within the budget of its kind (then fold it in)."""
+        self.counts[name] = self.counts.get(name, 0) + 1
+        if name in self.muted and not fatal:
+            return None
+        last = self._last_shown.get(name)
+        if not fatal and last is not None and step - last < self.budget_steps:
+            count, first = self._folded.get(name, (0, step))
+            self._folded[name] = (count + 1, first)
+            return None
+        self._last_shown[name] = step
+        folded = self._folded.pop(name, None)
+        if folded:
+            message += f" (+{folded[0]} more {LABELS.get(name, name)} since step {folded[1]:,})"
+        return {"name": name, "message": message, "fatal": fatal}
+
+    def folded(self) -> dict[str, tuple[int, int]]:
+        """Alerts folded in and not yet told, per kind: (count, first step); for the run's end."""
+        return dict(self._folded)
+
+    # ------------------------------------------------------------------ the update figures
     def _updates(self, h: Health, found: dict) -> None:
         c = self.cfg
-        loss, _, _, grad = h.updates.T
         finite = np.isfinite(h.updates).all(axis=0)  # one pass over the interval's rows
         bad = [name for name, i in (("loss", 0), ("Q", 2), ("gradient norm", 3)) if not finite[i]]
         if bad:
@@ -69,34 +156,75 @@ class HealthMonitor:
                 f"non-finite {' and '.join(bad)} at step {h.step:,}: training diverged. Look at: the learning "
                 "rate, reward scale (clip rewards), the loss (huber is robust), gradient clipping", True)
             return
-        loss_mean, q_mean, _, grad_mean = h.updates.mean(axis=0).tolist()
-        loss_max, grad_max = float(loss.max()), float(grad.max())
-        if self._grads and grad_max > c.grad_spike_factor * statistics.median(self._grads):
-            found["grad_spike"] = (
-                f"gradient norm {grad_max:.3g} at step {h.step:,} > {c.grad_spike_factor:g}× its running median "
-                f"{statistics.median(self._grads):.3g}. Look at: loss, learning rate, max_grad_norm", False)
-        if self._losses and loss_max > c.loss_spike_factor * max(statistics.median(self._losses), 1e-8):
-            found["loss_spike"] = (
-                f"loss {loss_max:.3g} at step {h.step:,} > {c.loss_spike_factor:g}× its running median "
-                f"{statistics.median(self._losses):.3g}: exploding. Look at: learning rate, target_update, reward scale", False)
-        self._grads.append(grad_mean)
-        self._losses.append(loss_mean)
-        # Either sign: Q diverging downward is as broken. A bound of 0 means no reward was seen in
-        # random play (sparse rewards), not that every Q must be 0.
-        if math.isfinite(h.q_bound) and h.q_bound > 0 and abs(q_mean) > c.q_bound_factor * h.q_bound:
-            found["q_over_bound"] = (
-                f"mean Q {q_mean:.3g} at step {h.step:,} beyond its bound ±{c.q_bound_factor:g}× "
-                f"r_max·(1-γ^T)/(1-γ) = {h.q_bound:.3g}: overestimation or divergence. Look at: double_dqn, "
-                "target_update (longer), learning rate (lower)", False)
-        if (h.step > h.warmup_steps + c.q_zero_after_steps and math.isfinite(h.q_bound)
-                and abs(q_mean) < c.q_zero_fraction * h.q_bound):
+        loss, q_mean, q_max, grad = h.updates.mean(axis=0).tolist()
+        for name, spike, value, factor, what, advice in (
+                ("loss_spike", self._loss, loss, c.loss_spike_factor, "loss", "learning rate, target_update, reward scale"),
+                ("grad_spike", self._grad, grad, c.grad_spike_factor, "gradient norm", "loss, learning rate, max_grad_norm")):
+            judged = spike.judge(value, factor, c.spike_persistence)
+            if judged:
+                z, median = judged
+                found[name] = (
+                    f"{what} {value:.3g} at step {h.step:,}: {z:.0f} robust scales (MADs) above its recent median "
+                    f"{median:.3g} for {spike.run} intervals (threshold {factor:g}): diverging. Look at: {advice}", False)
+        self._q_range(h, q_mean, q_max, found)
+
+    def _q_range(self, h: Health, q_mean: float, q_max: float, found: dict) -> None:
+        c = self.cfg
+        low, high = h.q_range
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return
+        slack = (c.q_bound_factor - 1.0) * max(high - low, 1e-9)
+        above = [(n, v) for n, v in (("max Q", q_max), ("mean Q", q_mean)) if v > high + slack]
+        below = [(n, v) for n, v in (("mean Q", q_mean),) if v < low - slack]
+        if above or below:
+            name, value = (above or below)[0]
+            side = (f"above the most any return can be, {high:.3g}: overestimation" if above
+                    else f"below the least any return can be, {low:.3g}: underestimation")
+            found["q_out_of_range"] = (
+                f"{name} {value:.3g} at step {h.step:,} is {side} or divergence (returns lie in "
+                f"[{low:.3g}, {high:.3g}] from the rewards' range and γ; threshold {c.q_bound_factor:g}× its width). "
+                "Look at: reward scale, double_dqn, target_update (longer), learning rate (lower)", False)
+        scale = max(abs(low), abs(high))
+        if (h.step > h.warmup_steps + c.q_zero_after_steps and scale > 0
+                and abs(q_mean) < c.q_zero_fraction * scale):
             found["q_near_zero"] = (
-                f"|mean Q| {abs(q_mean):.3g} at step {h.step:,} < {c.q_zero_fraction:g}× its bound "
-                f"{h.q_bound:.3g}, {c.q_zero_after_steps:,} steps after warm-up: not learning. Look at: rewards "
+                f"|mean Q| {abs(q_mean):.3g} at step {h.step:,} < {c.q_zero_fraction:g}× the largest return's size "
+                f"{scale:.3g}, {c.q_zero_after_steps:,} steps after warm-up: not learning values. Look at: rewards "
                 "(cockpit check), gradients reaching the network, learning rate", False)
 
+    def _signal(self, h: Health, found: dict) -> None:
+        """Weights that no longer move (or a vanished gradient) while updates run: nothing is learned."""
+        if h.weights_changed is None or h.updates is None or not len(h.updates):
+            return
+        vanished = float(np.abs(h.updates[:, 3]).max()) < 1e-10
+        self._frozen_intervals = self._frozen_intervals + 1 if (vanished or not h.weights_changed) else 0
+        if self._frozen_intervals >= self.cfg.frozen_intervals:
+            what = "the gradient norm is 0" if vanished else "the weights have not changed"
+            found["no_learning_signal"] = (
+                f"{what} for {self._frozen_intervals * 100:,} steps of updates at step {h.step:,} (threshold "
+                f"{self.cfg.frozen_intervals} intervals): no learning signal reaches the network. Look at: the "
+                "learning rate (0?), detached tensors or frozen parameters in a custom network", False)
+
+    def _rewards(self, h: Health, found: dict) -> None:
+        low, high = h.q_range
+        if not len(h.rewards) or (low == 0 and high == 0):
+            return  # random play saw no reward either: zeros are this env's normal
+        self._no_reward_steps = self._no_reward_steps + len(h.rewards) if not np.any(h.rewards) else 0
+        if self._no_reward_steps >= self.cfg.no_reward_steps:
+            found["no_reward"] = (
+                f"no reward at all for the last {self._no_reward_steps:,} steps at step {h.step:,} (threshold "
+                f"{self.cfg.no_reward_steps:,}), though random play got some: the reward is lost on its way. "
+                "Look at: reward wrappers and clipping, the env's reward (cockpit check)", False)
+
+    # ------------------------------------------------------------------ exploration
     def _exploration(self, h: Health, found: dict) -> None:
         c = self.cfg
+        solved = math.isfinite(h.target_return) and self._highest >= h.target_return
+        if h.step > h.warmup_steps and h.epsilon <= c.exploration_floor and not solved:
+            found["no_exploration"] = (
+                f"ε = {h.epsilon:g} at step {h.step:,} (threshold {c.exploration_floor:g}) before the target was "
+                "reached: past the warm-up the agent only repeats its own greedy choices. Look at: epsilon_start, "
+                "epsilon_end, epsilon_decay", False)
         total = h.action_counts.sum()
         if total < 100 or len(h.action_counts) < 2:
             return
@@ -113,17 +241,57 @@ class HealthMonitor:
                 f"{max_entropy:.3f} before epsilon reached its end: the agent barely explores. Look at: "
                 "epsilon_start, epsilon_decay", False)
 
-    def _plateau(self, h: Health, found: dict) -> None:
+    # ------------------------------------------------------------------ learning
+    def _learning(self, h: Health, found: dict) -> None:
+        if not h.evaluations_on:
+            self._training_plateau(h, found)
+            return
+        if h.evaluation is not None:
+            step, mean = h.evaluation
+            if self._baseline is None:
+                self._baseline = mean
+            self._highest = max(self._highest, mean)
+            if mean > self._best + self._tolerance(h):
+                self._best, self._best_step = mean, step
+        if self._baseline is None:
+            return
+        c = self.cfg
+        target = h.target_return
+        scale = abs(target - self._baseline) if math.isfinite(target) else max(abs(self._baseline), 1.0)
+        after = c.no_progress_after_steps or round(c.no_progress_fraction * h.total_steps)
+        if h.step > h.warmup_steps + after and self._highest <= self._baseline + c.progress_margin * scale:
+            found["no_progress"] = (
+                f"greedy evaluation at most {self._highest:.1f} by step {h.step:,}, no better than its first "
+                f"{self._baseline:.1f} plus {c.progress_margin:.0%} of the way to the target, {after:,} steps after "
+                "warm-up: not learning. Look at: observations (cockpit check), rewards, learning rate, network size", False)
+        solved = math.isfinite(target) and self._highest >= target
+        flat_since = max(self._best_step, h.epsilon_end_step)
+        if not solved and h.step > h.epsilon_end_step and h.step - flat_since > c.flat_after_steps:
+            found["flat_return"] = (
+                f"greedy evaluation flat: best {self._best:.1f} at step {self._best_step:,}, none better by "
+                f"{c.flat_tolerance:.0%} in {h.step - flat_since:,} steps (threshold {c.flat_after_steps:,}) after "
+                f"epsilon reached its end. Look at: learning rate, network size, exploration (epsilon_end)", False)
+
+    def _tolerance(self, h: Health) -> float:
+        """What counts as a better evaluation: a share of the way from the first one to the target."""
+        if self._baseline is None or not math.isfinite(self._best):
+            return 0.0
+        target = h.target_return
+        scale = abs(target - self._baseline) if math.isfinite(target) else max(abs(self._best), 1.0)
+        return self.cfg.flat_tolerance * scale
+
+    def _training_plateau(self, h: Health, found: dict) -> None:
+        """Without scheduled evaluations: the ε-greedy training return, with the calibrated margin."""
         c = self.cfg
         if h.recent_return is None:
             return
         tolerance = c.flat_tolerance * max(abs(self._best_return), 1.0) if math.isfinite(self._best_return) else 0
         if h.recent_return > self._best_return + tolerance:
             self._best_return, self._best_return_step = h.recent_return, h.step
-        solved = math.isfinite(h.target_return) and h.recent_return >= h.target_return
+        solved = math.isfinite(h.target_return) and h.recent_return >= h.target_return * (1 - c.flat_tolerance)
         flat_since = max(self._best_return_step, h.epsilon_end_step)
         if not solved and h.step > h.epsilon_end_step and h.step - flat_since > c.flat_after_steps:
             found["flat_return"] = (
                 f"training return flat at {h.recent_return:.1f} for {h.step - flat_since:,} steps (threshold "
-                f"{c.flat_after_steps:,}) after epsilon reached its end (ε = {h.epsilon_end:g}). Look at: "
-                "learning rate, network size, exploration (epsilon_end)", False)
+                f"{c.flat_after_steps:,}) after epsilon reached its end (ε = {h.epsilon_end:g}; no scheduled "
+                "evaluations to judge by). Look at: learning rate, network size, exploration (epsilon_end)", False)

@@ -38,6 +38,12 @@ class ReplayBuffer:
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
+    def newest_rewards(self, n: int) -> np.ndarray:
+        """The rewards of the last `n` transitions written (fewer when the buffer holds fewer)."""
+        n = min(n, self.size)
+        rows = np.arange(self.pos - n, self.pos) % self.capacity
+        return self.data[rows, 2 * self.obs_dim + 1]
+
     def unpack(self, rows: np.ndarray) -> ReplayBatch:
         d = self.obs_dim
         return ReplayBatch(

@@ -37,7 +37,11 @@ class EnvConfig:
     clip_reward: float = 0.0
     """Clip training rewards to [-clip_reward, clip_reward]; 0 turns clipping off. Logs stay raw."""
     reward_abs_max: float = 0.0
-    """Largest |reward| per step, for the Q bound; 0 measures it from random rollouts."""
+    """Largest |reward| per step, the symmetric shorthand for reward_min/reward_max; 0 measures them."""
+    reward_min: float = math.nan
+    """Smallest reward per step, for the range Q must stay in; absent (NaN) measures it from random rollouts."""
+    reward_max: float = math.nan
+    """Largest reward per step, likewise."""
 
 
 @dataclass(frozen=True)
@@ -107,28 +111,48 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    """Thresholds of the live health alerts (cockpit/engine/alerts.py); the README lists them."""
+    """Thresholds of the live health alerts (cockpit/engine/alerts.py); the README lists them and
+    docs/benchmarks.md the calibration behind their defaults."""
 
-    grad_spike_factor: float = 10.0
-    """Alert when the gradient norm exceeds this many times its running median."""
-    loss_spike_factor: float = 100.0
-    """Alert when the loss exceeds this many times its running median (exploding)."""
-    q_bound_factor: float = 1.0
-    """Alert when mean Q exceeds this many times the bound r_max·(1-γ^T)/(1-γ)."""
+    grad_spike_factor: float = 8.0
+    """Alert when the gradient norm lies this many robust scales (MADs, of its logarithm over the
+    last 100 intervals) above its median ..."""
+    loss_spike_factor: float = 8.0
+    """... or the loss does (exploding) ..."""
+    spike_persistence: int = 3
+    """... for this many publish intervals (of 100 steps) in a row."""
+    q_bound_factor: float = 1.1
+    """Alert when mean or max Q leaves the range any return can take, [min(r_min, 0), max(r_max, 0)]/(1-γ),
+    by more than (this - 1) times the range's width."""
     q_zero_fraction: float = 0.01
-    """Alert when |mean Q| stays under this fraction of the bound ..."""
+    """Alert when |mean Q| stays under this fraction of the largest return's size ..."""
     q_zero_after_steps: int = 5_000
     """... this many steps after warm-up (not learning)."""
+    no_reward_steps: int = 2_000
+    """Alert when no step has been rewarded for this many steps, where random play was."""
+    frozen_intervals: int = 10
+    """Alert when the weights have not changed (or the gradient vanished) for this many intervals of updates."""
+    exploration_floor: float = 0.001
+    """Alert when epsilon is at most this after warm-up, before the target is reached (no exploration)."""
     collapse_action_share: float = 0.95
     """Alert when one action takes more than this share of recent steps ..."""
     collapse_min_epsilon: float = 0.5
     """... while epsilon is at least this (exploration collapse)."""
     entropy_floor: float = 0.1
     """Alert when the action entropy falls under this fraction of its maximum before epsilon's end."""
+    no_progress_fraction: float = 0.06
+    """Alert when greedy evaluation has not improved on its first value, by progress_margin of the way to the
+    target, this fraction of run.total_steps after warm-up ..."""
+    no_progress_after_steps: int = 0
+    """... or after this many steps, where not 0 (for envs whose first reward takes long to find)."""
+    progress_margin: float = 0.1
+    """What counts as progress: this share of the way from the first evaluation to the target."""
     flat_after_steps: int = 20_000
-    """Alert when the training return has not improved for this many steps after epsilon's end ..."""
+    """Alert when greedy evaluation has not improved for this many steps after epsilon's end ..."""
     flat_tolerance: float = 0.05
-    """... by more than this fraction of its best (and the target is not reached)."""
+    """... by more than this share of the way from its first value to the target (and it is below the target)."""
+    muted: list = field(default_factory=list)
+    """Alert kinds not shown (still counted in summary.json), e.g. ["grad_spike"]; live: the m key, `ctl mute`."""
     on_non_finite: str = "default"
     """NaN/Inf in loss, Q or gradients: `pause` (the UI's default), `stop` (headless default: the last
     full checkpoint before it is the last good state), or `default` (the front end decides)."""
@@ -214,9 +238,18 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run.device": (lambda v: re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None, "'cpu' or 'cuda[:N]'"),
     "run.checkpoint_keep": (_positive, "an integer > 0"),
     "run.compute": (lambda v: v in ("fast", "autograd"), "one of 'fast', 'autograd'"),
-    "alerts.grad_spike_factor": (_positive, "a number > 0"),
-    "alerts.loss_spike_factor": (_positive, "a number > 0"),
-    "alerts.q_bound_factor": (_positive, "a number > 0"),
+    "alerts.grad_spike_factor": (_positive, "a number of MADs > 0"),
+    "alerts.loss_spike_factor": (_positive, "a number of MADs > 0"),
+    "alerts.spike_persistence": (_positive, "an integer > 0"),
+    "alerts.q_bound_factor": (lambda v: v >= 1, "a number >= 1 (1: the range itself)"),
+    "alerts.no_reward_steps": (_positive, "an integer > 0"),
+    "alerts.frozen_intervals": (_positive, "an integer > 0"),
+    "alerts.exploration_floor": (_probability, "a number in [0, 1]"),
+    "alerts.no_progress_fraction": (_probability, "a number in [0, 1]"),
+    "alerts.no_progress_after_steps": (_non_negative, "an integer >= 0 (0: no_progress_fraction of the run)"),
+    "alerts.progress_margin": (_probability, "a number in [0, 1]"),
+    "alerts.muted": (lambda v: all(isinstance(k, str) and k in ALERT_KINDS for k in v),
+                     "a list of alert kinds, e.g. [\"grad_spike\"]"),
     "alerts.q_zero_fraction": (_non_negative, "a number >= 0"),
     "alerts.q_zero_after_steps": (_non_negative, "an integer >= 0"),
     "alerts.collapse_action_share": (_probability, "a number in [0, 1]"),
@@ -228,8 +261,17 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+ALERT_KINDS = ("non_finite", "loss_spike", "grad_spike", "q_out_of_range", "q_near_zero", "no_reward",
+               "no_learning_signal", "no_exploration", "action_collapse", "low_entropy", "no_progress", "flat_return")
+"""Every alert (cockpit/engine/alerts.py), in the order of the debugging hierarchy's concerns."""
+
+
+NAN_MEANS_ABSENT = ("env.target_return", "env.reward_min", "env.reward_max")
+"""Float keys whose NaN default means "not given" (TOML has nan, and the resolved config writes it)."""
+
+
 def _field_types(cls: type) -> dict[str, type]:
-    names = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}
+    names = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list}
     return {f.name: names[str(f.type)] for f in dataclasses.fields(cls)}
 
 
@@ -243,13 +285,13 @@ def _check_value(where: str, key: str, value: Any, expected_type: type) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail("a number")
         value = float(value)
-        if math.isinf(value) or (math.isnan(value) and key != "env.target_return"):
+        if math.isinf(value) or (math.isnan(value) and key not in NAN_MEANS_ABSENT):
             raise fail("a finite number")
     elif expected_type is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail("an integer")
     elif not isinstance(value, expected_type):
-        raise fail({str: "a string", bool: "true or false", dict: "a table"}[expected_type])
+        raise fail({str: "a string", bool: "true or false", dict: "a table", list: "a list"}[expected_type])
     check = _RANGES.get(key)
     if check and not check[0](value):
         raise fail(check[1])
@@ -289,6 +331,9 @@ def build_config(tables: dict, where: str, name: str = "custom", cross_checks: b
 
 def check_consistency(config: Config, where: str) -> None:
     """Rules that involve more than one key."""
+    e = config.env
+    if e.reward_min > e.reward_max:  # False when either is NaN (absent)
+        raise ConfigError(f"{where}: env.reward_min = {e.reward_min:g}: expected at most env.reward_max ({e.reward_max:g})")
     d = config.dqn
     if d.batch_size > d.buffer_size:
         raise ConfigError(

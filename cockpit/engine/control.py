@@ -12,13 +12,13 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-KINDS = ("pause", "resume", "evaluate", "checkpoint", "set", "stop", "policy")
+KINDS = ("pause", "resume", "evaluate", "checkpoint", "set", "stop", "policy", "mute", "unmute")
 
 
 @dataclass(frozen=True)
 class Command:
     kind: str
-    key: str | None = None  # for "set": a live hyperparameter name
+    key: str | None = None  # for "set": a live hyperparameter name; for "mute"/"unmute": an alert kind
     value: Any = None  # for "set": its new value
     source: str = "api"  # who asked: "ui", "headless", "ctl", "replay", ...
 
@@ -34,6 +34,8 @@ class Command:
             raise ValueError(f"command {data!r}: unknown fields {', '.join(sorted(unknown))}")
         if data["kind"] == "set" and not isinstance(data.get("key"), str):
             raise ValueError(f"command {data!r}: 'set' needs a key (a hyperparameter name) and a value")
+        if data["kind"] in ("mute", "unmute") and not isinstance(data.get("key"), str):
+            raise ValueError(f"command {data!r}: '{data['kind']}' needs a key (an alert kind)")
         return cls(**data)
 
 
@@ -117,3 +119,7 @@ class Control:
 
     def stop(self, source: str = "api") -> Future:
         return self.submit(Command("stop", source=source))
+
+    def mute(self, kind: str, muted: bool = True, source: str = "api") -> Future:
+        """Hide (or show again) one kind of alert; it is still counted."""
+        return self.submit(Command("mute" if muted else "unmute", kind, source=source))

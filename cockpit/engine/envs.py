@@ -189,20 +189,25 @@ def raw_return_so_far(env: gym.Env) -> float:
 
 
 def measure_reward_abs_max(cfg: EnvConfig, seed: int, episodes: int = 5, max_steps: int = 5_000) -> float:
-    """Largest |reward| seen in random rollouts, in the env's own seeded RNG (not the trainer's).
+    """Largest |reward| seen in random rollouts (`measure_reward_range`)."""
+    return max(abs(r) for r in measure_reward_range(cfg, seed, episodes, max_steps))
+
+
+def measure_reward_range(cfg: EnvConfig, seed: int, episodes: int = 5, max_steps: int = 5_000) -> tuple[float, float]:
+    """(smallest, largest) reward seen in random rollouts, in the env's own seeded RNG (not the trainer's).
 
     It runs before a run starts: an env whose reset or step raises here is refused as bad input
     (the original exception is the ConfigError's `__cause__`, for `cockpit check` to show)."""
     env = make_env(cfg)
     env.action_space.seed(seed)
-    largest, steps = 0.0, 0
+    low, high, steps = math.inf, -math.inf, 0
     try:
         for episode in range(episodes):
             env.reset(seed=seed + episode)
             done = False
             while not done and steps < max_steps:
                 _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-                largest = max(largest, abs(float(reward)))
+                low, high = min(low, float(reward)), max(high, float(reward))
                 done = terminated or truncated
                 steps += 1
     except (Exception, SystemExit) as e:
@@ -210,7 +215,31 @@ def measure_reward_abs_max(cfg: EnvConfig, seed: int, episodes: int = 5, max_ste
                           "in random play before training (expected reset() and step() to run)") from e
     finally:
         env.close()
-    return largest
+    return (low, high) if steps else (0.0, 0.0)
+
+
+def reward_range(cfg: EnvConfig, seed: int) -> tuple[float, float]:
+    """The rewards the agent can get, (r_min, r_max): the preset's (`reward_min`/`reward_max`, or
+    `reward_abs_max` as ±), else measured in random rollouts; within the clipping where it clips."""
+    if math.isfinite(cfg.reward_min) and math.isfinite(cfg.reward_max):
+        low, high = cfg.reward_min, cfg.reward_max
+    elif cfg.reward_abs_max:
+        low, high = -cfg.reward_abs_max, cfg.reward_abs_max
+    else:
+        low, high = measure_reward_range(cfg, seed)
+        low = cfg.reward_min if math.isfinite(cfg.reward_min) else low
+        high = cfg.reward_max if math.isfinite(cfg.reward_max) else high
+    if cfg.clip_reward:
+        low, high = max(low, -cfg.clip_reward), min(high, cfg.clip_reward)
+    return low, high
+
+
+def q_range(rewards: tuple[float, float], gamma: float) -> tuple[float, float]:
+    """Where any discounted return lies: [min(r_min, 0), max(r_max, 0)] / (1-γ). Episodes end, hence
+    the 0; a time limit does not shorten it, because the loop bootstraps through truncation."""
+    if gamma >= 1.0:
+        return -math.inf, math.inf
+    return min(rewards[0], 0.0) / (1.0 - gamma), max(rewards[1], 0.0) / (1.0 - gamma)
 
 
 def q_bound(reward_abs_max: float, gamma: float, time_limit: int) -> float:

@@ -231,7 +231,7 @@ class RunLog:
         flat = {}
         for table, values in config.to_dict().items():
             for key, value in values.items():
-                if isinstance(value, dict):
+                if isinstance(value, (dict, list)):
                     value = json.dumps(value)
                 if isinstance(value, float) and not math.isfinite(value):
                     value = str(value)

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from cockpit.engine import seeding, torch_side
-from cockpit.engine.alerts import HealthMonitor
+from cockpit.engine.alerts import LABELS, HealthMonitor
 from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import LIVE_KEYS, Config, validate_live_change
 from cockpit.engine.control import Command, Control, reply
-from cockpit.engine.envs import inspect_env, make_env, measure_reward_abs_max, q_bound
+from cockpit.engine.envs import inspect_env, make_env, q_bound, q_range, reward_range
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
 from cockpit.engine.files import WriteFailed
 from cockpit.engine.metrics import PUBLISH_EVERY, UPDATE_METRICS, MetricsStore
@@ -88,12 +88,8 @@ class Trainer(CommandsMixin, HealthMixin):
         self.sampler = ReplaySampler(self.buffer, seeding.derive(seed, seeding.REPLAY))
         self.epsilon = LinearSchedule(self.dqn.epsilon_start, self.dqn.epsilon_end, self.dqn.epsilon_decay)
 
-        reward_abs_max = config.env.reward_abs_max or measure_reward_abs_max(
-            config.env, seeding.derive(seed, seeding.REWARD_PROBE)
-        )
-        if config.env.clip_reward:
-            reward_abs_max = min(reward_abs_max, config.env.clip_reward)
-        self.reward_abs_max = reward_abs_max
+        self.reward_range = reward_range(config.env, seeding.derive(seed, seeding.REWARD_PROBE))
+        self.reward_abs_max = max(abs(r) for r in self.reward_range)
 
         # Counters and progress (all part of a checkpoint).
         self.step = 0
@@ -124,7 +120,9 @@ class Trainer(CommandsMixin, HealthMixin):
         self._eval_time = 0.0
         self.log: RunLog | None = None
         self._started_at: float | None = None
-        self.health = HealthMonitor(config.alerts)
+        self.health = HealthMonitor(config.alerts, budget_steps=config.run.eval_freq)
+        self._new_evaluation: tuple[int, float] | None = None  # a scheduled one, for the health check
+        self._weights_fingerprint: float | None = None
         policy = config.alerts.on_non_finite
         self.on_non_finite = on_non_finite if policy == "default" else policy
         self.diverged: str | None = None  # set once NaN/Inf appears: no checkpoint is taken after it
@@ -178,6 +176,10 @@ class Trainer(CommandsMixin, HealthMixin):
     def q_bound(self) -> float:
         return q_bound(self.reward_abs_max, self.dqn.gamma, self.info.time_limit)
 
+    @property
+    def q_range(self) -> tuple[float, float]:
+        return q_range(self.reward_range, self.dqn.gamma)
+
     def hyperparameters(self) -> dict[str, Any]:
         return {k: getattr(self.dqn, k) for k in LIVE_KEYS}
 
@@ -194,6 +196,7 @@ class Trainer(CommandsMixin, HealthMixin):
             "time_limit": self.info.time_limit,
             "target_return": self.info.target_return,
             "reward_abs_max": self.reward_abs_max,
+            "reward_range": list(self.reward_range),
             "parent": self.parent,
         }
 
@@ -277,7 +280,7 @@ class Trainer(CommandsMixin, HealthMixin):
     def _end_chunk(self, steps: int, elapsed: float) -> None:
         """Count a chunk's training time and publish."""
         self._train_time += elapsed
-        self._publish(steps / max(elapsed, 1e-9))
+        self._publish(steps / max(elapsed, 1e-9), steps)
 
     def _reset_episode(self) -> np.ndarray:
         obs, _ = self.env.reset(seed=seeding.derive(self.config.run.seed, seeding.TRAIN_RESET, self.episode))
@@ -371,7 +374,7 @@ class Trainer(CommandsMixin, HealthMixin):
         p = counts[counts > 0] / max(1.0, counts.sum())
         return float(-(p * np.log(p)).sum())
 
-    def _publish(self, steps_per_s: float) -> None:
+    def _publish(self, steps_per_s: float, steps: int = PUBLISH_EVERY) -> None:
         points: dict[str, tuple] = {}
         epsilon = self.epsilon.value(self.step)
         entropy = self._action_entropy()
@@ -386,7 +389,7 @@ class Trainer(CommandsMixin, HealthMixin):
         points["rollout/action_entropy"] = (self.step, entropy)
         points["time/steps_per_s"] = (self.step, steps_per_s)
         self.store.publish(self._status(steps_per_s, epsilon), points)
-        self._check_health(epsilon, entropy, chunk if "train/loss" in points else None)
+        self._check_health(epsilon, entropy, chunk if "train/loss" in points else None, steps)
         if self.log and self.step % self.config.run.log_interval < PUBLISH_EVERY:
             self._log_aggregate(epsilon, entropy, steps_per_s)
         if self.log:
@@ -403,6 +406,7 @@ class Trainer(CommandsMixin, HealthMixin):
                 record[name] = {"mean": mean, "min": low, "max": high}
                 scalars[f"train/{name}"] = mean
             record["q_bound"] = self.q_bound
+            record["q_range"] = list(self.q_range)
         self.log.metric(record)
         self.log.scalars(self.step, scalars)
 
@@ -410,6 +414,7 @@ class Trainer(CommandsMixin, HealthMixin):
         status = {
             "state": self.state, "step": self.step, "total_steps": self.total_steps, "episode": self.episode,
             "updates": self.updates, "hyperparameters": self.hyperparameters(), "q_bound": self.q_bound,
+            "q_range": list(self.q_range), "muted_alerts": sorted(self.health.muted),
             "last_eval": self.last_eval, "best_eval": None if self.best_eval == -math.inf else self.best_eval,
             "first_step_reaching_target": self.first_step_reaching_target,
             "target_return": self.info.target_return, "train_time_s": self._train_time,
@@ -460,6 +465,7 @@ class Trainer(CommandsMixin, HealthMixin):
         self._eval_time += time.perf_counter() - started
         evaluation = {"step": self.step, "scheduled": scheduled, **result.to_dict()}
         if scheduled:
+            self._new_evaluation = (self.step, result.mean)
             improved = result.mean > self.best_eval
             self.best_eval = max(self.best_eval, result.mean)
             target = self.info.target_return
@@ -573,11 +579,15 @@ class Trainer(CommandsMixin, HealthMixin):
             "first_step_reaching_target": self.first_step_reaching_target,
             "target_return": self.info.target_return,
             "peak_rss_mb": peak_rss_mb(),
+            "alerts": dict(sorted(self.health.counts.items())),
             "error": self.error,
         }
 
     def _finish(self, summary: dict) -> None:
         self.state = {"finished": "done"}.get(summary["status"], summary["status"])
+        for kind, (count, first) in self.health.folded().items():  # what the budget held back, told once
+            self._event("alert", best_effort=True, name=kind, fatal=False,
+                        message=f"+{count} more {LABELS.get(kind, kind)} since step {first:,}, not shown one by one")
         self._event("end", best_effort=True, **{k: summary[k] for k in ("status", "steps", "final_eval_return", "best_eval_return")})
         if self.error and not summary["error"]:  # the end event found the disk full
             summary.update(status="failed", error=self.error)

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from cockpit.engine.config import validate_live_change
+from cockpit.engine.config import ALERT_KINDS, validate_live_change
 from cockpit.engine.control import Command, reply
 from cockpit.engine.envs import get_obs_stats
 from cockpit.engine.rollback import own_changes
@@ -62,6 +62,13 @@ class CommandsMixin:
             self._event("checkpoint_requested", source=command.source)
             self._checkpoint_requests.append(("demand", future))
             return None  # answered when written, at the next episode boundary
+        if kind in ("mute", "unmute"):
+            if command.key not in ALERT_KINDS:
+                return reply(False, error=f"{command.key!r}: not an alert kind (expected one of {', '.join(ALERT_KINDS)})")
+            (self.health.muted.add if kind == "mute" else self.health.muted.discard)(command.key)
+            self._event("alert_mute", alert=command.key, muted=kind == "mute", source=command.source)
+            self.store.publish(self._status())
+            return reply(True, step=self.step, alert=command.key, muted=kind == "mute")
         if kind == "stop":
             if self._stop_requested_at is None:
                 self._stop_requested_at = time.monotonic()

@@ -12,19 +12,32 @@ from cockpit.engine.alerts import Health
 
 
 class HealthMixin:
-    def _check_health(self, epsilon: float, entropy: float, updates: np.ndarray | None) -> None:
+    def _check_health(self, epsilon: float, entropy: float, updates: np.ndarray | None, steps: int) -> None:
+        """`steps`: taken since the last check (their rewards are the buffer's newest rows)."""
         last = self.epsilon.segments[-1]
         recent = list(self.episode_returns)[-20:]
+        evaluation, self._new_evaluation = self._new_evaluation, None
         health = Health(
-            step=self.step, warmup_steps=self.dqn.warmup_steps, epsilon=epsilon, epsilon_end=last.end_value,
-            epsilon_end_step=last.start_step + last.duration, action_counts=np.asarray(self._action_counts), entropy=entropy,
-            updates=updates, q_bound=self.q_bound, recent_return=float(np.mean(recent)) if len(recent) >= 5 else None,
-            target_return=self.info.target_return,
+            step=self.step, total_steps=self.total_steps, warmup_steps=self.dqn.warmup_steps, epsilon=epsilon,
+            epsilon_end=last.end_value, epsilon_end_step=last.start_step + last.duration,
+            action_counts=np.asarray(self._action_counts), entropy=entropy, updates=updates, q_range=self.q_range,
+            rewards=self.buffer.newest_rewards(steps), weights_changed=self._weights_changed(),
+            evaluation=evaluation, recent_return=float(np.mean(recent)) if len(recent) >= 5 else None,
+            target_return=self.info.target_return, evaluations_on=self.config.run.eval_freq <= self.total_steps,
         )
         for alert in self.health.check(health):
             self._event("alert", **alert)
             if alert["fatal"]:
                 self._diverge(alert["message"])
+
+    def _weights_changed(self) -> bool | None:
+        """Whether the output layer moved since the last check (a few microseconds: its sum)."""
+        if self._agent is None:
+            return None
+        fingerprint = sum(float(p.sum()) for p in self._agent.params[-2:])
+        changed = fingerprint != self._weights_fingerprint
+        self._weights_fingerprint = fingerprint
+        return changed
 
     def _diverge(self, message: str) -> None:
         """NaN/Inf: no checkpoint from now on; pause for a watcher, or stop keeping the last good one."""
