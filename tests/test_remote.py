@@ -225,6 +225,12 @@ def test_ctl_prints_the_result_and_exits_with_what_happened(live):
     assert code == 2 and out == "" and "dqn.learning_rate" in err and len(err.splitlines()) == 1
     code, _, err = ctl(live.run_dir, "set", "dqn.buffer_size=10")
     assert code == 2 and "not live-adjustable" in err and len(err.splitlines()) == 1
+    code, out, _ = ctl(live.run_dir, "mute", "grad_spike")
+    assert code == 0 and out.startswith("alert grad_spike muted at step ")
+    code, out, _ = ctl(live.run_dir, "unmute", "grad_spike")
+    assert code == 0 and "shown again" in out
+    code, _, err = ctl(live.run_dir, "mute", "grad_spikes")
+    assert code == 2 and "expected an alert kind, one of non_finite" in err and len(err.splitlines()) == 1
     code, _, err = ctl(live.root / "nowhere", "pause")
     assert code == 2 and "not a run directory" in err
     code, _, err = ctl(live.root / "old", "pause")

@@ -90,6 +90,19 @@ async def test_space_pauses_and_resumes(tmp_path):
         assert app.store.status["step"] >= step
 
 
+async def test_m_mutes_the_latest_alerts_kind_and_shows_it_again(tmp_path):
+    app = live_app(tmp_path)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(app, pilot)
+        app.store.add_event({"kind": "alert", "step": 1, "name": "grad_spike", "message": "spike", "fatal": False})
+        await pilot.press("m")
+        assert (await answered(app, pilot)) == {"ok": True, "step": app.replies[-1].result()["step"],
+                                                 "alert": "grad_spike", "muted": True}
+        assert "grad_spike" in app.store.status["muted_alerts"] and "alert   grad_spike muted by ui" in events_text(app)
+        await pilot.press("m")
+        assert (await answered(app, pilot))["muted"] is False and app.store.status["muted_alerts"] == []
+
+
 async def test_e_evaluates_now_and_shows_the_result(tmp_path):
     app = live_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -8,13 +8,13 @@ import json
 import sys
 from pathlib import Path
 
-from cockpit.engine.config import LIVE_KEYS, ConfigError, parse_override, validate_live_change
+from cockpit.engine.config import ALERT_KINDS, LIVE_KEYS, ConfigError, parse_override, validate_live_change
 from cockpit.engine.control import Command
 
 EXIT_REFUSED = 1
 EXIT_NOT_LISTENING = 3
 ACTIONS = {"pause": "pause", "resume": "resume", "eval": "evaluate", "checkpoint": "checkpoint", "stop": "stop",
-           "set": "set", "status": None}
+           "set": "set", "mute": "mute", "unmute": "unmute", "status": None}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,12 +27,14 @@ def parser() -> argparse.ArgumentParser:
         "  cockpit ctl runs/CartPole-v1-cartpole-s1-20261124-120000 eval\n"
         "  cockpit ctl RUN_DIR set dqn.learning_rate=1e-4\n"
         "  cockpit ctl RUN_DIR checkpoint --json\n"
+        "  cockpit ctl RUN_DIR mute grad_spike   # hide one kind of alert (unmute shows it again)\n"
         "  cockpit ctl RUN_DIR stop          # end of this episode, checkpoint, summary",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run_dir", type=Path, help="the run's directory")
-    p.add_argument("action", choices=list(ACTIONS), help="what to do; set takes dqn.KEY=VALUE")
-    p.add_argument("assignment", nargs="?", metavar="dqn.KEY=VALUE", help="for set: a live hyperparameter and its value")
+    p.add_argument("action", choices=list(ACTIONS), help="what to do; set takes dqn.KEY=VALUE, mute and unmute an alert kind")
+    p.add_argument("assignment", nargs="?", metavar="dqn.KEY=VALUE|KIND",
+                   help="for set: a live hyperparameter and its value; for mute/unmute: an alert kind")
     p.add_argument("--now", action="store_true", help="with stop: checkpoint at once (inexact) rather than at the episode's end")
     p.add_argument("--json", action="store_true", help="print the run's reply as JSON")
     p.add_argument("--timeout", type=float, default=300.0,
@@ -50,8 +52,12 @@ def command_of(args: argparse.Namespace) -> Command | None:
             raise ConfigError(f"ctl set {args.assignment}: {table}.{key} is not live-adjustable; expected dqn.KEY with "
                               f"KEY one of {', '.join(LIVE_KEYS)}")
         return Command("set", key, value, source="ctl")
+    if args.action in ("mute", "unmute"):
+        if args.assignment not in ALERT_KINDS:
+            raise ConfigError(f"ctl {args.action} {args.assignment or ''}: expected an alert kind, one of {', '.join(ALERT_KINDS)}")
+        return Command(args.action, args.assignment, source="ctl")
     if args.assignment:
-        raise ConfigError(f"ctl {args.action}: unexpected argument {args.assignment!r} (only set takes one)")
+        raise ConfigError(f"ctl {args.action}: unexpected argument {args.assignment!r} (only set, mute and unmute take one)")
     if args.now and args.action != "stop":
         raise ConfigError("--now: only with stop")
     if args.action == "status":
@@ -72,6 +78,8 @@ def describe(action: str, reply: dict) -> str:
         return f"{numbered}{reply['key']} {reply['old']} → {reply['new']} at {step}{rollback}"
     if action == "stop":
         return f"stopping at {step}: {reply.get('message', '')}"
+    if action in ("mute", "unmute"):
+        return f"alert {reply['alert']} {'muted' if reply['muted'] else 'shown again'} at {step} (still counted in summary.json)"
     if action == "status":
         from cockpit.headless import progress_line
 

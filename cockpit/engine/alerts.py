@@ -107,6 +107,7 @@ class HealthMonitor:
     _best: float = -math.inf  # the last evaluation that improved on the one before by the tolerance
     _best_step: int = 0
     _highest: float = -math.inf
+    _evaluations: int = 0
     _best_return: float = -math.inf  # training return, when evaluations are off
     _best_return_step: int = 0
 
@@ -251,6 +252,7 @@ class HealthMonitor:
             if self._baseline is None:
                 self._baseline = mean
             self._highest = max(self._highest, mean)
+            self._evaluations += 1
             if mean > self._best + self._tolerance(h):
                 self._best, self._best_step = mean, step
         if self._baseline is None:
@@ -259,7 +261,8 @@ class HealthMonitor:
         target = h.target_return
         scale = abs(target - self._baseline) if math.isfinite(target) else max(abs(self._baseline), 1.0)
         after = c.no_progress_after_steps or round(c.no_progress_fraction * h.total_steps)
-        if h.step > h.warmup_steps + after and self._highest <= self._baseline + c.progress_margin * scale:
+        judged = self._evaluations >= 3 and h.step > h.warmup_steps + after  # a trend, not the first reading
+        if judged and self._highest <= self._baseline + c.progress_margin * scale:
             found["no_progress"] = (
                 f"greedy evaluation at most {self._highest:.1f} by step {h.step:,}, no better than its first "
                 f"{self._baseline:.1f} plus {c.progress_margin:.0%} of the way to the target, {after:,} steps after "

@@ -251,6 +251,8 @@ def load_history(run_dir: Path, store: MetricsStore | None = None) -> MetricsSto
             status.update(epsilon=record["epsilon"], steps_per_s=record["steps_per_s"])
             if "q_bound" in record:
                 status["q_bound"] = record["q_bound"]
+            if "q_range" in record:
+                status["q_range"] = record["q_range"]
     for event in read_events(run_dir / "events.jsonl"):
         store.add_event(event)
         if event["kind"] == "hparam":

@@ -240,6 +240,9 @@ class RemoteControl:
     def stop(self, source: str = "attach") -> Future:
         return self.submit(Command("stop"))
 
+    def mute(self, kind: str, muted: bool = True, source: str = "attach") -> Future:
+        return self.submit(Command("mute" if muted else "unmute", kind))
+
     def set(self, key: str, value: Any, source: str = "attach") -> Future:
         """Waits briefly for the answer: a refusal is known before the caller moves on."""
         future = self.submit(Command("set", key, value))

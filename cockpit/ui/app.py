@@ -82,6 +82,8 @@ class CockpitApp(App):
         Binding("q", "quit_run", "Quit", id="quit", tooltip="Stop the run gracefully and quit"),
         Binding("q", "detach", "Detach", id="detach", tooltip="Close this view; the run goes on"),
         Binding("S", "stop_run", "Stop run", id="stop", tooltip="Stop the run gracefully (end of episode, checkpoint, summary)"),
+        Binding("m", "mute_alert", "Mute alert", id="mute", show=False,
+                tooltip="Mute (or show again) the kind of the latest alert; muted alerts are still counted"),
         Binding("escape", "close_render", "Close render", show=False),
         Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True, id="interrupt",
                 tooltip="As SIGINT: stop the run gracefully and quit (attached: detach)"),
@@ -422,11 +424,27 @@ class CockpitApp(App):
 
         self.push_screen(Confirm("Stop the run (end of episode, checkpoint, summary)? Other viewers see it end too."), answered)
 
+    def action_mute_alert(self, kind: str | None = None) -> None:
+        """Mute the kind of the latest alert (or `kind`), or show it again if it is muted."""
+        if not self._live():
+            return
+        if kind is None:
+            alerts = [e for e in self.store.snapshot().events if e["kind"] == "alert" and not e.get("fatal")]
+            if not alerts:
+                self.notify("no alert to mute yet", severity="warning")
+                return
+            kind = alerts[-1]["name"]
+        muted = kind in self.store.status.get("muted_alerts", ())
+        self._send(self.control.mute(kind, muted=not muted, source="ui"), "unmute" if muted else "mute")
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            if binding.show and self.check_action(binding.action, ()):
+            if (binding.show or binding.id == "mute") and self.check_action(binding.action, ()):
                 yield SystemCommand(binding.description, binding.tooltip, lambda a=binding.action: self.run_action(a))
+        for kind in self.store.status.get("muted_alerts", ()):
+            yield SystemCommand(f"Show alert {kind} again", "Unmute this kind of alert",
+                                lambda k=kind: self.action_mute_alert(k))
 
     # ------------------------------------------------------------ render
     def _play(self, policy: dict) -> None:

@@ -17,6 +17,7 @@ HELP = """\
 | `c` | checkpoint at the end of the current episode |
 | `r` | render a greedy episode of the current policy (saved as a GIF in the run directory) |
 | `h` | adjust one hyperparameter (applied at the next step, recorded) |
+| `m` | mute the kind of the latest alert, or show it again (still counted in `summary.json`) |
 | `1`–`6` | show one chart (compact layout) |
 | `q` | quit: stops the run gracefully (episode end, checkpoint, summary); attached to a headless run (`cockpit attach`), `q` only detaches |
 | `S` | attached only: stop the headless run gracefully (asks first) |
@@ -29,7 +30,10 @@ HELP = """\
    *Healthy*: Episode length varies with the policy; terminations and truncations both occur where expected.
 3. **Learning basics**: can the network fit at all?
    *Healthy*: Loss falls after warm-up and stays bounded; gradient norm is steady with rare spikes;
-   Q magnitude grows then settles **below the red bound line** r_max·(1-γ^T)/(1-γ).
+   Q magnitude grows then settles **between the red lines**: the range any return can take,
+   [min(r_min, 0), max(r_max, 0)]/(1-γ).
+
+Chart marks: ▲ a greedy evaluation, ◆ a checkpoint, │ a live change, ✕ a NaN or infinite figure.
 4. **Exploration**: does the agent try everything?
    *Healthy*: Epsilon decays to its end well before the run ends; returns keep improving after it does.
 5. **Hyperparameters**: only then, one at a time (`h`), watching the change marker and the 10-episode

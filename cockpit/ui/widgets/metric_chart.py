@@ -73,7 +73,8 @@ class MetricChart(PlotextPlot):
     def signature(self, snap: Snapshot) -> tuple:
         lengths = tuple((len(snap.series[k].steps), snap.series[k].steps[-1:]) for k, _, _ in self.spec.series)
         marks = sum(1 for e in snap.events if e["kind"] in ("hparam", "checkpoint", "eval"))
-        return lengths, marks, snap.status.get("q_bound") if self.spec.bound else None
+        bound = (tuple(snap.status.get("q_range") or ()), snap.status.get("q_bound")) if self.spec.bound else None
+        return lengths, marks, bound
 
     def show(self, snap: Snapshot) -> bool:
         """Take new data; refresh only when this chart's data changed. True if it will redraw."""
@@ -143,11 +144,11 @@ class MetricChart(PlotextPlot):
             target = snap.status.get("target_return")
             if target is not None and np.isfinite(target):
                 plt.hline(target, "red")
-        if self.spec.bound and snap.status.get("q_bound"):
-            bound = snap.status["q_bound"]
-            if np.isfinite(bound):
-                plt.hline(bound, "red")
-                high_edge = max(high_edge, bound)
+        if self.spec.bound:
+            for bound in snap.status.get("q_range") or (snap.status.get("q_bound"),):
+                if bound is not None and np.isfinite(bound):
+                    plt.hline(bound, "red")
+                    high_edge, low_edge = max(high_edge, bound), min(low_edge, bound)
         self._markers(snap, low_edge)
         if len(bad):
             plt.scatter(bad, [high_edge] * len(bad), marker="✕", color="red")
