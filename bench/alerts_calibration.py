@@ -191,6 +191,7 @@ class Result:
     best_eval: float | None
     alerts: list[tuple[str, int]]  # (name, step), in order
     wall_s: float
+    margins: dict  # how near the run came to the spike and Q-range alerts (HealthMonitor.margins)
 
 
 def run_job(job: Job) -> Result:
@@ -213,7 +214,7 @@ def run_job(job: Job) -> Result:
     fault_step = live[0] if live else fault_step  # a live change takes effect at the next step boundary
     return Result(job, summary["status"], summary["error"], fault_step, summary["first_step_reaching_target"],
                   summary["target_return"], summary["final_eval_return"], summary["best_eval_return"], alerts,
-                  time.monotonic() - started)
+                  time.monotonic() - started, trainer.health.margins())
 
 
 def quick(config: Config) -> Config:
@@ -267,13 +268,20 @@ def healthy_table(results: list[Result]) -> str:
         status = r.status if not r.error else f"{r.status}: {r.error}"
         rows.append([r.job.label, f"{c.run.total_steps:,}", str(r.job.seed), fmt(r.target, "g"),
                      "no" if r.reached_at is None else f"at {r.reached_at:,}", fmt(r.final_eval), fmt(r.best_eval),
-                     by_kind(r.alerts), str(false_alarms(r)), status])
+                     by_kind(r.alerts), str(false_alarms(r)), margins(r), status])
     headers = ["config", "steps", "seed", "target", "reached target", "final eval", "best eval", "alerts by kind",
-               "false alarms", "status"]
+               "false alarms", "closest: loss z / grad z / Q past range", "status"]
     clean = sum(false_alarms(r) == 0 for r in results)
     total = sum(false_alarms(r) for r in results)
     return (f"{table(headers, rows)}\n\n{clean}/{len(results)} healthy runs without a false alarm; "
             f"{total} false alarms in all.")
+
+
+def margins(r: Result) -> str:
+    """The highest robust z held for the persistence (alerts at alerts.*_spike_factor), and how far Q
+    went past its range in range widths (alerts at q_bound_factor - 1)."""
+    m = r.margins
+    return f"{m['loss_z']:.1f} / {m['grad_z']:.1f} / {m['q_excess']:+.2f}"
 
 
 def fault_row(r: Result) -> list[str]:
@@ -289,12 +297,13 @@ def fault_row(r: Result) -> list[str]:
     before = sum(step < r.fault_step for _, step in r.alerts)
     others = [(name, step) for name, step in r.alerts if name not in fault.expected]
     return [fault.name, f"{r.fault_step:,}", "<br>".join(first_cells), fmt(None if delay is None else 100 * delay),
-            "yes" if detected else "**no**", by_kind(others), str(before), r.status]
+            "yes" if detected else "**no**", by_kind(others), str(before), margins(r), r.status]
 
 
 def faults_table(results: list[Result]) -> str:
     headers = ["fault", "fault step", "first firing of the expected alerts", "delay (% of run)",
-               f"detected ≤ {MAX_DELAY:.0%}", "other alerts", "alerts before the fault", "status"]
+               f"detected ≤ {MAX_DELAY:.0%}", "other alerts", "alerts before the fault",
+               "closest: loss z / grad z / Q past range", "status"]
     rows = [fault_row(r) for r in results]
     detected = sum(row[4] == "yes" for row in rows)
     length = results[0].job.config.run.total_steps if results else 0

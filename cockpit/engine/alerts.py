@@ -68,6 +68,8 @@ class Spike:
 
     window: deque = field(default_factory=lambda: deque(maxlen=SPIKE_WINDOW))
     run: int = 0
+    recent: deque = field(default_factory=lambda: deque(maxlen=8))
+    peak: float = 0.0  # the highest z held for `persistence` intervals so far: how near the run came
 
     def z(self, value: float) -> tuple[float, float] | None:
         """(robust z-score, median) of `value` against the window; None while it is too short."""
@@ -81,6 +83,9 @@ class Spike:
     def judge(self, value: float, factor: float, persistence: int) -> tuple[float, float] | None:
         """(z, median) when `value` completes a spike of `persistence` intervals, else None."""
         scored = self.z(value)
+        self.recent.append(scored[0] if scored else 0.0)
+        if len(self.recent) >= persistence:
+            self.peak = max(self.peak, min(list(self.recent)[-persistence:]))
         if scored is not None and scored[0] > factor:
             self.run += 1
             return scored if self.run >= persistence else None
@@ -102,6 +107,7 @@ class HealthMonitor:
     _last_shown: dict = field(default_factory=dict)  # kind -> step
     _folded: dict = field(default_factory=dict)  # kind -> (count, first step)
     _no_reward_steps: int = 0
+    _q_excess: float = -math.inf
     _frozen_intervals: int = 0
     _baseline: float | None = None  # the first scheduled evaluation
     _best: float = -math.inf  # the last evaluation that improved on the one before by the tolerance
@@ -143,6 +149,11 @@ class HealthMonitor:
             message += f" (+{folded[0]} more {LABELS.get(name, name)} since step {folded[1]:,})"
         return {"name": name, "message": message, "fatal": fatal}
 
+    def margins(self) -> dict[str, float]:
+        """How near a run came to its spike and Q-range alerts (for the calibration): the highest
+        z held `spike_persistence` intervals, and the farthest Q strayed past its range, in widths."""
+        return {"loss_z": self._loss.peak, "grad_z": self._grad.peak, "q_excess": self._q_excess}
+
     def folded(self) -> dict[str, tuple[int, int]]:
         """Alerts folded in and not yet told, per kind: (count, first step); for the run's end."""
         return dict(self._folded)
@@ -174,7 +185,9 @@ class HealthMonitor:
         low, high = h.q_range
         if not (math.isfinite(low) and math.isfinite(high)):
             return
-        slack = (c.q_bound_factor - 1.0) * max(high - low, 1e-9)
+        width = max(high - low, 1e-9)
+        self._q_excess = max(self._q_excess, (q_max - high) / width, (low - q_mean) / width)
+        slack = (c.q_bound_factor - 1.0) * width
         above = [(n, v) for n, v in (("max Q", q_max), ("mean Q", q_mean)) if v > high + slack]
         below = [(n, v) for n, v in (("mean Q", q_mean),) if v < low - slack]
         if above or below:
