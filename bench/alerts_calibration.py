@@ -270,7 +270,7 @@ def healthy_table(results: list[Result]) -> str:
                      "no" if r.reached_at is None else f"at {r.reached_at:,}", fmt(r.final_eval), fmt(r.best_eval),
                      by_kind(r.alerts), str(false_alarms(r)), margins(r), status])
     headers = ["config", "steps", "seed", "target", "reached target", "final eval", "best eval", "alerts by kind",
-               "false alarms", "closest: loss z / grad z / Q past range", "status"]
+               "false alarms", "closest: loss z / grad z / both z / mean Q, max Q past range", "status"]
     clean = sum(false_alarms(r) == 0 for r in results)
     total = sum(false_alarms(r) for r in results)
     return (f"{table(headers, rows)}\n\n{clean}/{len(results)} healthy runs without a false alarm; "
@@ -281,7 +281,8 @@ def margins(r: Result) -> str:
     """The highest robust z held for the persistence (alerts at alerts.*_spike_factor), and how far Q
     went past its range in range widths (alerts at q_bound_factor - 1)."""
     m = r.margins
-    return f"{m['loss_z']:.1f} / {m['grad_z']:.1f} / {m['q_excess']:+.2f}"
+    return (f"{m['loss_z']:.1f} / {m['grad_z']:.1f} / {m['joint_z']:.1f} / "
+            f"{m['mean_q_excess']:+.2f} / {m['max_q_excess']:+.2f}")
 
 
 def fault_row(r: Result) -> list[str]:
@@ -303,7 +304,7 @@ def fault_row(r: Result) -> list[str]:
 def faults_table(results: list[Result]) -> str:
     headers = ["fault", "fault step", "first firing of the expected alerts", "delay (% of run)",
                f"detected ≤ {MAX_DELAY:.0%}", "other alerts", "alerts before the fault",
-               "closest: loss z / grad z / Q past range", "status"]
+               "closest: loss z / grad z / both z / mean Q, max Q past range", "status"]
     rows = [fault_row(r) for r in results]
     detected = sum(row[4] == "yes" for row in rows)
     length = results[0].job.config.run.total_steps if results else 0

@@ -19,7 +19,7 @@ def health(step=5_000, updates=None, **fields) -> Health:
     base = dict(step=step, total_steps=50_000, warmup_steps=1_000, epsilon=0.05, epsilon_end=0.05,
                 epsilon_end_step=10_000, action_counts=np.array([500, 500]), entropy=0.69, updates=updates,
                 q_range=(0.0, 100.0), rewards=np.ones(100), weights_changed=True, evaluation=None,
-                recent_return=None, target_return=475.0, evaluations_on=True)
+                recent_return=None, target_return=475.0, evaluations_on=True, last_change=None)
     return Health(**{**base, **fields})
 
 
@@ -37,29 +37,45 @@ def test_spikes_are_judged_against_a_robust_scale_and_need_to_persist():
     for i in range(200):  # heavy-tailed but healthy: the loss of MSE without clipping
         loss, grad = noise.lognormal(0.0, 1.0), noise.lognormal(1.0, 0.8)
         assert monitor.check(health(step=1_000 + 100 * i, updates=rows(loss=loss, grad=grad))) == []
-    assert monitor.check(health(step=21_000, updates=rows(loss=5e4, grad=5e3))) == []  # one interval: not yet
+    assert monitor.check(health(step=21_000, updates=rows(loss=1e15, grad=5e3))) == []  # one interval: not yet
     assert monitor.check(health(step=21_100, updates=rows())) == []  # and gone: nothing said
     for step in (21_200, 21_300):
-        assert monitor.check(health(step=step, updates=rows(loss=5e4, grad=5e3))) == []
-    spike = monitor.check(health(step=21_400, updates=rows(loss=5e4, grad=5e3)))
+        assert monitor.check(health(step=step, updates=rows(loss=1e15, grad=5e3))) == []
+    spike = monitor.check(health(step=21_400, updates=rows(loss=1e15, grad=5e3)))
     assert names(spike) == ["loss_spike", "grad_spike"]
-    assert "loss 5e+04 at step 21,400:" in spike[0]["message"] and "robust scales (MADs) above its recent median" in spike[0]["message"]
-    assert "for 3 intervals (threshold 8)" in spike[0]["message"]
-    assert monitor.check(health(step=21_500, updates=rows(loss=5e4, grad=5e3))) == []  # still in trouble: no flood
+    assert "loss 1e+15 at step 21,400:" in spike[0]["message"] and "robust scales (MADs) above its recent median" in spike[0]["message"]
+    assert "for 3 intervals (threshold 30)" in spike[0]["message"] and "for 3 intervals (threshold 8)" in spike[1]["message"]
+    assert monitor.check(health(step=21_500, updates=rows(loss=1e15, grad=5e3))) == []  # still in trouble: no flood
+
+
+def test_after_a_live_change_its_effect_on_loss_and_gradient_is_watched_closely():
+    change = (21_000, "learning_rate", 0.3)
+    for last_change, expected in ((None, []), (change, ["loss_spike", "grad_spike"])):
+        monitor = HealthMonitor(AlertsConfig(), budget_steps=1)
+        noise = np.random.default_rng(0)
+        for i in range(200):
+            loss, grad = noise.lognormal(0.0, 1.0), noise.lognormal(1.0, 0.8)
+            monitor.check(health(step=1_000 + 100 * i, updates=rows(loss=loss, grad=grad)))
+        fired = []
+        for step in (21_100, 21_200, 21_300):  # 100× the loss, 30× the gradient: a degradation, not an explosion
+            fired += monitor.check(health(step=step, updates=rows(loss=100.0, grad=80.0), last_change=last_change))
+        assert names(fired) == expected
+    assert "since the live change learning_rate = 0.3 at step 21,000: undo it with its rollback command" in fired[0]["message"]
 
 
 def test_q_outside_the_returns_range_either_side_naming_it():
     cartpole = HealthMonitor(AlertsConfig())
     assert cartpole.check(health(updates=rows(q=100.0, q_max=104.0))) == []  # 1/(1-γ) with bootstrapped truncation
-    over = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=140.0)))
+    assert cartpole.check(health(updates=rows(q=240.0, q_max=280.0))) == []  # overestimated as healthy runs were
+    over = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=350.0, q_max=450.0)))
     assert names(over) == ["q_out_of_range"]
-    assert "max Q 140 at step 5,000 is above the most any return can be, 100" in over[0]["message"]
+    assert "max Q 450 at step 5,000 is above the most any return can be, 100" in over[0]["message"]
     mountaincar = dict(q_range=(-50.0, 0.0), target_return=-110.0)  # every reward -1, γ = 0.98
-    assert HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-40.0, q_max=-30.0), **mountaincar)) == []
-    positive = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-40.0, q_max=10.0), **mountaincar))
-    assert names(positive) == ["q_out_of_range"] and "max Q 10 at step 5,000 is above the most any return can be, 0" in positive[0]["message"]
-    below = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-70.0, q_max=-60.0), **mountaincar))
-    assert names(below) == ["q_out_of_range"] and "mean Q -70 at step 5,000 is below the least any return can be, -50" in below[0]["message"]
+    assert HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-40.0, q_max=12.0), **mountaincar)) == []
+    positive = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-40.0, q_max=160.0), **mountaincar))
+    assert names(positive) == ["q_out_of_range"] and "max Q 160 at step 5,000 is above the most any return can be, 0" in positive[0]["message"]
+    below = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-220.0, q_max=-60.0), **mountaincar))
+    assert names(below) == ["q_out_of_range"] and "mean Q -220 at step 5,000 is below the least any return can be, -50" in below[0]["message"]
 
 
 def test_q_near_zero_and_no_reward():
@@ -104,9 +120,9 @@ def evaluations(monitor, means, start=1_000, every=1_000, **fields) -> list[dict
 
 
 def test_no_progress_by_greedy_evaluation():
-    stuck = evaluations(HealthMonitor(AlertsConfig()), [9.0, 12.0, 10.0, 9.5, 11.0, 10.0])
+    stuck = evaluations(HealthMonitor(AlertsConfig()), [9.0, 12.0, 10.0, 9.5, 11.0, 10.0] * 2)
     assert names(stuck) == ["no_progress"]
-    assert "greedy evaluation at most 12.0 by step 5,000, no better than its first 9.0" in stuck[0]["message"]
+    assert "greedy evaluation at most 12.0 by step 12,000, no better than its first 9.0" in stuck[0]["message"]
     assert evaluations(HealthMonitor(AlertsConfig()), [9.0, 130.0, 200.0, 180.0, 150.0, 170.0]) == []
 
 
@@ -146,7 +162,7 @@ def test_one_alert_per_kind_per_budget_and_a_count_of_the_rest():
 
 def test_a_muted_kind_is_counted_not_shown_and_nan_is_never_muted():
     monitor = HealthMonitor(AlertsConfig(muted=["q_out_of_range", "non_finite"]))
-    assert monitor.check(health(updates=rows(q=140.0))) == [] and monitor.counts == {"q_out_of_range": 1}
+    assert monitor.check(health(updates=rows(q=500.0))) == [] and monitor.counts == {"q_out_of_range": 1}
     nan = monitor.check(health(step=6_000, updates=rows(loss=float("nan"))))
     assert names(nan) == ["non_finite"] and nan[0]["fatal"]
 

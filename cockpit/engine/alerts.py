@@ -57,6 +57,7 @@ class Health:
     weights_changed: bool | None  # since the last check; None before the network exists
     evaluation: tuple[int, float] | None  # a scheduled greedy evaluation (step, mean) since the last check
     recent_return: float | None  # mean raw training return of the last episodes (when evaluations are off)
+    last_change: tuple[int, str, object] | None  # the latest live change: (step, key, value)
     target_return: float
     evaluations_on: bool  # scheduled evaluations happen within the run
 
@@ -107,7 +108,10 @@ class HealthMonitor:
     _last_shown: dict = field(default_factory=dict)  # kind -> step
     _folded: dict = field(default_factory=dict)  # kind -> (count, first step)
     _no_reward_steps: int = 0
-    _q_excess: float = -math.inf
+    _mean_q_excess: float = -math.inf
+    _max_q_excess: float = -math.inf
+    _joint: deque = field(default_factory=lambda: deque(maxlen=8))
+    _joint_peak: float = 0.0
     _frozen_intervals: int = 0
     _baseline: float | None = None  # the first scheduled evaluation
     _best: float = -math.inf  # the last evaluation that improved on the one before by the tolerance
@@ -152,7 +156,8 @@ class HealthMonitor:
     def margins(self) -> dict[str, float]:
         """How near a run came to its spike and Q-range alerts (for the calibration): the highest
         z held `spike_persistence` intervals, and the farthest Q strayed past its range, in widths."""
-        return {"loss_z": self._loss.peak, "grad_z": self._grad.peak, "q_excess": self._q_excess}
+        return {"loss_z": self._loss.peak, "grad_z": self._grad.peak, "joint_z": self._joint_peak,
+                "mean_q_excess": self._mean_q_excess, "max_q_excess": self._max_q_excess}
 
     def folded(self) -> dict[str, tuple[int, int]]:
         """Alerts folded in and not yet told, per kind: (count, first step); for the run's end."""
@@ -169,15 +174,24 @@ class HealthMonitor:
                 "rate, reward scale (clip rewards), the loss (huber is robust), gradient clipping", True)
             return
         loss, q_mean, q_max, grad = h.updates.mean(axis=0).tolist()
+        change = h.last_change if h.last_change and h.step - h.last_change[0] <= c.change_watch_steps else None
         for name, spike, value, factor, what, advice in (
                 ("loss_spike", self._loss, loss, c.loss_spike_factor, "loss", "learning rate, target_update, reward scale"),
                 ("grad_spike", self._grad, grad, c.grad_spike_factor, "gradient norm", "loss, learning rate, max_grad_norm")):
+            if change:
+                factor = min(factor, c.change_spike_factor)
             judged = spike.judge(value, factor, c.spike_persistence)
             if judged:
                 z, median = judged
+                cause = (f" since the live change {change[1]} = {change[2]} at step {change[0]:,}: undo it with "
+                         "its rollback command" if change else "")
                 found[name] = (
                     f"{what} {value:.3g} at step {h.step:,}: {z:.0f} robust scales (MADs) above its recent median "
-                    f"{median:.3g} for {spike.run} intervals (threshold {factor:g}): diverging. Look at: {advice}", False)
+                    f"{median:.3g} for {spike.run} intervals (threshold {factor:g}){cause}: diverging. "
+                    f"Look at: {advice}", False)
+        self._joint.append(min(self._loss.recent[-1], self._grad.recent[-1]))
+        if len(self._joint) >= c.spike_persistence:
+            self._joint_peak = max(self._joint_peak, min(list(self._joint)[-c.spike_persistence:]))
         self._q_range(h, q_mean, q_max, found)
 
     def _q_range(self, h: Health, q_mean: float, q_max: float, found: dict) -> None:
@@ -186,7 +200,8 @@ class HealthMonitor:
         if not (math.isfinite(low) and math.isfinite(high)):
             return
         width = max(high - low, 1e-9)
-        self._q_excess = max(self._q_excess, (q_max - high) / width, (low - q_mean) / width)
+        self._mean_q_excess = max(self._mean_q_excess, (q_mean - high) / width, (low - q_mean) / width)
+        self._max_q_excess = max(self._max_q_excess, (q_max - high) / width)
         slack = (c.q_bound_factor - 1.0) * width
         above = [(n, v) for n, v in (("max Q", q_max), ("mean Q", q_mean)) if v > high + slack]
         below = [(n, v) for n, v in (("mean Q", q_mean),) if v < low - slack]

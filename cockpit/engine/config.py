@@ -117,11 +117,16 @@ class AlertsConfig:
     grad_spike_factor: float = 8.0
     """Alert when the gradient norm lies this many robust scales (MADs, of its logarithm over the
     last 100 intervals) above its median ..."""
-    loss_spike_factor: float = 8.0
-    """... or the loss does (exploding) ..."""
+    loss_spike_factor: float = 30.0
+    """... or the loss does (exploding; a healthy MSE loss without clipping is heavy-tailed) ..."""
     spike_persistence: int = 3
     """... for this many publish intervals (of 100 steps) in a row."""
-    q_bound_factor: float = 1.1
+    change_spike_factor: float = 3.0
+    """Within change_watch_steps after a live change, loss and gradient norm alert at this many MADs:
+    the change is the likely cause, and the user is waiting to see its effect."""
+    change_watch_steps: int = 2_000
+    """How long after a live change its effect on loss and gradient norm is watched closely."""
+    q_bound_factor: float = 4.0
     """Alert when mean or max Q leaves the range any return can take, [min(r_min, 0), max(r_max, 0)]/(1-γ),
     by more than (this - 1) times the range's width."""
     q_zero_fraction: float = 0.01
@@ -140,7 +145,7 @@ class AlertsConfig:
     """... while epsilon is at least this (exploration collapse)."""
     entropy_floor: float = 0.1
     """Alert when the action entropy falls under this fraction of its maximum before epsilon's end."""
-    no_progress_fraction: float = 0.06
+    no_progress_fraction: float = 0.2
     """Alert when greedy evaluation has not improved on its first value, by progress_margin of the way to the
     target, this fraction of run.total_steps after warm-up ..."""
     no_progress_after_steps: int = 0
@@ -241,6 +246,8 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "alerts.grad_spike_factor": (_positive, "a number of MADs > 0"),
     "alerts.loss_spike_factor": (_positive, "a number of MADs > 0"),
     "alerts.spike_persistence": (_positive, "an integer > 0"),
+    "alerts.change_spike_factor": (_positive, "a number of MADs > 0"),
+    "alerts.change_watch_steps": (_non_negative, "an integer >= 0 (0: no closer watch)"),
     "alerts.q_bound_factor": (lambda v: v >= 1, "a number >= 1 (1: the range itself)"),
     "alerts.no_reward_steps": (_positive, "an integer > 0"),
     "alerts.frozen_intervals": (_positive, "an integer > 0"),
