@@ -220,3 +220,17 @@ def test_nan_pauses_a_watched_run_with_the_diagnosis(tmp_path):
 @pytest.mark.parametrize("value", ["pause", "stop"])
 def test_the_preset_can_choose_what_nan_does(value):
     assert Trainer(tiny_config(alerts={"on_non_finite": value})).on_non_finite == value
+
+
+def test_mutes_and_alert_counts_survive_a_resume(tmp_path):
+    trainer = Trainer(tiny_config(), tmp_path / "run")
+    trainer.step_hook = lambda t, action, result: (t.step == 100 and t.control.mute("grad_spike", source="test"), result)[1]
+    trainer.health.counts["q_near_zero"] = 2  # as if it had fired twice
+    assert trainer.run()["alerts"] == {"q_near_zero": 2}
+    resumed = Trainer(tiny_config(run={"total_steps": 700}), tmp_path / "run")
+    resumed.resume_from(checkpoints.find(tmp_path / "run"))
+    assert resumed.health.muted == {"grad_spike"} and resumed.health.counts == {"q_near_zero": 2}
+    assert resumed.run()["alerts"] == {"q_near_zero": 2}
+    fork = Trainer(tiny_config(run={"total_steps": 700}), tmp_path / "fork")
+    fork.resume_from(checkpoints.find(tmp_path / "run"), fork=True)
+    assert fork.health.muted == {"grad_spike"} and fork.health.counts == {}

@@ -548,8 +548,10 @@ class Trainer(CommandsMixin, HealthMixin):
         origin = {"checkpoint": str(Path(checkpoint).resolve()), "from_step": meta["step"], "exact": meta["exact"]}
         if fork:
             self.parent = {**origin, "run_dir": str(checkpoints.run_dir_of(checkpoint))}
-            # The parent's changes stay part of the state; the fork numbers its own from 1.
+            # The parent's changes stay part of the state; the fork numbers its own from 1 and counts
+            # its own alerts (the parent's mutes hold).
             self.applied_changes = [{**c, "inherited": True} for c in self.applied_changes]
+            self.health.counts.clear()
             # The fork's own values for what cannot change live (loss, double DQN, ...) hold from its first step.
             fixed = {f.name: getattr(self.config.dqn, f.name) for f in dataclasses.fields(self.dqn) if f.name not in LIVE_KEYS}
             self.dqn = dataclasses.replace(self.dqn, **fixed)
