@@ -124,6 +124,7 @@ def test_no_progress_by_greedy_evaluation():
     assert names(stuck) == ["no_progress"]
     assert "greedy evaluation at most 12.0 by step 12,000, no better than its first 9.0" in stuck[0]["message"]
     assert evaluations(HealthMonitor(AlertsConfig()), [9.0, 130.0, 200.0, 180.0, 150.0, 170.0]) == []
+    assert evaluations(HealthMonitor(AlertsConfig()), [500.0] * 12) == []  # solved from the first (a fork of a solved run)
 
 
 def test_flat_by_greedy_evaluation_long_after_epsilon_ended_but_not_once_solved():
@@ -234,3 +235,17 @@ def test_mutes_and_alert_counts_survive_a_resume(tmp_path):
     fork = Trainer(tiny_config(run={"total_steps": 700}), tmp_path / "fork")
     fork.resume_from(checkpoints.find(tmp_path / "run"), fork=True)
     assert fork.health.muted == {"grad_spike"} and fork.health.counts == {}
+
+
+def test_a_resumed_monitor_judges_as_the_uninterrupted_one():
+    """Its state goes through JSON (the checkpoint's meta.json) and back."""
+    config = AlertsConfig()
+    first, noise = HealthMonitor(config), np.random.default_rng(1)
+    stream = [health(step=1_000 + 100 * i, updates=rows(loss=noise.lognormal(), grad=noise.lognormal(1, 0.8)),
+                     evaluation=(1_000 + 100 * i, 500.0) if i % 10 == 0 else None) for i in range(300)]
+    for h in stream[:150]:
+        first.check(h)
+    resumed = HealthMonitor(config)
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    assert [first.check(h) for h in stream[150:]] == [resumed.check(h) for h in stream[150:]]
+    assert resumed.state_dict() == first.state_dict()

@@ -153,6 +153,43 @@ class HealthMonitor:
             message += f" (+{folded[0]} more {LABELS.get(name, name)} since step {folded[1]:,})"
         return {"name": name, "message": message, "fatal": fatal}
 
+    def state_dict(self) -> dict:
+        """What a checkpoint keeps, so that a resumed run judges as an uninterrupted one would."""
+        finite = lambda x: x if math.isfinite(x) else None  # noqa: E731  (JSON has no infinities)
+        return {
+            "counts": dict(self.counts), "muted": sorted(self.muted), "active": sorted(self.active),
+            "last_shown": dict(self._last_shown), "folded": {k: list(v) for k, v in self._folded.items()},
+            "loss": [list(self._loss.window), self._loss.run], "grad": [list(self._grad.window), self._grad.run],
+            "no_reward_steps": self._no_reward_steps, "frozen_intervals": self._frozen_intervals,
+            "baseline": self._baseline, "best": finite(self._best), "best_step": self._best_step,
+            "highest": finite(self._highest), "evaluations": self._evaluations,
+            "best_return": finite(self._best_return), "best_return_step": self._best_return_step,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """The inverse of `state_dict`; a part that is missing or of the wrong type is left as it is."""
+        def number(key: str, default: float) -> float:
+            value = state.get(key)
+            return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+        self.counts = {k: v for k, v in dict(state.get("counts") or {}).items() if isinstance(v, int)}
+        self.muted |= {k for k in state.get("muted") or () if k in LABELS}
+        self.active = {k for k in state.get("active") or () if k in LABELS}
+        self._last_shown = {k: int(v) for k, v in dict(state.get("last_shown") or {}).items() if isinstance(v, int)}
+        self._folded = {k: (int(v[0]), int(v[1])) for k, v in dict(state.get("folded") or {}).items()
+                        if isinstance(v, list) and len(v) == 2}
+        for name, spike in (("loss", self._loss), ("grad", self._grad)):
+            window, run = (state.get(name) or [[], 0])[:2]
+            spike.window.extend(float(x) for x in window if isinstance(x, (int, float)))
+            spike.run = int(run) if isinstance(run, int) else 0
+        self._no_reward_steps = int(number("no_reward_steps", 0))
+        self._frozen_intervals = int(number("frozen_intervals", 0))
+        self._baseline = state.get("baseline") if isinstance(state.get("baseline"), (int, float)) else None
+        self._best, self._best_step = number("best", -math.inf), int(number("best_step", 0))
+        self._highest, self._evaluations = number("highest", -math.inf), int(number("evaluations", 0))
+        self._best_return = number("best_return", -math.inf)
+        self._best_return_step = int(number("best_return_step", 0))
+
     def margins(self) -> dict[str, float]:
         """How near a run came to its spike and Q-range alerts (for the calibration): the highest
         z held `spike_persistence` intervals, and the farthest Q strayed past its range, in widths."""
@@ -290,12 +327,12 @@ class HealthMonitor:
         scale = abs(target - self._baseline) if math.isfinite(target) else max(abs(self._baseline), 1.0)
         after = c.no_progress_after_steps or round(c.no_progress_fraction * h.total_steps)
         judged = self._evaluations >= 3 and h.step > h.warmup_steps + after  # a trend, not the first reading
-        if judged and self._highest <= self._baseline + c.progress_margin * scale:
+        solved = math.isfinite(target) and self._highest >= target
+        if judged and not solved and self._highest <= self._baseline + c.progress_margin * scale:
             found["no_progress"] = (
                 f"greedy evaluation at most {self._highest:.1f} by step {h.step:,}, no better than its first "
                 f"{self._baseline:.1f} plus {c.progress_margin:.0%} of the way to the target, {after:,} steps after "
                 "warm-up: not learning. Look at: observations (cockpit check), rewards, learning rate, network size", False)
-        solved = math.isfinite(target) and self._highest >= target
         flat_since = max(self._best_step, h.epsilon_end_step)
         if not solved and h.step > h.epsilon_end_step and h.step - flat_since > c.flat_after_steps:
             found["flat_return"] = (

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from cockpit.engine.config import ALERT_KINDS
 from cockpit.engine.envs import get_obs_stats, set_obs_stats
 
 if TYPE_CHECKING:
@@ -74,7 +73,7 @@ def capture(trainer: Trainer, kind: str, exact: bool = True) -> tuple[dict, dict
         train_time_s=t._train_time,
         eval_time_s=t._eval_time,
         log_lines=t.log.line_counts() if t.log else None,
-        alerts={"counts": dict(t.health.counts), "muted": sorted(t.health.muted)},
+        alerts=t.health.state_dict(),
     )
     return tensors, meta
 
@@ -122,10 +121,8 @@ def restore(trainer: Trainer, tensors: dict, meta: dict, restore_rngs: bool = Tr
     t.applied_changes = list(meta["applied_changes"])
     t._change_effects = list(meta["change_effects"])
     t._train_time, t._eval_time = meta["train_time_s"], meta["eval_time_s"]
-    alerts = meta.get("alerts")  # absent in checkpoints from before alerts were counted
-    if isinstance(alerts, dict):
-        t.health.counts.update({k: v for k, v in alerts.get("counts", {}).items() if isinstance(v, int)})
-        t.health.muted.update(k for k in alerts.get("muted", []) if k in ALERT_KINDS)
+    if isinstance(meta.get("alerts"), dict):  # absent in checkpoints from before the alerts kept a state
+        t.health.load_state_dict(meta["alerts"])
     if restore_rngs:
         t.rng.bit_generator.state = meta["rng"]
         if "replay_sampler" in meta:  # checkpoints from before the sampler drew replay from `rng`
