@@ -318,6 +318,28 @@ def recorded_app() -> CockpitApp:
     return CockpitApp("cockpit · CartPole-v1 · cartpole · seed 1", Control(), load_history(RECORDED))
 
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+@pytest.mark.parametrize("size", [(80, 24), (160, 48), (120, 36)])
 def test_layout_snapshot(snap_compare, size):
     assert snap_compare(recorded_app(), terminal_size=size)
+
+
+def shown_charts(app: CockpitApp) -> int:
+    return sum(chart.display for chart in app.query(MetricChart))
+
+
+async def test_the_layout_follows_the_terminal_both_ways_and_under_a_dialog():
+    app = recorded_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert shown_charts(app) == 6
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: shown_charts(app) == 1)
+        await pilot.resize_terminal(160, 48)
+        await until(pilot, lambda: shown_charts(app) == 6)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen) and shown_charts(app) == 1)
+        await pilot.resize_terminal(119, 40)  # narrower than 120 columns: still one chart
+        await until(pilot, lambda: app.size.width == 119)
+        assert shown_charts(app) == 1

@@ -22,11 +22,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable, Iterable
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
 from textual.message import Message
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -110,6 +111,7 @@ class CockpitApp(App):
         self.events_seen = 0
         self._charts_due = 0.0
         self.snapshot: Snapshot | None = None
+        self.main_screen: Screen | None = None  # set at mount: the screen with the charts
         self.first_data_shown = False  # the first figures have been drawn: the app looks at its usual pace
         self.selected_chart = 0
         self.state_override: str | None = None
@@ -143,6 +145,8 @@ class CockpitApp(App):
         self.render_panel = self.query_one(RenderPanel)
         self.charts = list(self.query(MetricChart))
         self.chart_area = self.query_one("#charts")
+        self.footer = self.query_one(Footer)
+        self.main_screen = self.screen
         self._apply_layout()
         self._handle_signals()
         self.set_interval(self.refresh_s, self.refresh_view)
@@ -160,8 +164,8 @@ class CockpitApp(App):
         self.trainer_worker = self.run_worker(self._train, name="trainer", thread=True, exit_on_error=False)
         self.trainer_started.set()
 
-    def on_resize(self) -> None:
-        self._apply_layout()
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size)
 
     def _handle_signals(self) -> None:
         """Signals handed to the app's loop: unhandled, SIGINT would cancel the app at once (an
@@ -205,11 +209,16 @@ class CockpitApp(App):
         if self.attached and self.control is not None:
             self.control.close()  # detach: the run goes on
 
-    def _apply_layout(self) -> None:
-        width, height = self.size
+    def _apply_layout(self, size: Size | None = None) -> None:
+        """One chart at a time below COMPACT_BELOW. The class goes on the cockpit's own screen, not on
+        `self.screen`, which is a dialog's while one is open; the size is the resize event's, as
+        `self.size` may still be the old one when it arrives."""
+        if self.main_screen is None:  # a resize before the first mount: on_mount lays it out
+            return
+        width, height = size or self.size
         compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
-        self.screen.set_class(compact, "-compact")
-        footer = self.query_one(Footer)
+        self.main_screen.set_class(compact, "-compact")
+        footer = self.footer
         footer.compact = compact
         footer.show_command_palette = not compact  # ctrl+p still opens it; the keys need the room
 
