@@ -257,6 +257,7 @@ def load_history(run_dir: Path, store: MetricsStore | None = None) -> MetricsSto
         store.add_event(event)
         if event["kind"] == "hparam":
             hyperparameters[event["key"]] = event["new"]
+            status["last_changed"] = event["key"]
     if summary:
         status.update(
             state=STATES[summary["status"]], step=summary["steps"],

@@ -415,6 +415,7 @@ class Trainer(CommandsMixin, HealthMixin):
             "state": self.state, "step": self.step, "total_steps": self.total_steps, "episode": self.episode,
             "updates": self.updates, "hyperparameters": self.hyperparameters(), "q_bound": self.q_bound,
             "q_range": list(self.q_range), "muted_alerts": sorted(self.health.muted),
+            "last_changed": self.applied_changes[-1]["key"] if self.applied_changes else None,
             "last_eval": self.last_eval, "best_eval": None if self.best_eval == -math.inf else self.best_eval,
             "first_step_reaching_target": self.first_step_reaching_target,
             "target_return": self.info.target_return, "train_time_s": self._train_time,

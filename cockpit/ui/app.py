@@ -36,6 +36,7 @@ from cockpit import signals
 from cockpit.engine.config import ConfigError
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore, Snapshot
+from cockpit.text import short_path
 from cockpit.ui.screens.confirm import Confirm
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
 from cockpit.ui.widgets.events_pane import EventsPane
@@ -58,6 +59,8 @@ COMPACT_BELOW = (120, 36)
 QUIT_TIMEOUT_S = 40.0
 """A graceful stop waits for the episode to end (at most 30 s in the trainer); then the app exits anyway."""
 ENDED = ("done", "stopped", "failed")
+TOAST_S = 6.0
+"""How long a key's answer stays as a toast: long enough to read at any training speed."""
 
 
 class TrainerReply(Message):
@@ -303,12 +306,17 @@ class CockpitApp(App):
         self._charts_due = now + sum(chart.render_s for chart in drawn) / CHART_SHARE
 
     def on_trainer_reply(self, message: TrainerReply) -> None:
-        if not message.reply.get("ok"):
-            self.events_pane.note(f"{message.kind} refused: {message.reply.get('error')}", style="yellow")
+        """The answer to a key, in the events pane and as a toast that stays while the pane scrolls on."""
+        reply = message.reply
+        if not reply.get("ok"):
+            self.events_pane.note(f"{message.kind} refused: {reply.get('error')}", style="yellow")
+            self.notify(f"{message.kind} refused: {reply.get('error')}", severity="warning", timeout=TOAST_S)
             if message.kind == "policy":
                 self.action_close_render()
         elif message.kind == "policy":
-            self._play(message.reply)
+            self._play(reply)
+        elif (text := reply_text(message.kind, reply)) is not None:
+            self.notify(text, timeout=TOAST_S)
         self.refresh_view()
 
     def _send(self, future: Future, kind: str) -> None:
@@ -483,6 +491,25 @@ class CockpitApp(App):
             message += f" · saved {path}"
         self.call_from_thread(panel.finish, message)
         self.call_from_thread(setattr, self, "state_override", None)
+
+
+def reply_text(kind: str, reply: dict) -> str | None:
+    """What a toast says of an answered key (None: nothing worth a toast)."""
+    step = f"step {reply.get('step', 0):,}"
+    if kind == "evaluate":
+        return f"evaluation at {step}: {reply['mean']:.1f} ± {reply['std']:.1f} over {len(reply['returns'])} episodes"
+    if kind == "checkpoint":
+        return f"checkpoint at {step}: {short_path(reply['path'])}"
+    if kind == "set":
+        return (f"#{reply.get('number', '?')} {reply['key']} {reply['old']} → {reply['new']} applied at {step}"
+                + (f"\nroll back: {reply['rollback']}" if reply.get("rollback") else ""))
+    if kind in ("pause", "resume"):
+        return f"{reply.get('state', kind)} at {step}"
+    if kind in ("mute", "unmute"):
+        return f"alert {reply['alert']} {'muted' if reply['muted'] else 'shown again'} (still counted)"
+    if kind == "stop":
+        return f"stopping at {step}: {reply.get('message', '')}"
+    return None
 
 
 def _fmt(value: float | None) -> str:

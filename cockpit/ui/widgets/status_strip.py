@@ -81,7 +81,9 @@ class StatusStrip(Static):
         hp = s.get("hyperparameters", {})
         pending = s.get("pending_change")
         last = s.get("last_eval")
-        parts = [(6 - i * 0.1, Text(f"{label} {_value(hp[key])}")) for i, (key, label) in enumerate(HPARAM_LABELS) if key in hp]
+        changed = s.get("last_changed")  # the one a person just touched outranks the others
+        parts = [(8.5 if key == changed else 6 - i * 0.1, Text(f"{label} {_value(hp[key])}"))
+                 for i, (key, label) in enumerate(HPARAM_LABELS) if key in hp]
         parts.insert(2, (6.5, Text(f"ε {s.get('epsilon', 0):.3f}")))
         if pending:
             parts.insert(0, (10, Text(f"pending {pending['key']}={_value(pending['value'])}", style="yellow")))
