@@ -59,6 +59,8 @@ COMPACT_BELOW = (120, 36)
 QUIT_TIMEOUT_S = 40.0
 """A graceful stop waits for the episode to end (at most 30 s in the trainer); then the app exits anyway."""
 ENDED = ("done", "stopped", "failed")
+STEERING = ("pause_run", "resume_run", "evaluate", "checkpoint", "render", "hyperparameter", "mute_alert", "stop_run")
+"""Actions that need a run to act on."""
 TOAST_S = 6.0
 """How long a key's answer stays as a toast: long enough to read at any training speed."""
 
@@ -281,7 +283,8 @@ class CockpitApp(App):
             self.exit()
         if snap is not None:
             self.version = snap.version
-            if self.snapshot is None or (self.snapshot.status.get("state") == "paused") != (snap.status.get("state") == "paused"):
+            before = self.snapshot.status.get("state") if self.snapshot else None
+            if before != snap.status.get("state"):  # paused/running name the space key; an ended run has none
                 self.refresh_bindings()
             self.snapshot = snap
             self.status_strip.show(snap.status, self.state_override)
@@ -337,7 +340,11 @@ class CockpitApp(App):
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`q` quits a run of this process, detaches from another's; `S` exists when attached."""
+        """`q` quits a run of this process, detaches from another's; `S` exists when attached. Keys that
+        act on the run are offered only while it can act on them (not once it ended, nor read-only):
+        the footer shows nothing that would not happen."""
+        if action in STEERING and (self.run_state in ENDED or not self.steerable):
+            return False
         if action in ("detach", "stop_run"):
             return self.attached
         if action == "quit_run":

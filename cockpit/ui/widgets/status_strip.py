@@ -16,6 +16,8 @@ STATE_STYLES = {
     "stopping": "bold yellow", "done": "bold blue", "stopped": "bold blue", "failed": "bold red", "created": "dim",
     "loading": "dim",
 }
+TRAINING = ("running", "evaluating", "rendering", "stopping")
+"""States in which a steps/s figure is true; paused, loading or ended, there is none."""
 HPARAM_LABELS = (
     ("learning_rate", "lr"), ("gamma", "γ"), ("epsilon_end", "ε_end"), ("epsilon_decay", "ε_decay"),
     ("batch_size", "batch"), ("target_update", "target"), ("train_freq", "train_freq"),
@@ -25,7 +27,7 @@ HPARAM_LABELS = (
 
 def _fit(parts: list[tuple[int, Text]], width: int, sep: str = "  ") -> Text:
     """Join parts (priority, text) in order, dropping the lowest priorities until the line fits."""
-    kept = list(parts)
+    kept = [part for part in parts if part[1].cell_len]
     while kept and sum(p.cell_len for _, p in kept) + len(sep) * (len(kept) - 1) > width:
         kept.remove(min(kept, key=lambda item: item[0]))
     return Text(sep).join(p for _, p in kept)
@@ -75,7 +77,7 @@ class StatusStrip(Static):
             (8, Text(f"{step:,} / {total:,}")),
             (2, Text(_bar(step / total, 20))),
             (7, Text(f"{step / total:.0%}")),
-            (5, Text(f"{sps:,.0f} steps/s")),
+            (5, Text(f"{sps:,.0f} steps/s" if state in TRAINING else "")),
             (4, Text(f"{clock(s.get('elapsed_s'))} · ETA {clock(eta_s(s))}")),
         ], width)
         hp = s.get("hyperparameters", {})
