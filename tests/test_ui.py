@@ -4,7 +4,9 @@ dialog, quitting while training, a trainer failure; layouts as snapshots of a re
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -349,3 +351,21 @@ async def test_the_layout_follows_the_terminal_both_ways_and_under_a_dialog():
         await pilot.resize_terminal(119, 40)  # narrower than 120 columns: still one chart
         await until(pilot, lambda: app.size.width == 119)
         assert shown_charts(app) == 1
+
+
+async def test_f_maximizes_the_selected_chart_and_s_saves_a_screenshot(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a recorded history has no run directory: screenshots/ goes here
+    app = recorded_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        charts = list(app.query(MetricChart))
+        await pilot.press("3", "f")
+        assert app.main_screen.maximized is charts[2]
+        await pilot.press("escape")
+        assert app.main_screen.maximized is None
+        await pilot.press("f", "f")
+        assert app.main_screen.maximized is None
+        await pilot.press("s")
+        await until(pilot, lambda: list((tmp_path / "screenshots").glob("cockpit-step-000006000-*.svg")))
+    (shot,) = (tmp_path / "screenshots").glob("*.svg")
+    text = html.unescape(re.sub(r"<[^>]+>", "", shot.read_text())).replace("\xa0", " ")
+    assert "Return" in text and "Gradient norm" in text and "6,000 / 6,000" in text

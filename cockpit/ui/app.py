@@ -90,7 +90,11 @@ class CockpitApp(App):
         Binding("S", "stop_run", "Stop run", id="stop", tooltip="Stop the run gracefully (end of episode, checkpoint, summary)"),
         Binding("m", "mute_alert", "Mute alert", id="mute", show=False,
                 tooltip="Mute (or show again) the kind of the latest alert; muted alerts are still counted"),
-        Binding("escape", "close_render", "Close render", show=False),
+        Binding("escape", "back", "Back", show=False, tooltip="Close the render, or restore a maximized chart"),
+        Binding("f", "maximize_chart", "Maximize chart", id="maximize", show=False,
+                tooltip="Fill the screen with the selected chart (1-6 select; f or escape restores)"),
+        Binding("s", "screenshot", "Screenshot", id="screenshot", show=False,
+                tooltip="Save an SVG screenshot of the cockpit in the run directory's screenshots/"),
         Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True, id="interrupt",
                 tooltip="As SIGINT: stop the run gracefully and quit (attached: detach)"),
         *[Binding(str(i + 1), f"show_chart({i})", spec.title, show=False) for i, spec in enumerate(CHARTS)],
@@ -349,6 +353,8 @@ class CockpitApp(App):
             return self.attached
         if action == "quit_run":
             return not self.attached
+        if action == "maximize_chart" and self.render_panel.is_open:
+            return False
         if action in ("pause_run", "resume_run"):  # one key; the footer names what it will do
             return (self.run_state == "paused") == (action == "resume_run")
         return True
@@ -379,6 +385,33 @@ class CockpitApp(App):
             panel.open("Render: asking the trainer for its current weights…")
             self.state_override = "rendering"
             self._send(self.control.policy("ui"), "policy")
+
+    def action_back(self) -> None:
+        if self.render_panel.is_open:
+            self.action_close_render()
+        elif self.main_screen is not None and self.main_screen.maximized is not None:
+            self.main_screen.minimize()
+
+    def action_maximize_chart(self) -> None:
+        screen = self.main_screen
+        if screen.maximized is not None:
+            screen.minimize()
+            return
+        chart = self.charts[self.selected_chart]
+        screen.maximize(chart, container=False)
+        self.version = -1  # drawn at its new size with the latest figures
+        self.call_after_refresh(self.refresh_view)
+
+    def action_screenshot(self) -> None:
+        folder = (self.run_dir or Path.cwd()) / "screenshots"
+        step = self.store.status.get("step", 0)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(f"cockpit-step-{step:09d}-{time.strftime('%Y%m%d-%H%M%S')}.svg", str(folder))
+        except OSError as e:
+            self.notify(f"screenshot not saved: {folder} ({e.strerror})", severity="error", timeout=TOAST_S)
+            return
+        self.notify(f"screenshot: {short_path(path)}", timeout=TOAST_S)
 
     def action_close_render(self) -> None:
         panel = self.render_panel

@@ -18,7 +18,9 @@ HELP = """\
 | `r` | render a greedy episode of the current policy (saved as a GIF in the run directory) |
 | `h` | adjust one hyperparameter (applied at the next step, recorded) |
 | `m` | mute the kind of the latest alert, or show it again (still counted in `summary.json`) |
-| `1`–`6` | show one chart (compact layout) |
+| `1`–`6` | select a chart (the compact layout shows the selected one) |
+| `f` | maximize the selected chart; `f` or `escape` restores |
+| `s` | save an SVG screenshot in the run directory's `screenshots/` |
 | `q` | quit: stops the run gracefully (episode end, checkpoint, summary); attached to a headless run (`cockpit attach`), `q` only detaches |
 | `S` | attached only: stop the headless run gracefully (asks first) |
 | `ctrl+p` | command palette: the same actions |

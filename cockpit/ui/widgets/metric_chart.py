@@ -57,6 +57,7 @@ def finite_part(x: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray)
 
 
 class MetricChart(PlotextPlot):
+    ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
     MetricChart { border: round $panel; height: 1fr; min-height: 8; }
     """
