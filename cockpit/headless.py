@@ -18,7 +18,7 @@ from cockpit import signals as stop_signals
 from cockpit.engine.config import Config
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore
-from cockpit.text import clock, eta_s, eval_text, event_line
+from cockpit.text import TRAINING, clock, eta_s, eval_text, event_line
 
 POLL_S = 0.5
 
@@ -28,7 +28,8 @@ def progress_line(status: dict, elapsed: float, width: int | None) -> str:
     sps = status.get("steps_per_s") or 0.0
     fraction = step / total if total else 0.0
     head = f"{status.get('state', '?'):>9}  {step:,}/{total:,}"
-    tail = f"{fraction:4.0%} · {sps:,.0f} steps/s · {clock(elapsed)} · ETA {clock(eta_s(status))} · {eval_text(status.get('last_eval'))}"
+    speed = f"{sps:,.0f} steps/s · " if status.get("state") in TRAINING else ""  # none while loading, paused or ended
+    tail = f"{fraction:4.0%} · {speed}{clock(elapsed)} · ETA {clock(eta_s(status))} · {eval_text(status.get('last_eval'))}"
     if width is None:
         return f"{head} · {tail} · ε {status.get('epsilon', 0):.3f}"
     bar_width = max(0, min(30, width - len(head) - len(tail) - 4))

@@ -7,6 +7,10 @@ import math
 import os
 
 
+TRAINING = ("running", "evaluating", "rendering", "stopping")
+"""States in which a steps/s figure is true; paused, loading or ended, there is none."""
+
+
 def clock(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "--:--"

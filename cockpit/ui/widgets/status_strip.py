@@ -9,15 +9,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from cockpit.text import clock, eta_s, number
+from cockpit.text import TRAINING, clock, eta_s, number
 
 STATE_STYLES = {
     "running": "bold green", "paused": "bold yellow", "evaluating": "bold cyan", "rendering": "bold cyan",
     "stopping": "bold yellow", "done": "bold blue", "stopped": "bold blue", "failed": "bold red", "created": "dim",
     "loading": "dim",
 }
-TRAINING = ("running", "evaluating", "rendering", "stopping")
-"""States in which a steps/s figure is true; paused, loading or ended, there is none."""
 HPARAM_LABELS = (
     ("learning_rate", "lr"), ("gamma", "γ"), ("epsilon_end", "ε_end"), ("epsilon_decay", "ε_decay"),
     ("batch_size", "batch"), ("target_update", "target"), ("train_freq", "train_freq"),
