@@ -130,7 +130,7 @@ class MetricChart(PlotextPlot):
             if not len(x):
                 continue
             if self.spec.band and len(x) > 1:
-                plt.plot(x, hi, color="gray", marker="braille")
+                plt.plot(x, hi, color="gray", marker="braille", label="min–max")
                 plt.plot(x, lo, color="gray", marker="braille")
             plt.plot(x, mean, color=colour, label=label, marker="braille")
             low_edge, high_edge = min(low_edge, lo.min()), max(high_edge, hi.max())
