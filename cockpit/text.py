@@ -85,6 +85,27 @@ def event_parts(event: dict) -> tuple[str, str] | None:
     return None
 
 
+def reply_text(kind: str, reply: dict) -> str | None:
+    """A command's answer (`kind` as in `Command`), as `ctl` prints it and the cockpit's toast shows it;
+    None where there is nothing to say beyond the events pane."""
+    step = f"step {reply.get('step', 0):,}"
+    if kind == "evaluate":
+        return f"eval at {step}: {reply['mean']:.2f} ± {reply['std']:.2f} over {len(reply['returns'])} episodes"
+    if kind == "checkpoint":
+        return f"checkpoint at {step}: {reply['path']}" + ("" if reply.get("exact", True) else " (inexact)")
+    if kind == "set":
+        numbered = f"change #{reply['number']}: " if reply.get("number") else ""
+        rollback = f"\nroll back: {reply['rollback']}" if reply.get("rollback") else ""
+        return f"{numbered}{reply['key']} {reply['old']} → {reply['new']} at {step}{rollback}"
+    if kind == "stop":
+        return f"stopping at {step}: {reply.get('message', '')}"
+    if kind in ("mute", "unmute"):
+        return f"alert {reply['alert']} {'muted' if reply['muted'] else 'shown again'} at {step} (still counted in summary.json)"
+    if kind in ("pause", "resume"):
+        return f"{reply.get('state', kind)} at {step}"
+    return None
+
+
 def event_line(event: dict) -> str | None:
     parts = event_parts(event)
     return None if parts is None else f"{event['step']:>9,}  {parts[0]:<7} {parts[1]}"

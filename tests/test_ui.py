@@ -116,7 +116,7 @@ async def test_e_evaluates_now_and_shows_the_result(tmp_path):
         reply = await answered(app, pilot)
         assert reply["ok"] and not reply["scheduled"] and len(reply["returns"]) == 2
         assert f"eval*   {reply['mean']:.1f} ± {reply['std']:.1f}" in events_text(app)
-        assert f"evaluation at step {reply['step']:,}: {reply['mean']:.1f} ± {reply['std']:.1f} over 2 episodes" in app.toasts
+        assert f"eval at step {reply['step']:,}: {reply['mean']:.2f} ± {reply['std']:.2f} over 2 episodes" in app.toasts
         assert any(not e["scheduled"] for e in app.snapshot.evaluations)  # on the return chart
 
 
@@ -168,7 +168,7 @@ async def test_h_dialog_refuses_a_bad_value_and_applies_a_good_one(tmp_path):
         reply = await answered(app, pilot)
         assert reply == {"ok": True, "step": reply["step"], "key": "learning_rate", "old": 1e-3, "new": 5e-4, "number": 1,
                          "rollback": f"cockpit --fork {tmp_path / 'run'} --before-change 1"}
-        toast = f"#1 learning_rate 0.001 → 0.0005 applied at step {reply['step']:,}\nroll back: cockpit --fork"
+        toast = f"change #1: learning_rate 0.001 → 0.0005 at step {reply['step']:,}\nroll back: cockpit --fork"
         assert any(toast in message for message in app.toasts)  # a toast outlives the scrolling pane
         assert "learning_rate 0.001 → 0.0005" in events_text(app)
         assert "lr 0.0005" in status_text(app)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cockpit.engine.config import ALERT_KINDS, LIVE_KEYS, ConfigError, parse_override, validate_live_change
 from cockpit.engine.control import Command
+from cockpit.text import reply_text
 
 EXIT_REFUSED = 1
 EXIT_NOT_LISTENING = 3
@@ -66,26 +67,15 @@ def command_of(args: argparse.Namespace) -> Command | None:
 
 
 def describe(action: str, reply: dict) -> str:
-    step = f"step {reply.get('step', 0):,}"
-    if action == "eval":
-        returns = " ".join(f"{r:g}" for r in reply["returns"])
-        return f"eval at {step}: {reply['mean']:.2f} ± {reply['std']:.2f} over {len(reply['returns'])} episodes\nreturns {returns}"
-    if action == "checkpoint":
-        return f"checkpoint at {step}: {reply['path']}" + ("" if reply.get("exact", True) else " (inexact)")
-    if action == "set":
-        numbered = f"change #{reply['number']}: " if reply.get("number") else ""
-        rollback = f"\nroll back: {reply['rollback']}" if reply.get("rollback") else ""
-        return f"{numbered}{reply['key']} {reply['old']} → {reply['new']} at {step}{rollback}"
-    if action == "stop":
-        return f"stopping at {step}: {reply.get('message', '')}"
-    if action in ("mute", "unmute"):
-        return f"alert {reply['alert']} {'muted' if reply['muted'] else 'shown again'} at {step} (still counted in summary.json)"
     if action == "status":
         from cockpit.headless import progress_line
 
         status = reply["status"]
         return f"{progress_line(status, status.get('elapsed_s') or 0.0, None)} · {reply['viewers']} connected"
-    return f"{reply.get('state', action)} at {step}"
+    text = reply_text(ACTIONS[action], reply)
+    if action == "eval":
+        text += "\nreturns " + " ".join(f"{r:g}" for r in reply["returns"])
+    return text
 
 
 def main(argv: list[str]) -> int:

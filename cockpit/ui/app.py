@@ -36,7 +36,7 @@ from cockpit import signals
 from cockpit.engine.config import ConfigError
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore, Snapshot
-from cockpit.text import short_path
+from cockpit.text import reply_text, short_path
 from cockpit.ui.screens.confirm import Confirm
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
 from cockpit.ui.widgets.events_pane import EventsPane
@@ -531,25 +531,6 @@ class CockpitApp(App):
             message += f" · saved {path}"
         self.call_from_thread(panel.finish, message)
         self.call_from_thread(setattr, self, "state_override", None)
-
-
-def reply_text(kind: str, reply: dict) -> str | None:
-    """What a toast says of an answered key (None: nothing worth a toast)."""
-    step = f"step {reply.get('step', 0):,}"
-    if kind == "evaluate":
-        return f"evaluation at {step}: {reply['mean']:.1f} ± {reply['std']:.1f} over {len(reply['returns'])} episodes"
-    if kind == "checkpoint":
-        return f"checkpoint at {step}: {short_path(reply['path'])}"
-    if kind == "set":
-        return (f"#{reply.get('number', '?')} {reply['key']} {reply['old']} → {reply['new']} applied at {step}"
-                + (f"\nroll back: {reply['rollback']}" if reply.get("rollback") else ""))
-    if kind in ("pause", "resume"):
-        return f"{reply.get('state', kind)} at {step}"
-    if kind in ("mute", "unmute"):
-        return f"alert {reply['alert']} {'muted' if reply['muted'] else 'shown again'} (still counted)"
-    if kind == "stop":
-        return f"stopping at {step}: {reply.get('message', '')}"
-    return None
 
 
 def _fmt(value: float | None) -> str:
