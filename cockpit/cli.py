@@ -237,17 +237,12 @@ def run_dir_config(run_dir: Path) -> Config:
 
 def recorded_changes(run_dir: Path) -> list[dict]:
     """The live changes a run applied, with the step each took effect, from its events.jsonl."""
-    from cockpit.engine.history import read_events, read_metadata
+    from cockpit.engine.history import read_live_changes, read_metadata
 
-    if not (Path(run_dir) / "events.jsonl").is_file():
-        raise ConfigError(f"--replay {run_dir}: not a run directory with its events (no events.jsonl)")
+    changes = read_live_changes(run_dir, f"--replay {run_dir}")
     if read_metadata(run_dir).get("parent"):
         raise ConfigError(f"--replay {run_dir}: a fork starts from its parent's checkpoint; replay the parent, then fork")
-    path = Path(run_dir) / "events.jsonl"
-    changes = [{"step": e["step"], "key": e["key"], "value": e["new"]} for e in read_events(path) if e["kind"] == "hparam"]
-    for change in changes:
-        build_config({"dqn": {change["key"]: change["value"]}}, f"{path}: a live change at step {change['step']:,}", cross_checks=False)
-    return changes
+    return [{"step": e["step"], "key": e["key"], "value": e["new"]} for e in changes]
 
 
 FORK_FIXED = (

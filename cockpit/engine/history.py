@@ -9,7 +9,7 @@ import math
 import tomllib
 from pathlib import Path
 
-from cockpit.engine.config import LIVE_KEYS, ConfigError, is_int, is_number
+from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, is_number
 from cockpit.engine.metrics import UPDATE_METRICS, MetricsStore
 
 STATES = {"finished": "done", "stopped": "stopped", "failed": "failed"}
@@ -157,6 +157,18 @@ def read_events(path: Path, strict_end: bool = False) -> list[dict]:
     return events
 
 
+def read_live_changes(run_dir: Path, where: str) -> list[dict]:
+    """The run's live changes (its `hparam` events, in order), each new value checked as the config
+    would check it: what `--replay` and `--before-change` apply again. `where` names the asking flag."""
+    path = Path(run_dir) / "events.jsonl"
+    if not path.is_file():
+        raise ConfigError(f"{where}: not a run directory with its events (no events.jsonl)")
+    changes = [e for e in read_events(path) if e["kind"] == "hparam"]
+    for e in changes:
+        build_config({"dqn": {e["key"]: e["new"]}}, f"{path}: a live change at step {e['step']:,}", cross_checks=False)
+    return changes
+
+
 def read_summary(path: Path) -> dict | None:
     """summary.json checked for what the tools read from it; None while the run has not ended."""
     try:
@@ -178,8 +190,6 @@ def read_summary(path: Path) -> dict | None:
 
 def read_config_tables(run_dir: Path) -> dict:
     """config.toml's tables, checked like a preset."""
-    from cockpit.engine.config import build_config
-
     path = Path(run_dir) / "config.toml"
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cockpit.engine import checkpoints
-from cockpit.engine.config import ConfigError, build_config
+from cockpit.engine.config import ConfigError
 
 
 @dataclass(frozen=True)
@@ -39,19 +39,14 @@ def own_changes(changes: list[dict]) -> list[dict]:
 
 
 def before_change(run_dir: Path, number: int) -> RollbackPlan:
-    from cockpit.engine.history import read_events, read_metadata
+    from cockpit.engine.history import read_live_changes, read_metadata
 
     run_dir = Path(run_dir)
     where = f"--fork {run_dir} --before-change {number}"
-    path = run_dir / "events.jsonl"
-    if not path.is_file():
-        raise ConfigError(f"{where}: not a run directory with its events (no events.jsonl; expected --fork RUN_DIR)")
-    changes = [e for e in read_events(path) if e["kind"] == "hparam"]
+    changes = read_live_changes(run_dir, where)
     if not 1 <= number <= len(changes):
         raise ConfigError(f"{where}: the run recorded {len(changes)} live changes (expected K from 1 to {len(changes)})"
                           if changes else f"{where}: the run recorded no live change (expected a run with one)")
-    for e in changes:
-        build_config({"dqn": {e["key"]: e["new"]}}, f"{path}: the live change at step {e['step']:,}", cross_checks=False)
     earlier = [{"step": e["step"], "key": e["key"], "value": e["new"], "source": "rollback", "was": e.get("source")}
                for e in changes[: number - 1]]
     change = changes[number - 1]
