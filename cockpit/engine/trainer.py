@@ -506,10 +506,8 @@ class Trainer(CommandsMixin, HealthMixin):
             self.health.active.add("non_finite")  # the monitor must not report it a second time
             self._diverge(message)
         if self.diverged:
-            last_good = (f"the last good one is {self.last_checkpoint}" if self.last_checkpoint
-                         else "no full checkpoint was taken before it")
             self._event("checkpoint_skipped", checkpoint=kind, message=f"{kind} checkpoint not written: the state "
-                        f"is non-finite ({self.diverged.split(':')[0]}); {last_good}")
+                        f"is non-finite ({self.diverged.split(':')[0]}); {self._last_good()}")
             if future is not None:
                 future.set_result(reply(False, error="the state is non-finite; no checkpoint written"))
             return None

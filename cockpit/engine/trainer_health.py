@@ -44,8 +44,7 @@ class HealthMixin:
     def _diverge(self, message: str) -> None:
         """NaN/Inf: no checkpoint from now on; pause for a watcher, or stop keeping the last good one."""
         self.diverged = message
-        last_good = (f"; last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint
-                     else "; no full checkpoint was taken before it")
+        last_good = f"; {self._last_good()}"
         if self.on_non_finite == "pause":
             self.paused = True
             self._set_state("paused")
@@ -54,6 +53,10 @@ class HealthMixin:
             self.error = message + last_good
             self._stop_requested_at = time.monotonic()
             self._stop_now = True
+
+    def _last_good(self) -> str:
+        return (f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint
+                else "no full checkpoint was taken before it")
 
     def _state_is_finite(self) -> bool:
         torch_side.load()
