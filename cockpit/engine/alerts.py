@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cockpit.engine.config import AlertsConfig
+from cockpit.engine.config import ALERT_KINDS, AlertsConfig
 
 SPIKE_WINDOW = 100
 """Publish intervals (of 100 steps) whose loss and gradient norm make the robust scale."""
@@ -173,8 +173,8 @@ class HealthMonitor:
             return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
         self.counts = {k: v for k, v in dict(state.get("counts") or {}).items() if isinstance(v, int)}
-        self.muted |= {k for k in state.get("muted") or () if k in LABELS}
-        self.active = {k for k in state.get("active") or () if k in LABELS}
+        self.muted |= {k for k in state.get("muted") or () if k in ALERT_KINDS}
+        self.active = {k for k in state.get("active") or () if k in ALERT_KINDS}
         self._last_shown = {k: int(v) for k, v in dict(state.get("last_shown") or {}).items() if isinstance(v, int)}
         self._folded = {k: (int(v[0]), int(v[1])) for k, v in dict(state.get("folded") or {}).items()
                         if isinstance(v, list) and len(v) == 2}

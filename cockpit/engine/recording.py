@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cockpit.engine.config import ConfigError
-from cockpit.engine.files import write_atomic
+from cockpit.engine.files import WriteFailed, write_atomic
 
 
 def check_output_file(path: str | Path, what: str) -> None:
@@ -62,7 +62,10 @@ def save_gif(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, buffer.getvalue())
     except OSError as e:
         raise ConfigError(f"{path}: cannot write the GIF ({e.strerror})") from None
+    try:
+        write_atomic(path, buffer.getvalue())
+    except WriteFailed as e:  # already one line naming the file
+        raise ConfigError(str(e)) from None
     return path
