@@ -224,8 +224,6 @@ class _Checker:
         self.that(key, (optional and value is None) or is_number(value), "a finite number" + (" or null" if optional else ""))
 
 
-
-
 def _check_full_meta(path: Path, meta: dict) -> None:
     """Types, ranges and consistency of what a resume puts back: a damaged file is refused here, not
     partway through loading or some steps into the run."""

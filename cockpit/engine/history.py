@@ -9,6 +9,7 @@ import math
 import tomllib
 from pathlib import Path
 
+from cockpit.engine.checkpoints import FULL_NAMED
 from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, is_number
 from cockpit.engine.metrics import UPDATE_METRICS, MetricsStore
 
@@ -115,8 +116,6 @@ def check_logs_at(run_dir: Path, checkpoint: Path, meta: dict, latest: bool) -> 
         if len(lines) + bool(torn) > len(records):
             cuts.append(f"{path.name} from {len(lines) + bool(torn)} to {len(records)} lines")
         news = news or bool(torn) or not all(_is_end(line) for line in lines[keep:])
-    from cockpit.engine.checkpoints import FULL_NAMED
-
     newer = sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")
                    if (m := FULL_NAMED.fullmatch(p.name)) and int(m[1]) > meta["step"])
     notes = [f"cut back {' and '.join(cuts)}"] if news else []

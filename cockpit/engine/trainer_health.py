@@ -9,6 +9,7 @@ import numpy as np
 
 from cockpit.engine import torch_side
 from cockpit.engine.alerts import Health
+from cockpit.engine.rollback import own_changes
 
 
 class HealthMixin:
@@ -24,8 +25,7 @@ class HealthMixin:
             rewards=self.buffer.newest_rewards(steps), weights_changed=self._weights_changed(),
             evaluation=evaluation, recent_return=float(np.mean(recent)) if len(recent) >= 5 else None,
             target_return=self.info.target_return, evaluations_on=self.config.run.eval_freq <= self.total_steps,
-            last_change=next(((c["step"], c["key"], c["value"]) for c in reversed(self.applied_changes)
-                              if not c.get("inherited")), None),
+            last_change=next(((c["step"], c["key"], c["value"]) for c in own_changes(self.applied_changes)[-1:]), None),
         )
         for alert in self.health.check(health):
             self._event("alert", **alert)
