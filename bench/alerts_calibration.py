@@ -29,10 +29,10 @@ import sys
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -158,15 +158,22 @@ class Fault:
     dqn: dict = field(default_factory=dict)  # config changes
 
 
-FAULTS = {f.name: f for f in (
-    Fault("rewards x1000", ("q_out_of_range",), hook=scaled_rewards(1000.0)),
-    Fault("rewards zeroed", ("no_reward", "q_near_zero"), hook=scaled_rewards(0.0)),
-    Fault("learning rate x1000", ("loss_spike", "grad_spike", "non_finite"), hook=once_at(raise_learning_rate)),
-    Fault("network frozen", ("no_learning_signal",), hook=once_at(freeze_network)),
-    Fault("observations shuffled", ("no_progress", "flat_return"), mid_run=False, hook=shuffled_observations),
-    Fault("epsilon stuck at 0", ("no_exploration", "action_collapse", "low_entropy"), mid_run=False,
-          dqn={"epsilon_start": 0.0, "epsilon_end": 0.0}),
-)}
+FAULTS = {
+    f.name: f
+    for f in (
+        Fault("rewards x1000", ("q_out_of_range",), hook=scaled_rewards(1000.0)),
+        Fault("rewards zeroed", ("no_reward", "q_near_zero"), hook=scaled_rewards(0.0)),
+        Fault("learning rate x1000", ("loss_spike", "grad_spike", "non_finite"), hook=once_at(raise_learning_rate)),
+        Fault("network frozen", ("no_learning_signal",), hook=once_at(freeze_network)),
+        Fault("observations shuffled", ("no_progress", "flat_return"), mid_run=False, hook=shuffled_observations),
+        Fault(
+            "epsilon stuck at 0",
+            ("no_exploration", "action_collapse", "low_entropy"),
+            mid_run=False,
+            dqn={"epsilon_start": 0.0, "epsilon_end": 0.0},
+        ),
+    )
+}
 FAULT_PRESET = "cartpole"
 
 
@@ -212,17 +219,34 @@ def run_job(job: Job) -> Result:
     alerts = [(e["name"], e["step"]) for e in store.events if e["kind"] == "alert"]
     live = [e["step"] for e in store.events if e["kind"] == "hparam" and e.get("source") == "fault"]
     fault_step = live[0] if live else fault_step  # a live change takes effect at the next step boundary
-    return Result(job, summary["status"], summary["error"], fault_step, summary["first_step_reaching_target"],
-                  summary["target_return"], summary["final_eval_return"], summary["best_eval_return"], alerts,
-                  time.monotonic() - started, trainer.health.margins())
+    return Result(
+        job,
+        summary["status"],
+        summary["error"],
+        fault_step,
+        summary["first_step_reaching_target"],
+        summary["target_return"],
+        summary["final_eval_return"],
+        summary["best_eval_return"],
+        alerts,
+        time.monotonic() - started,
+        trainer.health.margins(),
+    )
 
 
 def quick(config: Config) -> Config:
     """A smoke-test length: the schedule and the evaluations shrunk with it."""
-    config = config.replace("run", total_steps=QUICK_STEPS, eval_freq=min(config.run.eval_freq, 1_000),
-                            eval_episodes=min(config.run.eval_episodes, 3))
-    return config.replace("dqn", warmup_steps=min(config.dqn.warmup_steps, 500),
-                          epsilon_decay=min(config.dqn.epsilon_decay, QUICK_STEPS // 2))
+    config = config.replace(
+        "run",
+        total_steps=QUICK_STEPS,
+        eval_freq=min(config.run.eval_freq, 1_000),
+        eval_episodes=min(config.run.eval_episodes, 3),
+    )
+    return config.replace(
+        "dqn",
+        warmup_steps=min(config.dqn.warmup_steps, 500),
+        epsilon_decay=min(config.dqn.epsilon_decay, QUICK_STEPS // 2),
+    )
 
 
 def run_all(jobs: list[Job], workers: int) -> list[Result]:
@@ -236,8 +260,11 @@ def run_all(jobs: list[Job], workers: int) -> list[Result]:
         for future in as_completed(futures):
             r = results[futures[future]] = future.result()
             what = r.job.fault or f"seed {r.job.seed}"
-            print(f"  {r.job.label} · {what}: {r.status}, {len(r.alerts)} alerts, {r.wall_s:.0f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {r.job.label} · {what}: {r.status}, {len(r.alerts)} alerts, {r.wall_s:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return [results[i] for i in range(len(jobs))]
 
 
@@ -266,23 +293,50 @@ def healthy_table(results: list[Result]) -> str:
     for r in results:
         c = r.job.config
         status = r.status if not r.error else f"{r.status}: {r.error}"
-        rows.append([r.job.label, f"{c.run.total_steps:,}", str(r.job.seed), fmt(r.target, "g"),
-                     "no" if r.reached_at is None else f"at {r.reached_at:,}", fmt(r.final_eval), fmt(r.best_eval),
-                     by_kind(r.alerts), str(false_alarms(r)), margins(r), status])
-    headers = ["config", "steps", "seed", "target", "reached target", "final eval", "best eval", "alerts by kind",
-               "false alarms", "closest: loss z / grad z / both z / mean Q, max Q past range", "status"]
+        rows.append(
+            [
+                r.job.label,
+                f"{c.run.total_steps:,}",
+                str(r.job.seed),
+                fmt(r.target, "g"),
+                "no" if r.reached_at is None else f"at {r.reached_at:,}",
+                fmt(r.final_eval),
+                fmt(r.best_eval),
+                by_kind(r.alerts),
+                str(false_alarms(r)),
+                margins(r),
+                status,
+            ]
+        )
+    headers = [
+        "config",
+        "steps",
+        "seed",
+        "target",
+        "reached target",
+        "final eval",
+        "best eval",
+        "alerts by kind",
+        "false alarms",
+        "closest: loss z / grad z / both z / mean Q, max Q past range",
+        "status",
+    ]
     clean = sum(false_alarms(r) == 0 for r in results)
     total = sum(false_alarms(r) for r in results)
-    return (f"{table(headers, rows)}\n\n{clean}/{len(results)} healthy runs without a false alarm; "
-            f"{total} false alarms in all.")
+    return (
+        f"{table(headers, rows)}\n\n{clean}/{len(results)} healthy runs without a false alarm; "
+        f"{total} false alarms in all."
+    )
 
 
 def margins(r: Result) -> str:
     """The highest robust z held for the persistence (alerts at alerts.*_spike_factor), and how far Q
     went past its range in range widths (alerts at q_bound_factor - 1)."""
     m = r.margins
-    return (f"{m['loss_z']:.1f} / {m['grad_z']:.1f} / {m['joint_z']:.1f} / "
-            f"{m['mean_q_excess']:+.2f} / {m['max_q_excess']:+.2f}")
+    return (
+        f"{m['loss_z']:.1f} / {m['grad_z']:.1f} / {m['joint_z']:.1f} / "
+        f"{m['mean_q_excess']:+.2f} / {m['max_q_excess']:+.2f}"
+    )
 
 
 def fault_row(r: Result) -> list[str]:
@@ -297,19 +351,38 @@ def fault_row(r: Result) -> list[str]:
     detected = delay is not None and delay <= MAX_DELAY
     before = sum(step < r.fault_step for _, step in r.alerts)
     others = [(name, step) for name, step in r.alerts if name not in fault.expected]
-    return [fault.name, f"{r.fault_step:,}", "<br>".join(first_cells), fmt(None if delay is None else 100 * delay),
-            "yes" if detected else "**no**", by_kind(others), str(before), margins(r), r.status]
+    return [
+        fault.name,
+        f"{r.fault_step:,}",
+        "<br>".join(first_cells),
+        fmt(None if delay is None else 100 * delay),
+        "yes" if detected else "**no**",
+        by_kind(others),
+        str(before),
+        margins(r),
+        r.status,
+    ]
 
 
 def faults_table(results: list[Result]) -> str:
-    headers = ["fault", "fault step", "first firing of the expected alerts", "delay (% of run)",
-               f"detected ≤ {MAX_DELAY:.0%}", "other alerts", "alerts before the fault",
-               "closest: loss z / grad z / both z / mean Q, max Q past range", "status"]
+    headers = [
+        "fault",
+        "fault step",
+        "first firing of the expected alerts",
+        "delay (% of run)",
+        f"detected ≤ {MAX_DELAY:.0%}",
+        "other alerts",
+        "alerts before the fault",
+        "closest: loss z / grad z / both z / mean Q, max Q past range",
+        "status",
+    ]
     rows = [fault_row(r) for r in results]
     detected = sum(row[4] == "yes" for row in rows)
     length = results[0].job.config.run.total_steps if results else 0
-    return (f"{table(headers, rows)}\n\n{detected}/{len(rows)} faults detected within {MAX_DELAY:.0%} of the "
-            f"run ({FAULT_PRESET} preset, seed 1, {length:,} steps).")
+    return (
+        f"{table(headers, rows)}\n\n{detected}/{len(rows)} faults detected within {MAX_DELAY:.0%} of the "
+        f"run ({FAULT_PRESET} preset, seed 1, {length:,} steps)."
+    )
 
 
 # ------------------------------------------------------------------------------------------- main
@@ -345,10 +418,18 @@ def main() -> int:
     configs = healthy_configs()
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.quick else None]
     shorten = quick if args.quick else (lambda c: c)
-    healthy = [] if args.only == "faults" else [
-        Job(name, shorten(configs[name]), seed) for name in pick(args.configs, configs, "config") for seed in seeds]
-    faults = [] if args.only == "healthy" else [
-        Job(FAULT_PRESET, shorten(configs[FAULT_PRESET]), 1, name) for name in pick(args.faults, FAULTS, "fault")]
+    healthy = (
+        []
+        if args.only == "faults"
+        else [
+            Job(name, shorten(configs[name]), seed) for name in pick(args.configs, configs, "config") for seed in seeds
+        ]
+    )
+    faults = (
+        []
+        if args.only == "healthy"
+        else [Job(FAULT_PRESET, shorten(configs[FAULT_PRESET]), 1, name) for name in pick(args.faults, FAULTS, "fault")]
+    )
 
     started = time.monotonic()
     print(f"{len(healthy)} healthy runs and {len(faults)} fault runs, {args.workers} at a time", file=sys.stderr)
@@ -356,8 +437,10 @@ def main() -> int:
     wall = time.monotonic() - started
 
     command = shlex.join([".venv/bin/python", "bench/alerts_calibration.py", *sys.argv[1:]])
-    print(f"`{command}` (commit {commit()}, {wall / 60:.1f} min with {args.workers} workers"
-          f"{'; --quick: shortened runs, not a calibration' if args.quick else ''})")
+    print(
+        f"`{command}` (commit {commit()}, {wall / 60:.1f} min with {args.workers} workers"
+        f"{'; --quick: shortened runs, not a calibration' if args.quick else ''})"
+    )
     if healthy:
         print("\n### Healthy runs: false alarms\n")
         print(healthy_table([r for r in results if r.job.fault is None]))

@@ -60,9 +60,11 @@ def main() -> int:
     update_s = statistics.median(call_time(update) for _ in range(50))
 
     before = {
-        "another env step": env_step, "an update": update,
+        "another env step": env_step,
+        "an update": update,
         f"8 products {dqn.batch_size}×{width} by {width}×{width}": matmuls,
-        "an Adam step": agent.optimizer.step, "40 tiny torch ops": tiny_ops,
+        "an Adam step": agent.optimizer.step,
+        "40 tiny torch ops": tiny_ops,
         f"a {source.nbytes // 1000} KB copy": lambda: np.copyto(target, source),
         f"a {update_s * 1e6:.0f} µs busy-wait": lambda: busy_wait(update_s),
     }
@@ -75,8 +77,10 @@ def main() -> int:
     print(f"an env step ({agent.compute_path}), medians over {args.rounds} interleaved rounds, right after:")
     pad = max(map(len, before))
     for name in before:
-        print(f"  {name:{pad}s} {statistics.median(samples[name]) * 1e6:6.1f} µs   (that took "
-              f"{statistics.median(spent[name]) * 1e6:6.1f} µs)")
+        print(
+            f"  {name:{pad}s} {statistics.median(samples[name]) * 1e6:6.1f} µs   (that took "
+            f"{statistics.median(spent[name]) * 1e6:6.1f} µs)"
+        )
     return 0
 
 

@@ -38,9 +38,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         log = open(Path(tmp) / "run.log", "w+")  # a file, not a pipe: a full pipe would block the run
         run = subprocess.Popen(
-            [str(ROOT / ".venv/bin/cockpit"), str(ROOT / "presets/cartpole.toml"), "--no-ui", "--total-steps",
-             str(args.total_steps), "--set", "run.eval_freq=50000", "--run-dir", str(Path(tmp) / "run")],
-            stdout=log, stderr=subprocess.STDOUT, text=True,
+            [
+                str(ROOT / ".venv/bin/cockpit"),
+                str(ROOT / "presets/cartpole.toml"),
+                "--no-ui",
+                "--total-steps",
+                str(args.total_steps),
+                "--set",
+                "run.eval_freq=50000",
+                "--run-dir",
+                str(Path(tmp) / "run"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         samples = []
         start = time.monotonic()
@@ -54,8 +65,10 @@ def main() -> int:
         tail = log.read().strip().splitlines()[-3:]
         log.close()
     print("\n".join(tail))
-    print(f"RSS first sample {samples[0]:.1f} MB · largest {max(samples):.1f} MB · last {samples[-1]:.1f} MB "
-          f"over {len(samples)} samples")
+    print(
+        f"RSS first sample {samples[0]:.1f} MB · largest {max(samples):.1f} MB · last {samples[-1]:.1f} MB "
+        f"over {len(samples)} samples"
+    )
     return run.returncode
 
 

@@ -105,8 +105,11 @@ def step_parts(config) -> tuple:
     for _ in range(config.dqn.buffer_size):
         scratch.buffer.add(obs, obs, int(rng.integers(2)), 1.0, False)
     agent, sampler, dqn, obs_dim = scratch.agent, scratch.sampler, config.dqn, scratch.info.obs_dim
-    return scratch, {"act": lambda: agent.act(obs), "env_step": env_step,
-                     "update": lambda: agent.update(sampler.rows(dqn.batch_size), obs_dim, dqn)}
+    return scratch, {
+        "act": lambda: agent.act(obs),
+        "env_step": env_step,
+        "update": lambda: agent.update(sampler.rows(dqn.batch_size), obs_dim, dqn),
+    }
 
 
 def loop_efficiency(preset: Path, chunks: int = 400, overrides: tuple[str, ...] = ()) -> dict:
@@ -126,8 +129,9 @@ def loop_efficiency(preset: Path, chunks: int = 400, overrides: tuple[str, ...] 
     from cockpit.engine.trainer import Trainer
 
     first = 10_500  # epsilon has reached its end by then: every step acts greedily and updates
-    config = load_preset(preset, [f"run.total_steps={first + (chunks + 1) * PUBLISH_EVERY}", "run.eval_freq=1000000",
-                                  *overrides])
+    config = load_preset(
+        preset, [f"run.total_steps={first + (chunks + 1) * PUBLISH_EVERY}", "run.eval_freq=1000000", *overrides]
+    )
     torch.set_num_threads(config.run.threads)
     scratch, parts = step_parts(config)
     act, env_step, update = parts["act"], parts["env_step"], parts["update"]
@@ -172,26 +176,45 @@ def loop_efficiency(preset: Path, chunks: int = 400, overrides: tuple[str, ...] 
     trainer.run()
 
     rows = []
-    for (_, _, before, spent), (steps, elapsed, after, _) in zip(records, records[1:]):
+    for (_, _, before, spent), (steps, elapsed, after, _) in zip(records, records[1:], strict=False):
         if steps != PUBLISH_EVERY:
             continue
         cost = {k: (before[k] + after[k]) / 2 for k in before}
         measured = steps / (elapsed - spent)
         ceiling = 1.0 / (cost["env_step"] + cost["act"] + cost["update"])
         aged = 1.0 / (cost["env_step aged"] + cost["act aged"] + cost["update aged"])
-        rows.append({"costs": cost, "ceiling": ceiling, "measured": measured, "efficiency": measured / ceiling,
-                     "aged_ceiling": aged, "aged_efficiency": measured / aged,
-                     "bare_efficiency": 1.0 / cost["bare"] / ceiling, "of_bare": measured * cost["bare"]})
-    med = lambda key: statistics.median(r[key] for r in rows)
+        rows.append(
+            {
+                "costs": cost,
+                "ceiling": ceiling,
+                "measured": measured,
+                "efficiency": measured / ceiling,
+                "aged_ceiling": aged,
+                "aged_efficiency": measured / aged,
+                "bare_efficiency": 1.0 / cost["bare"] / ceiling,
+                "of_bare": measured * cost["bare"],
+            }
+        )
+
+    def med(key):
+        return statistics.median(r[key] for r in rows)
+
     ranked = sorted(r["efficiency"] for r in rows)
-    return {"costs_us": {k: statistics.median(r["costs"][k] for r in rows) * 1e6 for k in rows[0]["costs"]},
-            "ceiling": med("ceiling"), "measured": med("measured"), "efficiency": med("efficiency"),
-            "quartiles": (ranked[len(ranked) // 4], ranked[3 * len(ranked) // 4]), "chunks": len(rows),
-            "aged_ceiling": med("aged_ceiling"), "aged_efficiency": med("aged_efficiency"),
-            "bare_efficiency": med("bare_efficiency"), "of_bare": med("of_bare"),
-            "compute_path": trainer.agent.compute_path,
-            "after_others_us": after_the_others(parts),
-            "in_loop_us": in_loop_costs(config.replace("run", total_steps=first + 20_000))}
+    return {
+        "costs_us": {k: statistics.median(r["costs"][k] for r in rows) * 1e6 for k in rows[0]["costs"]},
+        "ceiling": med("ceiling"),
+        "measured": med("measured"),
+        "efficiency": med("efficiency"),
+        "quartiles": (ranked[len(ranked) // 4], ranked[3 * len(ranked) // 4]),
+        "chunks": len(rows),
+        "aged_ceiling": med("aged_ceiling"),
+        "aged_efficiency": med("aged_efficiency"),
+        "bare_efficiency": med("bare_efficiency"),
+        "of_bare": med("of_bare"),
+        "compute_path": trainer.agent.compute_path,
+        "after_others_us": after_the_others(parts),
+        "in_loop_us": in_loop_costs(config.replace("run", total_steps=first + 20_000)),
+    }
 
 
 def after_the_others(parts: dict, rounds: int = 200) -> dict:
@@ -204,7 +227,7 @@ def after_the_others(parts: dict, rounds: int = 200) -> dict:
     samples = {name: {"hot": [], "aged": [], "after the others": []} for name in names}
     for _ in range(rounds):
         for i, name in enumerate(names):
-            others = names[i + 1:] + names[:i]  # in the loop's order, ending just before this part
+            others = names[i + 1 :] + names[:i]  # in the loop's order, ending just before this part
             for _ in range(3):  # one call leaves the caches half warm, a few leave them as timed() finds them
                 parts[name]()
             samples[name]["hot"].append(call_time(parts[name]))
@@ -213,8 +236,9 @@ def after_the_others(parts: dict, rounds: int = 200) -> dict:
             for other in others:
                 parts[other]()
             samples[name]["after the others"].append(call_time(parts[name]))
-    return {name: {way: statistics.median(values) * 1e6 for way, values in ways.items()}
-            for name, ways in samples.items()}
+    return {
+        name: {way: statistics.median(values) * 1e6 for way, values in ways.items()} for name, ways in samples.items()
+    }
 
 
 def in_loop_costs(config) -> dict:
@@ -232,6 +256,7 @@ def in_loop_costs(config) -> dict:
             result = fn(*args)
             spent[name] += time.perf_counter() - start
             return result
+
         return timed_call
 
     trainer.env.step = timing("env_step", trainer.env.step)
@@ -261,8 +286,19 @@ def measure(cmd: list[str]) -> dict:
 
 def run_cockpit(preset: Path, seed: int, total: int, out: Path) -> dict:
     run_dir = out / f"cockpit-s{seed}-{time.time_ns()}"
-    r = measure([str(ROOT / ".venv/bin/cockpit"), str(preset), "--no-ui", "--seed", str(seed),
-                 "--total-steps", str(total), "--run-dir", str(run_dir)])
+    r = measure(
+        [
+            str(ROOT / ".venv/bin/cockpit"),
+            str(preset),
+            "--no-ui",
+            "--seed",
+            str(seed),
+            "--total-steps",
+            str(total),
+            "--run-dir",
+            str(run_dir),
+        ]
+    )
     summary = json.loads((run_dir / "summary.json").read_text())
     return {"sps": summary["train_steps_per_s"], "rss_mb": r["rss_mb"]}
 
@@ -285,49 +321,74 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--total-steps", type=int, default=20_000)
     parser.add_argument("--skip-peers", action="store_true")
-    parser.add_argument("--compute", choices=("fast", "autograd"), default="fast",
-                        help="the update's compute path for the loop efficiency (the peers' runs are not affected)")
+    parser.add_argument(
+        "--compute",
+        choices=("fast", "autograd"),
+        default="fast",
+        help="the update's compute path for the loop efficiency (the peers' runs are not affected)",
+    )
     args = parser.parse_args()
 
     eff = loop_efficiency(args.preset, overrides=(f"run.compute={args.compute}",))
     c = eff["costs_us"]
-    print(f"loop ({eff['compute_path']}), medians over {eff['chunks']} chunks of 100 steps: env step {c['env_step']:.1f} µs "
-          f"· act {c['act']:.1f} µs · update {c['update']:.1f} µs → ceiling {eff['ceiling']:,.0f} steps/s; trainer "
-          f"{eff['measured']:,.0f} steps/s; per chunk against the ceiling timed beside it: {eff['efficiency']:.1%} "
-          f"(target ≥ 90%; quartiles {eff['quartiles'][0]:.1%}, {eff['quartiles'][1]:.1%})")
-    print(f"the same parts, each timed right after busy-waiting (touching no memory) as long as the other two take, "
-          f"its caches aged as in a step: env step {c['env_step aged']:.1f} µs · act {c['act aged']:.1f} µs · update "
-          f"{c['update aged']:.1f} µs → ceiling {eff['aged_ceiling']:,.0f} steps/s; trainer {eff['aged_efficiency']:.1%} "
-          f"of it: what the loop loses beyond the caches' decay with time")
-    print(f"a bare loop (act, env step, replay write, sample, update; nothing else): {eff['bare_efficiency']:.1%} of the "
-          f"ceiling; the trainer: {eff['of_bare']:.1%} of the bare loop")
+    print(
+        f"loop ({eff['compute_path']}), medians over {eff['chunks']} chunks of 100 steps: env step {c['env_step']:.1f} µs "
+        f"· act {c['act']:.1f} µs · update {c['update']:.1f} µs → ceiling {eff['ceiling']:,.0f} steps/s; trainer "
+        f"{eff['measured']:,.0f} steps/s; per chunk against the ceiling timed beside it: {eff['efficiency']:.1%} "
+        f"(target ≥ 90%; quartiles {eff['quartiles'][0]:.1%}, {eff['quartiles'][1]:.1%})"
+    )
+    print(
+        f"the same parts, each timed right after busy-waiting (touching no memory) as long as the other two take, "
+        f"its caches aged as in a step: env step {c['env_step aged']:.1f} µs · act {c['act aged']:.1f} µs · update "
+        f"{c['update aged']:.1f} µs → ceiling {eff['aged_ceiling']:,.0f} steps/s; trainer {eff['aged_efficiency']:.1%} "
+        f"of it: what the loop loses beyond the caches' decay with time"
+    )
+    print(
+        f"a bare loop (act, env step, replay write, sample, update; nothing else): {eff['bare_efficiency']:.1%} of the "
+        f"ceiling; the trainer: {eff['of_bare']:.1%} of the bare loop"
+    )
     after = eff["after_others_us"]
-    print("each part right after itself · after a busy-wait as long as the other parts · after the other parts: " + " · ".join(
-        f"{name} {w['hot']:.1f} / {w['aged']:.1f} / {w['after the others']:.1f} µs" for name, w in after.items()))
+    print(
+        "each part right after itself · after a busy-wait as long as the other parts · after the other parts: "
+        + " · ".join(
+            f"{name} {w['hot']:.1f} / {w['aged']:.1f} / {w['after the others']:.1f} µs" for name, w in after.items()
+        )
+    )
     total = {way: sum(w[way] for w in after.values()) for way in ("hot", "aged", "after the others")}
-    print(f"the hot parts' sum against the same parts aged by time alone: {total['hot'] / total['aged']:.1%}; "
-          f"against the parts run after each other: {total['hot'] / total['after the others']:.1%} (measured "
-          f"together, after the loop; what the loop loses to the parts evicting each other's caches)")
-    print("inside a run, per env step (whole run, warm-up included): " + " · ".join(
-        f"{name} {us:.1f} µs" for name, us in eff["in_loop_us"].items()))
+    print(
+        f"the hot parts' sum against the same parts aged by time alone: {total['hot'] / total['aged']:.1%}; "
+        f"against the parts run after each other: {total['hot'] / total['after the others']:.1%} (measured "
+        f"together, after the loop; what the loop loses to the parts evicting each other's caches)"
+    )
+    print(
+        "inside a run, per env step (whole run, warm-up included): "
+        + " · ".join(f"{name} {us:.1f} µs" for name, us in eff["in_loop_us"].items())
+    )
     if args.skip_peers:
         return 0
-    runners = [("cockpit", lambda s: run_cockpit(args.preset, s, args.total_steps, out)),
-               ("sb3", lambda s: run_sb3(s, args.total_steps)), ("cleanrl", lambda s: run_cleanrl(s, args.total_steps))]
+    runners = [
+        ("cockpit", lambda s: run_cockpit(args.preset, s, args.total_steps, out)),
+        ("sb3", lambda s: run_sb3(s, args.total_steps)),
+        ("cleanrl", lambda s: run_cleanrl(s, args.total_steps)),
+    ]
     ratios = {"sb3": [], "cleanrl": []}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for rnd in range(args.rounds):
-            order = runners[rnd % 3:] + runners[: rnd % 3]
+            order = runners[rnd % 3 :] + runners[: rnd % 3]
             results = {name: run(1 + rnd) for name, run in order}
             for peer in ratios:
                 ratios[peer].append(results["cockpit"]["sps"] / results[peer]["sps"])
-            print(f"round {rnd + 1} ({' → '.join(n for n, _ in order)}): " + " · ".join(
-                f"{n} {r['sps']:,.0f} steps/s, peak RSS {r['rss_mb']:.0f} MB" for n, r in results.items()))
+            print(
+                f"round {rnd + 1} ({' → '.join(n for n, _ in order)}): "
+                + " · ".join(f"{n} {r['sps']:,.0f} steps/s, peak RSS {r['rss_mb']:.0f} MB" for n, r in results.items())
+            )
     sb3, cleanrl = statistics.median(ratios["sb3"]), statistics.median(ratios["cleanrl"])
-    print(f"cockpit / SB3 = {sb3:.2f}x (target ≥ 2) · cockpit / CleanRL = {cleanrl:.2f}x (target ≥ 1.5) "
-          f"· per round: SB3 {', '.join(f'{x:.2f}' for x in ratios['sb3'])}; "
-          f"CleanRL {', '.join(f'{x:.2f}' for x in ratios['cleanrl'])}")
+    print(
+        f"cockpit / SB3 = {sb3:.2f}x (target ≥ 2) · cockpit / CleanRL = {cleanrl:.2f}x (target ≥ 1.5) "
+        f"· per round: SB3 {', '.join(f'{x:.2f}' for x in ratios['sb3'])}; "
+        f"CleanRL {', '.join(f'{x:.2f}' for x in ratios['cleanrl'])}"
+    )
     return 0
 
 

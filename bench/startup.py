@@ -63,12 +63,19 @@ def main() -> int:
     helps = [help_time() for _ in range(args.rounds)]
     with tempfile.TemporaryDirectory() as tmp:
         times = [ui_times(args.size, Path(tmp), i) for i in range(args.rounds)]
-    print(f"cockpit --help: median {statistics.median(helps) * 1000:.0f} ms (max {max(helps) * 1000:.0f} ms; target < 1 s)")
+    print(
+        f"cockpit --help: median {statistics.median(helps) * 1000:.0f} ms (max {max(helps) * 1000:.0f} ms; target < 1 s)"
+    )
     for name, index, target in (("first frame", 0, "< 1 s"), ("first live chart", 1, "< 3 s")):
         seen = [t[index] for t in times if t[index] is not None]
-        figures = f"median {statistics.median(seen):.2f} s (max {max(seen):.2f} s; target {target})" if seen else "never"
+        figures = (
+            f"median {statistics.median(seen):.2f} s (max {max(seen):.2f} s; target {target})" if seen else "never"
+        )
         missed = len(times) - len(seen)
-        print(f"{name} at {args.size}: {figures}" + (f" · {missed} of {len(times)} rounds never showed it" if seen and missed else ""))
+        print(
+            f"{name} at {args.size}: {figures}"
+            + (f" · {missed} of {len(times)} rounds never showed it" if seen and missed else "")
+        )
     return 0
 
 

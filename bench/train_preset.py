@@ -86,8 +86,10 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix=f"bench-{args.preset.stem}-"))
     out.mkdir(parents=True, exist_ok=True)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    print(f"training {args.preset} over seeds {seeds.start}..{seeds.stop - 1}, {args.workers} at a time → {out}",
-          flush=True)
+    print(
+        f"training {args.preset} over seeds {seeds.start}..{seeds.stop - 1}, {args.workers} at a time → {out}",
+        flush=True,
+    )
     started = time.monotonic()
     with ThreadPoolExecutor(args.workers) as pool:
         for seed, rc, wall in pool.map(lambda s: train(args, out, s), seeds):
@@ -104,8 +106,9 @@ def main() -> int:
         return 2
     top = thresholds[-1]
 
-    headers = ["seed", "status"] + [f"first≥{t:g}" for t in thresholds] + ["final eval", "best eval", "steps/s",
-                                                                          "RSS MB"]
+    headers = (
+        ["seed", "status"] + [f"first≥{t:g}" for t in thresholds] + ["final eval", "best eval", "steps/s", "RSS MB"]
+    )
     rows, reached, holding = [], {t: 0 for t in thresholds}, 0
     for seed, (summary, evals) in runs.items():
         firsts = []
@@ -116,14 +119,21 @@ def main() -> int:
         final = evals[-1]["mean"] if evals else None
         holding += final is not None and final >= top
         s = summary or {}
-        rows.append([str(seed), s.get("status", "no summary")] + firsts + [
-            fmt(final), fmt(max((e["mean"] for e in evals), default=None)),
-            fmt(s.get("train_steps_per_s"), ",.0f"), fmt(s.get("peak_rss_mb"), ".0f")])
+        rows.append(
+            [str(seed), s.get("status", "no summary")]
+            + firsts
+            + [
+                fmt(final),
+                fmt(max((e["mean"] for e in evals), default=None)),
+                fmt(s.get("train_steps_per_s"), ",.0f"),
+                fmt(s.get("peak_rss_mb"), ".0f"),
+            ]
+        )
 
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     print()
     for row in [headers] + rows:
-        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=False)))
     n = len(rows)
     counts = " · ".join(f"{reached[t]}/{n} reached {t:g}" for t in thresholds)
     print(f"\n{counts} · {holding}/{n} hold {top:g} at the final evaluation")

@@ -66,10 +66,16 @@ class RunFailed(Exception):
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("preset", type=Path, nargs="?", default=Path("presets/cartpole.toml"),
-                   help="a preset (default presets/cartpole.toml)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "preset",
+        type=Path,
+        nargs="?",
+        default=Path("presets/cartpole.toml"),
+        help="a preset (default presets/cartpole.toml)",
+    )
     p.add_argument("--seed", type=int, default=1, help="run seed, the same for both sides (default 1)")
     p.add_argument("--total-steps", type=int, default=20000, help="steps per run (default 20000)")
     p.add_argument("--rounds", type=int, default=4, help="rounds of one headless and one UI run (default 4: two pairs)")
@@ -102,8 +108,13 @@ def run_headless(args: argparse.Namespace, run_dir: Path) -> dict:
     log = run_dir.with_name(run_dir.name + ".log")
     with open(log, "w") as out:
         try:
-            rc = subprocess.run(cockpit_cmd(args, run_dir, headless=True), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, timeout=args.timeout).returncode
+            rc = subprocess.run(
+                cockpit_cmd(args, run_dir, headless=True),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=args.timeout,
+            ).returncode
         except subprocess.TimeoutExpired:
             raise RunFailed(f"headless run timed out after {args.timeout:.0f} s (log {log})") from None
     if rc != 0 or not (run_dir / "summary.json").exists():
@@ -124,15 +135,32 @@ class Tmux:
         self.socket_path = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / self.socket
 
     def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(["tmux", "-L", self.socket, "-f", str(self.conf), *argv],
-                              capture_output=True, text=True, check=check, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            ["tmux", "-L", self.socket, "-f", str(self.conf), *argv],
+            capture_output=True,
+            text=True,
+            check=check,
+            stdin=subprocess.DEVNULL,
+        )
 
     def start(self, cmd: list[str], columns: int, rows: int, cwd: Path, rc_file: Path) -> None:
         """Runs cmd in the session's pane, then writes its exit status to rc_file: tmux's own
         #{pane_dead_status} can stay empty for seconds after the program ends."""
         self.started = True
-        result = self("new-session", "-d", "-s", self.session, "-x", str(columns), "-y", str(rows),
-                      "-c", str(cwd), f"{shlex.join(cmd)}; echo $? > {shlex.quote(str(rc_file))}", check=False)
+        result = self(
+            "new-session",
+            "-d",
+            "-s",
+            self.session,
+            "-x",
+            str(columns),
+            "-y",
+            str(rows),
+            "-c",
+            str(cwd),
+            f"{shlex.join(cmd)}; echo $? > {shlex.quote(str(rc_file))}",
+            check=False,
+        )
         if result.returncode != 0:
             raise RunFailed(f"tmux new-session failed: {result.stderr.strip()}")
 
@@ -264,7 +292,7 @@ def same_results(a: Path, b: Path) -> tuple[bool, str]:
     ra, rb = metric_records(a), metric_records(b)
     if ra == rb:
         return True, f"{len(ra)} lines identical"
-    for i, (x, y) in enumerate(zip(ra, rb)):
+    for i, (x, y) in enumerate(zip(ra, rb, strict=False)):
         if x != y:
             keys = sorted(k for k in x.keys() | y.keys() if x.get(k) != y.get(k))
             return False, f"line {i + 1} differs in {', '.join(keys)}"
@@ -280,8 +308,11 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"{args.preset} · seed {args.seed} · {args.total_steps:,} steps · {args.rounds} rounds · UI in tmux "
-          f"{args.columns}x{args.rows} · {os.cpu_count()} cores, load {load} → {out}", flush=True)
+    print(
+        f"{args.preset} · seed {args.seed} · {args.total_steps:,} steps · {args.rounds} rounds · UI in tmux "
+        f"{args.columns}x{args.rows} · {os.cpu_count()} cores, load {load} → {out}",
+        flush=True,
+    )
 
     rows, ratios, second_over_first, cpu, all_same = [], [], [], [], True
     for r in range(1, args.rounds + 1):
@@ -303,37 +334,65 @@ def main() -> int:
             sps[side] = summary["train_steps_per_s"]
             wall = time.monotonic() - started
             quit_text = f" · quit {quit_s:.1f} s after q" if side == "ui" else ""
-            print(f"  round {r} {side:>8}: {sps[side]:7,.0f} training steps/s · wall {wall:5.1f} s{quit_text}",
-                  flush=True)
+            print(
+                f"  round {r} {side:>8}: {sps[side]:7,.0f} training steps/s · wall {wall:5.1f} s{quit_text}", flush=True
+            )
         same, detail = same_results(dirs["headless"], dirs["ui"])
         all_same &= same
         ratio = sps["ui"] / sps["headless"]
         ratios.append(ratio)
         second_over_first.append(sps[order[1]] / sps[order[0]])
-        rows.append([str(r), " → ".join(order), f"{sps['headless']:,.0f}", f"{sps['ui']:,.0f}", f"{ratio:.3f}",
-                     ("same: " if same else "DIFFERENT: ") + detail])
+        rows.append(
+            [
+                str(r),
+                " → ".join(order),
+                f"{sps['headless']:,.0f}",
+                f"{sps['ui']:,.0f}",
+                f"{ratio:.3f}",
+                ("same: " if same else "DIFFERENT: ") + detail,
+            ]
+        )
 
     headers = ["round", "order", "headless steps/s", "UI steps/s", "UI/headless", "metrics.jsonl (but steps_per_s)"]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     print()
     for row in [headers] + rows:
-        print("  ".join(cell.rjust(w) if i < 5 else cell for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
-    pairs = [math.sqrt(a * b) for a, b in zip(ratios[::2], ratios[1::2])]
+        print(
+            "  ".join(
+                cell.rjust(w) if i < 5 else cell for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+            ).rstrip()
+        )
+    pairs = [math.sqrt(a * b) for a, b in zip(ratios[::2], ratios[1::2], strict=False)]
     median = statistics.median(pairs or ratios)
     meets = median >= TARGET
     print(f"\nthe second run of a round against the first: median {statistics.median(second_over_first):.3f}")
-    print(f"UI/headless per round: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})"
-          + (f"; per pair of rounds in opposite orders (geometric mean): {', '.join(f'{x:.3f}' for x in pairs)}"
-             if pairs else ""))
-    print(f"UI/headless {median:.3f}{' (median over pairs)' if pairs else ''}: the UI costs "
-          f"{(1 - median) * 100:.1f}% of training speed at {args.columns}x{args.rows} · "
-          f"target ≤ {(1 - TARGET) * 100:.0f}%: {'MET' if meets else 'NOT MET'}")
+    print(
+        f"UI/headless per round: median {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})"
+        + (
+            f"; per pair of rounds in opposite orders (geometric mean): {', '.join(f'{x:.3f}' for x in pairs)}"
+            if pairs
+            else ""
+        )
+    )
+    print(
+        f"UI/headless {median:.3f}{' (median over pairs)' if pairs else ''}: the UI costs "
+        f"{(1 - median) * 100:.1f}% of training speed at {args.columns}x{args.rows} · "
+        f"target ≤ {(1 - TARGET) * 100:.0f}%: {'MET' if meets else 'NOT MET'}"
+    )
     if cpu:
         share = lambda key: statistics.median(c[key] for c in cpu)  # noqa: E731
-        print(f"CPU of the UI run's threads, as a share of its wall time (median of {len(cpu)} runs): the UI's main "
-              f"thread {share('ui'):.1%}, the trainer's {share('trainer'):.1%}, the others {share('other'):.1%}")
-    print("results: " + ("identical with and without the UI in every round" if all_same
-                         else "DIFFER between the UI and headless runs"))
+        print(
+            f"CPU of the UI run's threads, as a share of its wall time (median of {len(cpu)} runs): the UI's main "
+            f"thread {share('ui'):.1%}, the trainer's {share('trainer'):.1%}, the others {share('other'):.1%}"
+        )
+    print(
+        "results: "
+        + (
+            "identical with and without the UI in every round"
+            if all_same
+            else "DIFFER between the UI and headless runs"
+        )
+    )
     print(f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}; run dirs in {out}")
     return 0 if meets and all_same else 1
 

@@ -48,9 +48,16 @@ class RunFailed(Exception):
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("preset", type=Path, nargs="?", default=Path("presets/cartpole.toml"),
-                   help="a preset (default presets/cartpole.toml)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "preset",
+        type=Path,
+        nargs="?",
+        default=Path("presets/cartpole.toml"),
+        help="a preset (default presets/cartpole.toml)",
+    )
     p.add_argument("--seed", type=int, default=1, help="run seed, the same for every run (default 1)")
     p.add_argument("--total-steps", type=int, default=20000, help="steps per run (default 20000)")
     p.add_argument("--rounds", type=int, default=3, help="rounds of one run per viewer count (default 3)")
@@ -90,8 +97,11 @@ def viewer(run_dir: Path, timeout: float) -> int:
     connection.subscribe(apply, store.status.get("step", 0)).result(30)
     ended.wait(timeout)
     state = store.status.get("state")
-    print(json.dumps({"updates": len(updates), "dropped": connection.dropped, "state": state,
-                      "step": store.status.get("step")}))
+    print(
+        json.dumps(
+            {"updates": len(updates), "dropped": connection.dropped, "state": state, "step": store.status.get("step")}
+        )
+    )
     return 0 if state == "done" else 2
 
 
@@ -101,22 +111,38 @@ def run(args: argparse.Namespace, run_dir: Path, viewers: int) -> tuple[dict, li
     procs = []
     for log in logs:
         with open(log, "w") as err:
-            procs.append(subprocess.Popen([sys.executable, __file__, "--viewer", str(run_dir), "--timeout",
-                                           str(args.timeout)], stdout=subprocess.PIPE, stderr=err, text=True))
-    for proc, viewer_log in zip(procs, logs):  # each has imported what `cockpit attach` imports (torch)
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "--viewer", str(run_dir), "--timeout", str(args.timeout)],
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    text=True,
+                )
+            )
+    for proc, viewer_log in zip(procs, logs, strict=False):  # each has imported what `cockpit attach` imports (torch)
         if proc.stdout.readline().strip() != "ready":
             raise RunFailed(f"a viewer did not start (log {viewer_log}): {viewer_log.read_text()[-500:]}")
     log = run_dir.with_name(run_dir.name + ".log")
-    cmd = [str(COCKPIT), str(args.preset), "--no-ui", "--seed", str(args.seed), "--total-steps", str(args.total_steps),
-           "--run-dir", str(run_dir)]
+    cmd = [
+        str(COCKPIT),
+        str(args.preset),
+        "--no-ui",
+        "--seed",
+        str(args.seed),
+        "--total-steps",
+        str(args.total_steps),
+        "--run-dir",
+        str(run_dir),
+    ]
     try:
         with open(log, "w") as out:
-            rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                timeout=args.timeout).returncode
+            rc = subprocess.run(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=args.timeout
+            ).returncode
         if rc != 0:
             raise RunFailed(f"run exited {rc} (log {log})")
         reports = []
-        for proc, viewer_log in zip(procs, logs):
+        for proc, viewer_log in zip(procs, logs, strict=False):
             report, _ = proc.communicate(timeout=60)
             if proc.returncode != 0:
                 raise RunFailed(f"a viewer failed (log {viewer_log}): {viewer_log.read_text()[-500:]}")
@@ -149,8 +175,11 @@ def main() -> int:
     out = (args.out or Path(tempfile.mkdtemp(prefix="viewers-overhead-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"{args.preset} · seed {args.seed} · {args.total_steps:,} steps · {args.rounds} rounds · viewers "
-          f"{'/'.join(map(str, VIEWER_COUNTS))} · {os.cpu_count()} cores, load {load} → {out}", flush=True)
+    print(
+        f"{args.preset} · seed {args.seed} · {args.total_steps:,} steps · {args.rounds} rounds · viewers "
+        f"{'/'.join(map(str, VIEWER_COUNTS))} · {os.cpu_count()} cores, load {load} → {out}",
+        flush=True,
+    )
     ratios: dict[int, list[float]] = {k: [] for k in VIEWER_COUNTS if k}
     all_same = True
     for r in range(1, args.rounds + 1):
@@ -167,23 +196,32 @@ def main() -> int:
                 return 2
             sps[k] = summary["train_steps_per_s"]
             seen = ", ".join(f"{v['updates']} updates ({v['dropped']} dropped)" for v in reports) or "-"
-            print(f"  round {r} · {k} viewers: {sps[k]:7,.0f} training steps/s · wall {time.monotonic() - started:5.1f} s"
-                  f" · viewers got {seen}", flush=True)
+            print(
+                f"  round {r} · {k} viewers: {sps[k]:7,.0f} training steps/s · wall {time.monotonic() - started:5.1f} s"
+                f" · viewers got {seen}",
+                flush=True,
+            )
         reference = metric_records(out / f"r{r}-v0")
         same = all(metric_records(out / f"r{r}-v{k}") == reference for k in ratios)
         all_same &= same
         for k in ratios:
             ratios[k].append(sps[k] / sps[0])
-        print(f"  round {r}: " + " · ".join(f"{k} viewers / none {sps[k] / sps[0]:.3f}" for k in ratios)
-              + f" · metrics.jsonl (but steps_per_s) {'identical' if same else 'DIFFERENT'}", flush=True)
+        print(
+            f"  round {r}: "
+            + " · ".join(f"{k} viewers / none {sps[k] / sps[0]:.3f}" for k in ratios)
+            + f" · metrics.jsonl (but steps_per_s) {'identical' if same else 'DIFFERENT'}",
+            flush=True,
+        )
     print()
     meets = True
     for k, values in ratios.items():
         median = statistics.median(values)
         meets &= median >= TARGET
-        print(f"{k} viewer{'s' if k > 1 else ''}: median {median:.3f} of the speed with none (min {min(values):.3f}, "
-              f"max {max(values):.3f}) · cost {(1 - median) * 100:+.1f}% · target ≤ {(1 - TARGET) * 100:.0f}%: "
-              f"{'MET' if median >= TARGET else 'NOT MET'}")
+        print(
+            f"{k} viewer{'s' if k > 1 else ''}: median {median:.3f} of the speed with none (min {min(values):.3f}, "
+            f"max {max(values):.3f}) · cost {(1 - median) * 100:+.1f}% · target ≤ {(1 - TARGET) * 100:.0f}%: "
+            f"{'MET' if median >= TARGET else 'NOT MET'}"
+        )
     print("results: " + ("identical with and without viewers in every round" if all_same else "DIFFER with viewers"))
     print(f"load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}; run dirs in {out}")
     return 0 if meets and all_same else 1

@@ -41,30 +41,52 @@ def run_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("preset", nargs="?", help="a TOML preset with [env], [dqn] and [run] tables")
-    parser.add_argument("--resume", type=Path, metavar="RUN_DIR_OR_CHECKPOINT",
-                        help="continue a run in its directory from its latest full checkpoint (or the one named)")
-    parser.add_argument("--fork", type=Path, metavar="CHECKPOINT_OR_RUN_DIR",
-                        help="start a new run from a checkpoint (a run directory: its latest), with --set overrides; "
-                             "its metadata names its parent")
-    parser.add_argument("--before-change", type=int, metavar="K",
-                        help="with --fork RUN_DIR: roll back the run's K-th live change (numbered as in its events): "
-                             "start from the last full checkpoint before it, or replay the run up to it")
-    parser.add_argument("--replay", type=Path, metavar="RUN_DIR",
-                        help="run a run's config again with its recorded live changes at the steps they took effect "
-                             "(same machine and versions: bit for bit)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR_OR_CHECKPOINT",
+        help="continue a run in its directory from its latest full checkpoint (or the one named)",
+    )
+    parser.add_argument(
+        "--fork",
+        type=Path,
+        metavar="CHECKPOINT_OR_RUN_DIR",
+        help="start a new run from a checkpoint (a run directory: its latest), with --set overrides; "
+        "its metadata names its parent",
+    )
+    parser.add_argument(
+        "--before-change",
+        type=int,
+        metavar="K",
+        help="with --fork RUN_DIR: roll back the run's K-th live change (numbered as in its events): "
+        "start from the last full checkpoint before it, or replay the run up to it",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        metavar="RUN_DIR",
+        help="run a run's config again with its recorded live changes at the steps they took effect "
+        "(same machine and versions: bit for bit)",
+    )
     parser.add_argument("--no-ui", action="store_true", help="run headless: progress on stdout, for servers")
     parser.add_argument("--seed", type=int, help="override run.seed")
     parser.add_argument("--total-steps", type=int, help="override run.total_steps")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="TABLE.KEY=VALUE",
         help="override any preset key, e.g. dqn.learning_rate=1e-3 (repeatable)",
     )
-    parser.add_argument("--run-dir", type=Path, help="the run directory to create (default runs/<env>-<preset>-s<seed>-<time>)")
+    parser.add_argument(
+        "--run-dir", type=Path, help="the run directory to create (default runs/<env>-<preset>-s<seed>-<time>)"
+    )
     return parser
 
 
-def resolve_config(args: argparse.Namespace, base: Config | None = None, source: Path | None = None,
-                   workers: int = 1) -> Config:
+def resolve_config(
+    args: argparse.Namespace, base: Config | None = None, source: Path | None = None, workers: int = 1
+) -> Config:
     """The preset (or `base`, the config of the run dir `source`) with `--set`, `--seed` and
     `--total-steps` applied, its env, device and memory checked (for `workers` runs at once);
     errors name the preset or `source`."""
@@ -106,7 +128,9 @@ def check_device(device: str) -> None:
     index = int(device.partition(":")[2] or 0)
     if not torch.cuda.is_available() or index >= torch.cuda.device_count():
         found = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        raise ConfigError(f"run.device = {device!r}: not available here ({found} CUDA devices; expected 'cpu' or an existing cuda:N)")
+        raise ConfigError(
+            f"run.device = {device!r}: not available here ({found} CUDA devices; expected 'cpu' or an existing cuda:N)"
+        )
 
 
 def cmd_run(argv: list[str]) -> int:
@@ -116,14 +140,20 @@ def cmd_run(argv: list[str]) -> int:
         raise ConfigError(f"--before-change {args.before_change}: only with --fork RUN_DIR")
     sources = [name for name in ("preset", "resume", "fork", "replay") if getattr(args, name)]
     if len(sources) != 1:
-        raise ConfigError("expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR")
+        raise ConfigError(
+            "expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR"
+        )
     from cockpit.engine.runlog import claim_lock, create_run_dir, default_run_dir, lock_run_dir
 
     checkpoint, changes, created, new_parents, found_in_lock = None, [], None, [], None
     if args.resume:
-        changed = [flag for flag, value in (("--set", args.set), ("--seed", args.seed), ("--run-dir", args.run_dir)) if value]
+        changed = [
+            flag for flag, value in (("--set", args.set), ("--seed", args.seed), ("--run-dir", args.run_dir)) if value
+        ]
         if changed:
-            raise ConfigError(f"--resume {args.resume}: {', '.join(changed)} cannot change on resume (only --total-steps can; use --fork)")
+            raise ConfigError(
+                f"--resume {args.resume}: {', '.join(changed)} cannot change on resume (only --total-steps can; use --fork)"
+            )
         from cockpit.engine import checkpoints
         from cockpit.engine.history import check_logs_at, edited_keys
 
@@ -138,10 +168,14 @@ def cmd_run(argv: list[str]) -> int:
             config = run_dir_config(run_dir)
             edited = edited_keys(config.to_dict(), build_config(meta["config"], str(checkpoint)).to_dict())
             if edited:
-                raise ConfigError(f"{run_dir / 'config.toml'}: {', '.join(edited)} differ from the config in {checkpoint / checkpoints.META} "
-                                  f"(expected the run's own config; change a run with --fork {checkpoint} --set KEY=VALUE)")
+                raise ConfigError(
+                    f"{run_dir / 'config.toml'}: {', '.join(edited)} differ from the config in {checkpoint / checkpoints.META} "
+                    f"(expected the run's own config; change a run with --fork {checkpoint} --set KEY=VALUE)"
+                )
             if args.total_steps is not None:
-                config = apply_overrides(config.to_dict(), [f"run.total_steps={args.total_steps}"], str(run_dir), config.name)
+                config = apply_overrides(
+                    config.to_dict(), [f"run.total_steps={args.total_steps}"], str(run_dir), config.name
+                )
             check_steps_left(f"--resume {args.resume}", meta["step"], config)
             latest = checkpoints.read_pointer(run_dir, "latest") == checkpoint.name
             note = check_logs_at(run_dir, checkpoint, meta, latest=latest)
@@ -160,7 +194,9 @@ def cmd_run(argv: list[str]) -> int:
             checkpoint = checkpoints.find(args.fork)
             meta = checkpoints.load_full_meta(checkpoint)
             # The parent as it was at the checkpoint: its live changes included, so that only --set differs.
-            parent = build_config({**meta["config"], "dqn": meta["dqn"]}, str(checkpoint), name=meta.get("run_name", "custom"))
+            parent = build_config(
+                {**meta["config"], "dqn": meta["dqn"]}, str(checkpoint), name=meta.get("run_name", "custom")
+            )
             config = resolve_config(args, parent, source=args.fork)
             check_fork_overrides(parent, config)
             check_steps_left(f"--fork {args.fork}", meta["step"], config)
@@ -209,7 +245,9 @@ def rollback_plan(args: argparse.Namespace) -> tuple[Path | None, list[dict], Co
         raise ConfigError(f"--fork {args.fork} --before-change {args.before_change}: --seed cannot change a replay")
     meta = plan.meta
     if plan.own_checkpoint:  # the run as it was at its checkpoint: its live changes included
-        base = build_config({**meta["config"], "dqn": meta["dqn"]}, str(plan.checkpoint), name=meta.get("run_name", "custom"))
+        base = build_config(
+            {**meta["config"], "dqn": meta["dqn"]}, str(plan.checkpoint), name=meta.get("run_name", "custom")
+        )
     else:  # the run's own config: replayed from its start, or a fork forked again from its parent's checkpoint
         base = run_dir_config(args.fork)
     config = resolve_config(args, base, source=args.fork)
@@ -222,8 +260,10 @@ def rollback_plan(args: argparse.Namespace) -> tuple[Path | None, list[dict], Co
 
 def check_steps_left(what: str, step: int, config: Config) -> None:
     if step >= config.run.total_steps:
-        raise ConfigError(f"{what}: the checkpoint is at step {step:,}, run.total_steps = {config.run.total_steps:,} "
-                          f"(expected --total-steps above {step:,} to train further)")
+        raise ConfigError(
+            f"{what}: the checkpoint is at step {step:,}, run.total_steps = {config.run.total_steps:,} "
+            f"(expected --total-steps above {step:,} to train further)"
+        )
 
 
 def run_dir_config(run_dir: Path) -> Config:
@@ -241,13 +281,22 @@ def recorded_changes(run_dir: Path) -> list[dict]:
 
     changes = read_live_changes(run_dir, f"--replay {run_dir}")
     if read_metadata(run_dir).get("parent"):
-        raise ConfigError(f"--replay {run_dir}: a fork starts from its parent's checkpoint; replay the parent, then fork")
+        raise ConfigError(
+            f"--replay {run_dir}: a fork starts from its parent's checkpoint; replay the parent, then fork"
+        )
     return [{"step": e["step"], "key": e["key"], "value": e["new"]} for e in changes]
 
 
 FORK_FIXED = (
-    "env.id", "env.kwargs", "env.max_episode_steps", "env.normalize_obs", "env.clip_reward",
-    "dqn.hidden_size", "dqn.hidden_layers", "dqn.buffer_size", "run.device",
+    "env.id",
+    "env.kwargs",
+    "env.max_episode_steps",
+    "env.normalize_obs",
+    "env.clip_reward",
+    "dqn.hidden_size",
+    "dqn.hidden_layers",
+    "dqn.buffer_size",
+    "run.device",
 )
 
 
@@ -283,7 +332,9 @@ def cmd_eval(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{result['checkpoint']} (step {result['step']:,}), {len(result['returns'])} greedy episodes, seed {result['seed']}")
+        print(
+            f"{result['checkpoint']} (step {result['step']:,}), {len(result['returns'])} greedy episodes, seed {result['seed']}"
+        )
         print(f"mean {result['mean']:.2f} ± {result['std']:.2f}")
         print("returns " + " ".join(f"{r:g}" for r in result["returns"]))
         if result["gif"]:

@@ -29,7 +29,9 @@ def progress_line(status: dict, elapsed: float, width: int | None) -> str:
     fraction = step / total if total else 0.0
     head = f"{status.get('state', '?'):>9}  {step:,}/{total:,}"
     speed = f"{sps:,.0f} steps/s · " if status.get("state") in TRAINING else ""  # none while loading, paused or ended
-    tail = f"{fraction:4.0%} · {speed}{clock(elapsed)} · ETA {clock(eta_s(status))} · {eval_text(status.get('last_eval'))}"
+    tail = (
+        f"{fraction:4.0%} · {speed}{clock(elapsed)} · ETA {clock(eta_s(status))} · {eval_text(status.get('last_eval'))}"
+    )
     if width is None:
         return f"{head} · {tail} · ε {status.get('epsilon', 0):.3f}"
     bar_width = max(0, min(30, width - len(head) - len(tail) - 4))
@@ -106,19 +108,28 @@ def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore,
         if trainer is not None and config.alerts.on_non_finite == "default":
             trainer.on_non_finite = "pause" if count else "stop"
 
-    server = ControlServer(run_dir, config, control, store, report=lambda line: out.write(line + "\n"),
-                           on_watchers=on_watchers)
+    server = ControlServer(
+        run_dir, config, control, store, report=lambda line: out.write(line + "\n"), on_watchers=on_watchers
+    )
     try:
         server.start()
     except ServerError as e:
         out.write(f"cockpit: not listening for control ({e}); the run goes on\n")
         return None
-    out.write(f"cockpit: steer this run from another terminal: cockpit attach {run_dir} · cockpit ctl {run_dir} pause|eval|...\n")
+    out.write(
+        f"cockpit: steer this run from another terminal: cockpit attach {run_dir} · cockpit ctl {run_dir} pause|eval|...\n"
+    )
     return server
 
 
-def run_headless(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False, changes=(),
-                 out: TextIO | None = None) -> int:
+def run_headless(
+    config: Config,
+    run_dir: Path,
+    checkpoint: Path | None = None,
+    fork: bool = False,
+    changes=(),
+    out: TextIO | None = None,
+) -> int:
     """Train to the end or to a graceful stop. Exit code: 0 finished or stopped by command,
     130 / 143 / 129 stopped by SIGINT / SIGTERM / SIGHUP, 1 failed."""
     from cockpit.engine.trainer import Trainer

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import select
 import signal
-from typing import Callable
+from collections.abc import Callable
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

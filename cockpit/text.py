@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 
-
 TRAINING = ("running", "evaluating", "rendering", "stopping")
 """States in which a steps/s figure is true; paused, loading or ended, there is none."""
 
@@ -51,13 +50,19 @@ def event_parts(event: dict) -> tuple[str, str] | None:
         tag = "eval" if event.get("scheduled") else "eval*"
         return tag, f"{event['mean']:.1f} ± {event['std']:.1f} ({len(event['returns'])} episodes)"
     if kind == "hparam":
-        before = f" · return 10 eps before {number(event['return_before'])}" if event.get("return_before") is not None else ""
+        before = (
+            f" · return 10 eps before {number(event['return_before'])}"
+            if event.get("return_before") is not None
+            else ""
+        )
         numbered = f"#{event['number']} " if event.get("number") else ""
         rollback = f" · roll back: {event['rollback']}" if event.get("rollback") else ""
         return "hparam", f"{numbered}{event['key']} {event['old']} → {event['new']}{before}{rollback}"
     if kind == "hparam_effect":
-        return "hparam", (f"{event['key']} = {event['value']} (at {event['changed_at']:,}): return 10 eps "
-                          f"before {number(event['return_before'])} · after {number(event['return_after'])}")
+        return "hparam", (
+            f"{event['key']} = {event['value']} (at {event['changed_at']:,}): return 10 eps "
+            f"before {number(event['return_before'])} · after {number(event['return_after'])}"
+        )
     if kind == "checkpoint_requested":
         return "ckpt", "requested: taken at the end of this episode"
     if kind == "checkpoint":
@@ -76,12 +81,16 @@ def event_parts(event: dict) -> tuple[str, str] | None:
     if kind in ("pause", "resume"):
         return kind, f"by {event.get('source', '?')}" + (f": {event['message']}" if event.get("message") else "")
     if kind == "stop":
-        return "stop", f"by {event.get('source', '?')}: " + ("checkpoint now" if event.get("immediate") else "finishing the episode")
+        return "stop", f"by {event.get('source', '?')}: " + (
+            "checkpoint now" if event.get("immediate") else "finishing the episode"
+        )
     if kind == "resumed":
         return "resumed", f"from {event['checkpoint']} at step {event['from_step']:,}"
     if kind == "end":
-        return "end", (f"{event['status']} at step {event['steps']:,} · final eval {number(event['final_eval_return'])}"
-                       f" · best {number(event['best_eval_return'])}")
+        return "end", (
+            f"{event['status']} at step {event['steps']:,} · final eval {number(event['final_eval_return'])}"
+            f" · best {number(event['best_eval_return'])}"
+        )
     return None
 
 

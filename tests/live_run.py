@@ -10,21 +10,28 @@ import sys
 import time
 from pathlib import Path
 
-from cockpit.remote.protocol import LineReader, decode, encode
 from tiny import write_tiny_preset
+
+from cockpit.remote.protocol import LineReader, decode, encode
 
 LONG = {"total_steps": 1_000_000, "eval_freq": 500}
 START_TIMEOUT_S = 60.0
-TRAINING = ("running", "evaluating", "loading")  # a live run evaluates every 500 steps and loads torch after its warm-up; all mean "not paused"
+TRAINING = (
+    "running",
+    "evaluating",
+    "loading",
+)  # a live run evaluates every 500 steps and loads torch after its warm-up; all mean "not paused"
 
 
 def cockpit(*args, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cockpit", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit", *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
 
 
-def wait_for_file(path: Path, ready=lambda text: True, proc: subprocess.Popen | None = None,
-                  timeout: float = START_TIMEOUT_S) -> str:
+def wait_for_file(
+    path: Path, ready=lambda text: True, proc: subprocess.Popen | None = None, timeout: float = START_TIMEOUT_S
+) -> str:
     """A file's text once it exists and `ready(text)` holds (polled: a file appearing sends no signal)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,15 +59,18 @@ class LiveRun:
         else:
             args = [write_tiny_preset(root / f"{name}.toml", run=LONG), "--no-ui", "--run-dir", self.run_dir]
         with open(self.log, "a") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cockpit", *map(str, args)], stdout=out,
-                                         stderr=subprocess.STDOUT, cwd=root)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cockpit", *map(str, args)], stdout=out, stderr=subprocess.STDOUT, cwd=root
+            )
         text = wait_for_file(self.run_dir / "control.json", lambda t: json.loads(t)["pid"] == self.proc.pid, self.proc)
         self.socket = Path(json.loads(text)["socket"])
         started = '"kind": "resumed"' if resume else '"kind": "start"'
         wait_for_file(self.run_dir / "events.jsonl", lambda t: started in t, self.proc)
 
     def events(self) -> list[dict]:
-        return [json.loads(line) for line in (self.run_dir / "events.jsonl").read_text().splitlines() if line.endswith("}")]
+        return [
+            json.loads(line) for line in (self.run_dir / "events.jsonl").read_text().splitlines() if line.endswith("}")
+        ]
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -71,7 +81,7 @@ class LiveRun:
             self.proc.kill()
             return self.proc.wait()
 
-    def __enter__(self) -> "LiveRun":
+    def __enter__(self) -> LiveRun:
         return self
 
     def __exit__(self, *exc) -> None:

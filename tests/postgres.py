@@ -18,8 +18,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -32,7 +32,9 @@ def unavailable(reason: str):
 
 def server_binaries() -> Path | None:
     """The newest /usr/lib/postgresql/N/bin with initdb and pg_ctl (Debian's layout)."""
-    candidates = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "initdb").exists() and (p / "pg_ctl").exists()]
+    candidates = [
+        p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "initdb").exists() and (p / "pg_ctl").exists()
+    ]
     version = lambda p: [int(n) for n in re.findall(r"\d+", p.parent.name)] or [0]  # noqa: E731
     return max(candidates, key=version, default=None)
 
@@ -67,7 +69,9 @@ def postgres_server() -> Iterator[str]:
         return subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
 
     try:
-        init = run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+        init = run(
+            str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"
+        )
         if init.returncode != 0:
             unavailable(f"initdb failed: {init.stderr.strip()[-500:]}")
         options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"

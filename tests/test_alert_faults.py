@@ -6,9 +6,9 @@ it, and tests/test_alerts.py checks the rule on a synthetic stream.)"""
 from __future__ import annotations
 
 import pytest
+from tiny import tiny_config
 
 from cockpit.engine.trainer import Trainer
-from tiny import tiny_config
 
 FAULT_STEP = 2_500
 RUN = {"total_steps": 5_000, "eval_freq": 1_000, "eval_episodes": 1}
@@ -18,6 +18,7 @@ def rewards_times(factor: float):
     def hook(trainer, action, result):
         obs, reward, terminated, truncated, info = result
         return obs, (reward * factor if trainer.step >= FAULT_STEP else reward), terminated, truncated, info
+
     return hook
 
 
@@ -28,6 +29,7 @@ def once(act):
         if not done and trainer.step >= FAULT_STEP:
             done.append(act(trainer))
         return result
+
     return hook
 
 

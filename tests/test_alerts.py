@@ -7,19 +7,34 @@ import json
 
 import numpy as np
 import pytest
+from tiny import tiny_config
 
 from cockpit.engine import checkpoints
 from cockpit.engine.alerts import Health, HealthMonitor
 from cockpit.engine.config import AlertsConfig
 from cockpit.engine.trainer import Trainer
-from tiny import tiny_config
 
 
 def health(step=5_000, updates=None, **fields) -> Health:
-    base = dict(step=step, total_steps=50_000, warmup_steps=1_000, epsilon=0.05, epsilon_end=0.05,
-                epsilon_end_step=10_000, action_counts=np.array([500, 500]), entropy=0.69, updates=updates,
-                q_range=(0.0, 100.0), rewards=np.ones(100), weights_changed=True, evaluation=None,
-                recent_return=None, target_return=475.0, evaluations_on=True, last_change=None)
+    base = dict(
+        step=step,
+        total_steps=50_000,
+        warmup_steps=1_000,
+        epsilon=0.05,
+        epsilon_end=0.05,
+        epsilon_end_step=10_000,
+        action_counts=np.array([500, 500]),
+        entropy=0.69,
+        updates=updates,
+        q_range=(0.0, 100.0),
+        rewards=np.ones(100),
+        weights_changed=True,
+        evaluation=None,
+        recent_return=None,
+        target_return=475.0,
+        evaluations_on=True,
+        last_change=None,
+    )
     return Health(**{**base, **fields})
 
 
@@ -43,8 +58,14 @@ def test_spikes_are_judged_against_a_robust_scale_and_need_to_persist():
         assert monitor.check(health(step=step, updates=rows(loss=1e15, grad=5e3))) == []
     spike = monitor.check(health(step=21_400, updates=rows(loss=1e15, grad=5e3)))
     assert names(spike) == ["loss_spike", "grad_spike"]
-    assert "loss 1e+15 at step 21,400:" in spike[0]["message"] and "robust scales (MADs) above its recent median" in spike[0]["message"]
-    assert "for 3 intervals (threshold 30)" in spike[0]["message"] and "for 3 intervals (threshold 8)" in spike[1]["message"]
+    assert (
+        "loss 1e+15 at step 21,400:" in spike[0]["message"]
+        and "robust scales (MADs) above its recent median" in spike[0]["message"]
+    )
+    assert (
+        "for 3 intervals (threshold 30)" in spike[0]["message"]
+        and "for 3 intervals (threshold 8)" in spike[1]["message"]
+    )
     assert monitor.check(health(step=21_500, updates=rows(loss=1e15, grad=5e3))) == []  # still in trouble: no flood
 
 
@@ -60,7 +81,10 @@ def test_after_a_live_change_its_effect_on_loss_and_gradient_is_watched_closely(
         for step in (21_100, 21_200, 21_300):  # 100× the loss, 30× the gradient: a degradation, not an explosion
             fired += monitor.check(health(step=step, updates=rows(loss=100.0, grad=80.0), last_change=last_change))
         assert names(fired) == expected
-    assert "since the live change learning_rate = 0.3 at step 21,000: undo it with its rollback command" in fired[0]["message"]
+    assert (
+        "since the live change learning_rate = 0.3 at step 21,000: undo it with its rollback command"
+        in fired[0]["message"]
+    )
 
 
 def test_q_outside_the_returns_range_either_side_naming_it():
@@ -73,9 +97,15 @@ def test_q_outside_the_returns_range_either_side_naming_it():
     mountaincar = dict(q_range=(-50.0, 0.0), target_return=-110.0)  # every reward -1, γ = 0.98
     assert HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-40.0, q_max=12.0), **mountaincar)) == []
     positive = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-40.0, q_max=160.0), **mountaincar))
-    assert names(positive) == ["q_out_of_range"] and "max Q 160 at step 5,000 is above the most any return can be, 0" in positive[0]["message"]
+    assert (
+        names(positive) == ["q_out_of_range"]
+        and "max Q 160 at step 5,000 is above the most any return can be, 0" in positive[0]["message"]
+    )
     below = HealthMonitor(AlertsConfig()).check(health(updates=rows(q=-220.0, q_max=-60.0), **mountaincar))
-    assert names(below) == ["q_out_of_range"] and "mean Q -220 at step 5,000 is below the least any return can be, -50" in below[0]["message"]
+    assert (
+        names(below) == ["q_out_of_range"]
+        and "mean Q -220 at step 5,000 is below the least any return can be, -50" in below[0]["message"]
+    )
 
 
 def test_q_near_zero_and_no_reward():
@@ -86,15 +116,24 @@ def test_q_near_zero_and_no_reward():
     fired = []
     for step in range(5_100, 7_200, 100):
         fired += monitor.check(health(step=step, rewards=np.zeros(100)))
-    assert names(fired) == ["no_reward"] and "no reward at all for the last 2,000 steps at step 7,000" in fired[0]["message"]
+    assert (
+        names(fired) == ["no_reward"]
+        and "no reward at all for the last 2,000 steps at step 7,000" in fired[0]["message"]
+    )
     sparse = HealthMonitor(AlertsConfig())  # random play saw no reward either: zeros are normal there
-    assert all(sparse.check(health(step=s, rewards=np.zeros(100), q_range=(0.0, 0.0))) == [] for s in range(5_000, 9_000, 100))
+    assert all(
+        sparse.check(health(step=s, rewards=np.zeros(100), q_range=(0.0, 0.0))) == [] for s in range(5_000, 9_000, 100)
+    )
 
 
 def test_no_learning_signal_when_the_weights_stop_moving():
     monitor = HealthMonitor(AlertsConfig())
-    fired = [a for i in range(12) for a in monitor.check(health(step=5_000 + 100 * i, updates=rows(), weights_changed=False))]
-    assert names(fired) == ["no_learning_signal"] and "the weights have not changed for 1,000 steps" in fired[0]["message"]
+    fired = [
+        a for i in range(12) for a in monitor.check(health(step=5_000 + 100 * i, updates=rows(), weights_changed=False))
+    ]
+    assert (
+        names(fired) == ["no_learning_signal"] and "the weights have not changed for 1,000 steps" in fired[0]["message"]
+    )
     vanished = HealthMonitor(AlertsConfig())
     fired = [a for i in range(10) for a in vanished.check(health(step=5_000 + 100 * i, updates=rows(grad=0.0)))]
     assert names(fired) == ["no_learning_signal"] and "the gradient norm is 0" in fired[0]["message"]
@@ -102,7 +141,8 @@ def test_no_learning_signal_when_the_weights_stop_moving():
 
 def test_exploration_no_exploration_collapse_and_low_entropy():
     alerts = HealthMonitor(AlertsConfig()).check(
-        health(epsilon=0.8, action_counts=np.array([990, 10]), entropy=0.056, epsilon_end_step=20_000))
+        health(epsilon=0.8, action_counts=np.array([990, 10]), entropy=0.056, epsilon_end_step=20_000)
+    )
     assert names(alerts) == ["action_collapse", "low_entropy"]
     assert "action 0 took 99% of recent steps at step 5,000 while ε = 0.80 (threshold 95%)" in alerts[0]["message"]
     stuck = HealthMonitor(AlertsConfig()).check(health(epsilon=0.0, epsilon_end=0.0, epsilon_end_step=0))
@@ -124,7 +164,9 @@ def test_no_progress_by_greedy_evaluation():
     assert names(stuck) == ["no_progress"]
     assert "greedy evaluation at most 12.0 by step 12,000, no better than its first 9.0" in stuck[0]["message"]
     assert evaluations(HealthMonitor(AlertsConfig()), [9.0, 130.0, 200.0, 180.0, 150.0, 170.0]) == []
-    assert evaluations(HealthMonitor(AlertsConfig()), [500.0] * 12) == []  # solved from the first (a fork of a solved run)
+    assert (
+        evaluations(HealthMonitor(AlertsConfig()), [500.0] * 12) == []
+    )  # solved from the first (a fork of a solved run)
 
 
 def test_flat_by_greedy_evaluation_long_after_epsilon_ended_but_not_once_solved():
@@ -225,7 +267,10 @@ def test_the_preset_can_choose_what_nan_does(value):
 
 def test_mutes_and_alert_counts_survive_a_resume(tmp_path):
     trainer = Trainer(tiny_config(), tmp_path / "run")
-    trainer.step_hook = lambda t, action, result: (t.step == 100 and t.control.mute("grad_spike", source="test"), result)[1]
+    trainer.step_hook = lambda t, action, result: (
+        t.step == 100 and t.control.mute("grad_spike", source="test"),
+        result,
+    )[1]
     trainer.health.counts["q_near_zero"] = 2  # as if it had fired twice
     assert trainer.run()["alerts"] == {"q_near_zero": 2}
     resumed = Trainer(tiny_config(run={"total_steps": 700}), tmp_path / "run")
@@ -241,8 +286,14 @@ def test_a_resumed_monitor_judges_as_the_uninterrupted_one():
     """Its state goes through JSON (the checkpoint's meta.json) and back."""
     config = AlertsConfig()
     first, noise = HealthMonitor(config), np.random.default_rng(1)
-    stream = [health(step=1_000 + 100 * i, updates=rows(loss=noise.lognormal(), grad=noise.lognormal(1, 0.8)),
-                     evaluation=(1_000 + 100 * i, 500.0) if i % 10 == 0 else None) for i in range(300)]
+    stream = [
+        health(
+            step=1_000 + 100 * i,
+            updates=rows(loss=noise.lognormal(), grad=noise.lognormal(1, 0.8)),
+            evaluation=(1_000 + 100 * i, 500.0) if i % 10 == 0 else None,
+        )
+        for i in range(300)
+    ]
     for h in stream[:150]:
         first.check(h)
     resumed = HealthMonitor(config)

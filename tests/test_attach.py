@@ -13,13 +13,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from live_run import LiveRun, wait_for_file
 
 from cockpit.commands.attach import create_attach_app
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.screens.confirm import Confirm
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
 from cockpit.ui.widgets.render_panel import RenderPanel
-from live_run import LiveRun, wait_for_file
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"
 ANSWER_S = 30
@@ -38,11 +38,16 @@ def attached(run_dir: Path) -> CockpitApp:
     app.replies = []
     if app.control is not None:
         for name in ("submit", "policy"):
-            def recorded(*args, _send=getattr(app.control, name), **kwargs):
-                app.replies.append(future := _send(*args, **kwargs))
-                return future
-            setattr(app.control, name, recorded)
+            setattr(app.control, name, recording(app, getattr(app.control, name)))
     return app
+
+
+def recording(app: CockpitApp, send):
+    def recorded(*args, **kwargs):
+        app.replies.append(future := send(*args, **kwargs))
+        return future
+
+    return recorded
 
 
 async def answered(app: CockpitApp, pilot) -> dict:
@@ -85,7 +90,11 @@ async def test_every_key_acts_on_the_running_trainer_and_q_detaches(live):
         await pilot.press("e")
         evaluation = await answered(app, pilot)
         assert evaluation["ok"] and len(evaluation["returns"]) == 2
-        await shown(app, pilot, lambda s: (s.get("last_eval") or {}).get("step") == evaluation["step"] and not s["last_eval"]["scheduled"])
+        await shown(
+            app,
+            pilot,
+            lambda s: (s.get("last_eval") or {}).get("step") == evaluation["step"] and not s["last_eval"]["scheduled"],
+        )
         assert f"eval*   {evaluation['mean']:.1f} ± {evaluation['std']:.1f}" in events_text(app)
 
         await pilot.press("h")
@@ -142,7 +151,9 @@ async def test_a_dead_run_opens_read_only_and_says_so(tmp_path):
     dead = tmp_path / "dead"
     shutil.copytree(RECORDED, dead)
     (dead / "summary.json").unlink()
-    (dead / "control.json").write_text(json.dumps({"socket": str(tmp_path / "gone.sock"), "pid": 999999999, "protocol": 1}))
+    (dead / "control.json").write_text(
+        json.dumps({"socket": str(tmp_path / "gone.sock"), "pid": 999999999, "protocol": 1})
+    )
     app = attached(dead)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
@@ -153,8 +164,12 @@ async def test_a_dead_run_opens_read_only_and_says_so(tmp_path):
 async def test_the_web_cockpit_needs_the_token_and_serves_the_app(live, tmp_path):
     log = tmp_path / "web.log"
     with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "cockpit", "attach", str(live.run_dir), "--web"],
-                                  stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cockpit", "attach", str(live.run_dir), "--web"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
     try:
         text = wait_for_file(log, lambda t: "?token=" in t, server)
         base, token = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=(\S+)", text).groups()

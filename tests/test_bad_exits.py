@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny import write_tiny_preset
 
 import cockpit.headless  # noqa: F401  imported now, not under capsys: it binds sys.stdout as a default
 from cockpit.cli import main
-from tiny import write_tiny_preset
 
-USER_ENV = '''
+USER_ENV = """
 import gymnasium as gym
 from gymnasium.envs.classic_control import CartPoleEnv
 
@@ -36,7 +36,7 @@ class RaisesInReset(CartPoleEnv):
 
 gym.register(id=f"{__name__}/RaisesInInit-v0", entry_point=RaisesInInit)
 gym.register(id=f"{__name__}/RaisesInReset-v0", entry_point=RaisesInReset)
-'''
+"""
 """Registered under the module's own namespace, so that each test's copy has ids of its own."""
 
 BROKEN_IMPORTS = {
@@ -80,8 +80,11 @@ def user_modules(tmp_path, monkeypatch):
 def finished_run(tmp_path_factory) -> Path:
     """One tiny finished run: the checkpoint the `eval`, `compare` and `--resume` cases read."""
     root = tmp_path_factory.mktemp("bad_exits")
-    preset = write_tiny_preset(root / "tiny.toml", dqn={"warmup_steps": 16, "buffer_size": 64},
-                               run={"total_steps": 64, "eval_freq": 32, "eval_episodes": 1, "log_interval": 32})
+    preset = write_tiny_preset(
+        root / "tiny.toml",
+        dqn={"warmup_steps": 16, "buffer_size": 64},
+        run={"total_steps": 64, "eval_freq": 32, "eval_episodes": 1, "log_interval": 32},
+    )
     assert main([str(preset), "--no-ui", "--run-dir", str(root / "run")]) == 0
     return root / "run"
 
@@ -97,14 +100,16 @@ def argv_of(command: str, preset: Path) -> list[str]:
 
 @pytest.mark.parametrize("command", ["run", "ui", "check", "play"])
 @pytest.mark.parametrize("kind", list(BROKEN_IMPORTS))
-def test_an_env_module_that_fails_to_import_is_bad_input(tmp_path, tiny_preset, user_modules, monkeypatch, capsys,
-                                                         command, kind):
+def test_an_env_module_that_fails_to_import_is_bad_input(
+    tmp_path, tiny_preset, user_modules, monkeypatch, capsys, command, kind
+):
     source, expected = BROKEN_IMPORTS[kind]
     module = user_modules(f"broken_{kind}_{command}", source)
     monkeypatch.chdir(tmp_path)
     assert main([*argv_of(command, tiny_preset), "--set", f"env.id={module}:Foo-v0"]) == 2
-    one_error_line(capsys, f"env.id = '{module}:Foo-v0'", f"importing module {module!r} failed",
-                   expected.format(module=module))
+    one_error_line(
+        capsys, f"env.id = '{module}:Foo-v0'", f"importing module {module!r} failed", expected.format(module=module)
+    )
     assert not (tmp_path / "runs").exists()
 
 
@@ -113,18 +118,25 @@ def test_an_env_constructor_that_raises_is_bad_input(tmp_path, tiny_preset, user
     module = user_modules(f"raises_in_init_{command}", USER_ENV)
     monkeypatch.chdir(tmp_path)
     assert main([*argv_of(command, tiny_preset), "--set", f"env.id={module}:{module}/RaisesInInit-v0"]) == 2
-    one_error_line(capsys, f"env.id = '{module}:{module}/RaisesInInit-v0'",
-                   f"making the environment raised ValueError: boom in __init__ (raised at {module}.py:")
+    one_error_line(
+        capsys,
+        f"env.id = '{module}:{module}/RaisesInInit-v0'",
+        f"making the environment raised ValueError: boom in __init__ (raised at {module}.py:",
+    )
     assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("command", ["run", "play"])
-def test_an_env_whose_reset_raises_is_refused_before_the_run_starts(tmp_path, tiny_preset, user_modules, capsys, command):
+def test_an_env_whose_reset_raises_is_refused_before_the_run_starts(
+    tmp_path, tiny_preset, user_modules, capsys, command
+):
     module = user_modules(f"raises_in_reset_{command}", USER_ENV)
     run_dir = tmp_path / "new" / "folders" / "run"
     argv = [*argv_of(command, tiny_preset), "--set", f"env.id={module}:{module}/RaisesInReset-v0"]
     assert main(argv + (["--run-dir", str(run_dir)] if command == "run" else [])) == 2
-    one_error_line(capsys, f"env.id = '{module}:{module}/RaisesInReset-v0'", f"ValueError: boom in reset (raised at {module}.py:")
+    one_error_line(
+        capsys, f"env.id = '{module}:{module}/RaisesInReset-v0'", f"ValueError: boom in reset (raised at {module}.py:"
+    )
     assert not (tmp_path / "new").exists(), "the run directory goes, and the folders made for it"
 
 
@@ -147,14 +159,19 @@ def test_render_mode_in_env_kwargs_is_bad_input(tmp_path, tiny_preset, monkeypat
 PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
 
 
-@pytest.mark.parametrize("target, fragment", [
-    pytest.param("{tmp}", "is a directory", id="directory"),
-    pytest.param("{tmp}/missing/episode.gif", "no folder", id="missing-folder"),
-    pytest.param("/dev/null", "not a regular file", id="device"),
-    pytest.param("/proc/episode.gif", "cannot write in '/proc'", id="proc", marks=PROC),
-    pytest.param("/proc/self/status", "cannot write in '/proc/self'", id="proc-file", marks=PROC),
-])
-def test_eval_gif_that_cannot_be_written_is_refused_before_the_evaluation(finished_run, tmp_path, capsys, target, fragment):
+@pytest.mark.parametrize(
+    "target, fragment",
+    [
+        pytest.param("{tmp}", "is a directory", id="directory"),
+        pytest.param("{tmp}/missing/episode.gif", "no folder", id="missing-folder"),
+        pytest.param("/dev/null", "not a regular file", id="device"),
+        pytest.param("/proc/episode.gif", "cannot write in '/proc'", id="proc", marks=PROC),
+        pytest.param("/proc/self/status", "cannot write in '/proc/self'", id="proc-file", marks=PROC),
+    ],
+)
+def test_eval_gif_that_cannot_be_written_is_refused_before_the_evaluation(
+    finished_run, tmp_path, capsys, target, fragment
+):
     gif = target.format(tmp=tmp_path)
     before, run_before = tree(tmp_path), tree(finished_run)
     assert main(["eval", str(finished_run), "--gif", gif]) == 2
@@ -162,12 +179,15 @@ def test_eval_gif_that_cannot_be_written_is_refused_before_the_evaluation(finish
     assert tree(tmp_path) == before and tree(finished_run) == run_before
 
 
-@pytest.mark.parametrize("flags, fragment", [
-    (["--seed", "-1"], "--seed -1: expected an integer in [0, 2**63)"),
-    (["--seed", str(2**63)], f"--seed {2**63}: expected an integer in [0, 2**63)"),
-    (["--episodes", "0"], "--episodes 0: expected an integer in [1, 100,000]"),
-    (["--episodes", str(10**13)], f"--episodes {10**13}: expected an integer in [1, 100,000]"),
-])
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--seed", "-1"], "--seed -1: expected an integer in [0, 2**63)"),
+        (["--seed", str(2**63)], f"--seed {2**63}: expected an integer in [0, 2**63)"),
+        (["--episodes", "0"], "--episodes 0: expected an integer in [1, 100,000]"),
+        (["--episodes", str(10**13)], f"--episodes {10**13}: expected an integer in [1, 100,000]"),
+    ],
+)
 def test_eval_flags_out_of_range(finished_run, capsys, flags, fragment):
     assert main(["eval", str(finished_run), *flags]) == 2
     one_error_line(capsys, fragment)
@@ -181,9 +201,12 @@ def test_eval_gif_still_written_where_it_can_be(finished_run, tmp_path, capsys):
 
 
 def test_eval_gif_of_an_env_without_frames_is_refused_before_the_evaluation(tmp_path, capsys):
-    preset = write_tiny_preset(tmp_path / "corridor.toml", env={"id": "broken_envs:cockpit-tests/Corridor-v0"},
-                               dqn={"warmup_steps": 16, "buffer_size": 64},
-                               run={"total_steps": 64, "eval_freq": 32, "eval_episodes": 1, "log_interval": 32})
+    preset = write_tiny_preset(
+        tmp_path / "corridor.toml",
+        env={"id": "broken_envs:cockpit-tests/Corridor-v0"},
+        dqn={"warmup_steps": 16, "buffer_size": 64},
+        run={"total_steps": 64, "eval_freq": 32, "eval_episodes": 1, "log_interval": 32},
+    )
     assert main([str(preset), "--no-ui", "--run-dir", str(tmp_path / "run")]) == 0
     capsys.readouterr()
     gif = tmp_path / "episode.gif"
@@ -192,10 +215,13 @@ def test_eval_gif_of_an_env_without_frames_is_refused_before_the_evaluation(tmp_
     assert not gif.exists()
 
 
-@pytest.mark.parametrize("target, fragment", [
-    pytest.param("{tmp}/missing/compare.png", "no folder", id="missing-folder"),
-    pytest.param("{tmp}", "is a directory", id="directory"),
-])
+@pytest.mark.parametrize(
+    "target, fragment",
+    [
+        pytest.param("{tmp}/missing/compare.png", "no folder", id="missing-folder"),
+        pytest.param("{tmp}", "is a directory", id="directory"),
+    ],
+)
 def test_compare_png_that_cannot_be_written(finished_run, tmp_path, capsys, target, fragment):
     png = target.format(tmp=tmp_path)
     before = tree(tmp_path)

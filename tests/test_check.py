@@ -10,13 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import broken_envs
 import numpy as np
 import pytest
 
-import broken_envs
 from cockpit.cli import main as cockpit_main
 from cockpit.engine.checks import (
-    FAIL, OK, SECTIONS, WARN, CheckResult, hyperparameter_checks, learning_checks, run_checks,
+    FAIL,
+    OK,
+    SECTIONS,
+    WARN,
+    CheckResult,
+    hyperparameter_checks,
+    learning_checks,
+    run_checks,
 )
 from cockpit.engine.config import load_preset
 from cockpit.engine.envs import EnvInfo
@@ -61,16 +68,41 @@ def test_healthy_cartpole_passes_every_check(cartpole):
 
 BROKEN_ENVS = [
     # (env, the items that must not pass, item to read, fragments of its figure and advice)
-    pytest.param("WrongSign", {"terminal-step reward": WARN}, "terminal-step reward",
-                 ["-1 on the terminal step", "ending the episode stops the cost", "wrong sign"], id="wrong-sign"),
-    pytest.param("ZeroReward", {"reward varies": FAIL, "Q bound": WARN}, "reward varies",
-                 ["0 on every one of", "step() must return the reward"], id="zero-reward"),
-    pytest.param("NoEffect", {"actions change the state": FAIL}, "actions change the state",
-                 ["no action changed the next state", "step() ignores its action"], id="no-effect"),
-    pytest.param("OutOfSpace", {"observations in space": FAIL}, "observations in space",
-                 ["outside Box(-1.0, 1.0, (4,), float32)", "declare the observation_space"], id="out-of-space"),
-    pytest.param("IgnoresSeed", {"gymnasium check_env": FAIL, "actions change the state": WARN, "seeded resets": FAIL},
-                 "seeded resets", ["the env ignores its seed", "super().reset(seed=seed)"], id="ignores-seed"),
+    pytest.param(
+        "WrongSign",
+        {"terminal-step reward": WARN},
+        "terminal-step reward",
+        ["-1 on the terminal step", "ending the episode stops the cost", "wrong sign"],
+        id="wrong-sign",
+    ),
+    pytest.param(
+        "ZeroReward",
+        {"reward varies": FAIL, "Q bound": WARN},
+        "reward varies",
+        ["0 on every one of", "step() must return the reward"],
+        id="zero-reward",
+    ),
+    pytest.param(
+        "NoEffect",
+        {"actions change the state": FAIL},
+        "actions change the state",
+        ["no action changed the next state", "step() ignores its action"],
+        id="no-effect",
+    ),
+    pytest.param(
+        "OutOfSpace",
+        {"observations in space": FAIL},
+        "observations in space",
+        ["outside Box(-1.0, 1.0, (4,), float32)", "declare the observation_space"],
+        id="out-of-space",
+    ),
+    pytest.param(
+        "IgnoresSeed",
+        {"gymnasium check_env": FAIL, "actions change the state": WARN, "seeded resets": FAIL},
+        "seeded resets",
+        ["the env ignores its seed", "super().reset(seed=seed)"],
+        id="ignores-seed",
+    ),
 ]
 
 
@@ -92,7 +124,12 @@ def test_ignored_seed_is_named_by_gymnasiums_checker_too():
 
 def test_broken_settings_fire_exploration_and_hyperparameter_checks():
     results = check("dqn.learning_rate=1.0", "dqn.epsilon_decay=60000", "dqn.hidden_size=16", "dqn.target_update=10000")
-    assert not_ok(results) == {"epsilon schedule": FAIL, "learning_rate": FAIL, "hidden_size": WARN, "target_update": WARN}
+    assert not_ok(results) == {
+        "epsilon schedule": FAIL,
+        "learning_rate": FAIL,
+        "hidden_size": WARN,
+        "target_update": WARN,
+    }
     items = by_name(results)
     assert "ε is still 0.18 when the run ends" in items["epsilon schedule"].figure
     assert "dqn.epsilon_decay below run.total_steps" in items["epsilon schedule"].advice
@@ -102,24 +139,36 @@ def test_broken_settings_fire_exploration_and_hyperparameter_checks():
 
 def test_undiscounted_run_without_time_limit_has_no_q_bound():
     config = load_preset(CARTPOLE, ["dqn.gamma=1.0"])
-    items = by_name(hyperparameter_checks(config, EnvInfo(obs_dim=4, n_actions=2, time_limit=0, target_return=math.nan)))
+    items = by_name(
+        hyperparameter_checks(config, EnvInfo(obs_dim=4, n_actions=2, time_limit=0, target_return=math.nan))
+    )
     assert items["Q bound"].status == FAIL and "unbounded" in items["Q bound"].figure
     assert items["gamma"].status == WARN
 
 
 def learning(**changes) -> LearningReport:
-    healthy = dict(memorized_loss=1e-6, memorize_steps=40, grad_norms=[0.1, 0.5, 0.9],
-                   loss_before=0.5, loss_after=0.01, batch_size=64, learning_rate=3e-4)
+    healthy = dict(
+        memorized_loss=1e-6,
+        memorize_steps=40,
+        grad_norms=[0.1, 0.5, 0.9],
+        loss_before=0.5,
+        loss_after=0.01,
+        batch_size=64,
+        learning_rate=3e-4,
+    )
     return LearningReport(**{**healthy, **changes})
 
 
-@pytest.mark.parametrize("changes, item, status, fragment", [
-    ({"memorized_loss": 0.3, "memorize_steps": 1000}, "memorize one transition", FAIL, "loss still 3.0e-01"),
-    ({"grad_norms": [0.1, 0.0, 0.9]}, "gradients reach every layer", FAIL, "layer 2 of 3"),
-    ({"grad_norms": [0.1, float("nan"), 0.9]}, "gradients reach every layer", FAIL, "layer 2 of 3"),
-    ({"loss_after": float("inf")}, "training burst lowers the loss", FAIL, "lower dqn.learning_rate"),
-    ({"loss_after": 0.4, "learning_rate": 1e-6}, "training burst lowers the loss", WARN, "raise dqn.learning_rate"),
-])
+@pytest.mark.parametrize(
+    "changes, item, status, fragment",
+    [
+        ({"memorized_loss": 0.3, "memorize_steps": 1000}, "memorize one transition", FAIL, "loss still 3.0e-01"),
+        ({"grad_norms": [0.1, 0.0, 0.9]}, "gradients reach every layer", FAIL, "layer 2 of 3"),
+        ({"grad_norms": [0.1, float("nan"), 0.9]}, "gradients reach every layer", FAIL, "layer 2 of 3"),
+        ({"loss_after": float("inf")}, "training burst lowers the loss", FAIL, "lower dqn.learning_rate"),
+        ({"loss_after": 0.4, "learning_rate": 1e-6}, "training burst lowers the loss", WARN, "raise dqn.learning_rate"),
+    ],
+)
 def test_learning_judgments(changes, item, status, fragment):
     results = by_name(learning_checks(learning(**changes)))
     assert results[item].status == status
@@ -129,7 +178,9 @@ def test_learning_judgments(changes, item, status, fragment):
 
 def run_cli(tmp_path: Path, code: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+    )
 
 
 def test_cli_prints_the_checklist_exits_0_and_never_imports_textual(tmp_path):
@@ -161,11 +212,14 @@ def test_cli_json_on_a_user_module_env_exits_1_with_the_same_figures(tmp_path):
     assert report["checks"] == in_process  # seeded: the same figures in another process
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--set", "dqn.batch_size=20000"], "expected at most dqn.buffer_size"),
-    (["--set", "env.id=no_such_module:X-v0"], "No module named 'no_such_module'"),
-    (["--set", "dqn.learning_rat=1"], "did you mean dqn.learning_rate?"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--set", "dqn.batch_size=20000"], "expected at most dqn.buffer_size"),
+        (["--set", "env.id=no_such_module:X-v0"], "No module named 'no_such_module'"),
+        (["--set", "dqn.learning_rat=1"], "did you mean dqn.learning_rate?"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(capsys, args, fragment):
     assert cockpit_main(["check", str(CARTPOLE), *args]) == 2
     err = capsys.readouterr().err.splitlines()

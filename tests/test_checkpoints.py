@@ -13,17 +13,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_config, write_tiny_preset
 
 from cockpit.engine import checkpoints
 from cockpit.engine import trainer as trainer_module
 from cockpit.engine.control import Command
 from cockpit.engine.trainer import Trainer
-from tiny import tiny_config, write_tiny_preset
 
 
 def cockpit(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cockpit", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit", *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
 
 
 def metrics_without_clock(run_dir: Path) -> list[dict]:
@@ -66,7 +67,9 @@ def test_resume_in_a_fresh_process_matches_the_uninterrupted_run(finished_run, t
     expected_state, expected_metrics = full_state(final), metrics_without_clock(run_dir)
     expected_summary = json.loads((run_dir / "summary.json").read_text())
 
-    periodic = sorted(p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("step-") and p.name != final.name)
+    periodic = sorted(
+        p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("step-") and p.name != final.name
+    )
     middle = periodic[0]
     meta = json.loads((middle / "meta.json").read_text())
     assert meta["exact"] and 200 <= meta["step"] < 600
@@ -129,7 +132,9 @@ def test_fork_names_its_parent_and_applies_its_overrides(finished_run, tmp_path)
     assert state["optimizer"]["param_groups"][0]["lr"] == 2e-4
 
     refused = cockpit("--fork", parent, "--set", "dqn.hidden_size=64", cwd=tmp_path)
-    assert refused.returncode == 2 and "dqn.hidden_size" in refused.stderr and "cannot change on a fork" in refused.stderr
+    assert (
+        refused.returncode == 2 and "dqn.hidden_size" in refused.stderr and "cannot change on a fork" in refused.stderr
+    )
 
 
 KILL_DURING_SECOND_CHECKPOINT = """
@@ -184,8 +189,12 @@ def test_a_crafted_pickle_is_refused_without_running_its_code(finished_run, tmp_
     latest, best = checkpoints.find(run_dir), checkpoints.find(run_dir, prefer="best")
     for checkpoint in (latest, best):
         torch.save({"q": Exploit()}, checkpoint / "state.pt")  # torch.save pickles the object as is
-    for args in (("eval", latest), ("eval", run_dir), ("--resume", run_dir, "--no-ui", "--total-steps", "700"),
-                 ("--resume", run_dir, "--total-steps", "700")):
+    for args in (
+        ("eval", latest),
+        ("eval", run_dir),
+        ("--resume", run_dir, "--no-ui", "--total-steps", "700"),
+        ("--resume", run_dir, "--total-steps", "700"),
+    ):
         done = cockpit(*args, cwd=tmp_path)
         assert done.returncode == 2, (args, done.stderr)
         assert "Traceback" not in done.stderr
@@ -202,8 +211,13 @@ def test_a_crafted_pickle_is_refused_without_running_its_code(finished_run, tmp_
 def test_signals_stop_gracefully_with_checkpoint_and_summary(tmp_path, signum, code):
     preset = write_tiny_preset(tmp_path / "tiny.toml", run={"total_steps": 1_000_000, "log_interval": 100})
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "cockpit", preset, "--no-ui", "--run-dir", run_dir],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cockpit", preset, "--no-ui", "--run-dir", run_dir],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     for line in proc.stdout:  # wait for training to be under way: the first scheduled evaluation
         if " eval " in line:
             break
@@ -220,8 +234,13 @@ def test_signals_stop_gracefully_with_checkpoint_and_summary(tmp_path, signum, c
 def test_a_second_process_on_a_running_run_is_refused(tmp_path):
     preset = write_tiny_preset(tmp_path / "tiny.toml", run={"total_steps": 1_000_000})
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "cockpit", preset, "--no-ui", "--run-dir", run_dir],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cockpit", preset, "--no-ui", "--run-dir", run_dir],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         for line in proc.stdout:
             if " eval " in line:
@@ -240,7 +259,9 @@ def test_eval_of_the_same_checkpoint_twice_gives_the_same_numbers(finished_run, 
     a, b = json.loads(first.stdout), json.loads(second.stdout)
     assert a["returns"] == b["returns"] and len(a["returns"]) == 3
     assert a["checkpoint"].split("/")[-1].startswith("best-step-")
-    other_seed = json.loads(cockpit("eval", finished_run, "--episodes", "3", "--seed", "99", "--json", cwd=tmp_path).stdout)
+    other_seed = json.loads(
+        cockpit("eval", finished_run, "--episodes", "3", "--seed", "99", "--json", cwd=tmp_path).stdout
+    )
     assert other_seed["seed"] == 99
 
 
@@ -272,6 +293,7 @@ def test_replay_reruns_a_run_with_its_recorded_live_changes_bit_for_bit(tmp_path
 
 def stop_at(trainer: Trainer, step: int, *commands: Command) -> None:
     """Submit commands through the control surface while the run is at `step` (as a signal handler would)."""
+
     def step_and_maybe_stop(trainer, action, result):
         if trainer.step == step:
             for command in commands:
@@ -316,8 +338,20 @@ def test_a_fork_keeps_the_parents_live_changes_and_applies_every_override(tmp_pa
     assert full_state(checkpoints.find(plain))["optimizer"]["param_groups"][0]["lr"] == 1e-4
 
     other = tmp_path / "other"  # settings that cannot change live still hold from the fork's first step
-    done = cockpit("--fork", checkpoint, "--total-steps", "700", "--set", 'dqn.loss="mse"', "--set", "dqn.double_dqn=true",
-                   "--run-dir", other, "--no-ui", cwd=tmp_path)
+    done = cockpit(
+        "--fork",
+        checkpoint,
+        "--total-steps",
+        "700",
+        "--set",
+        'dqn.loss="mse"',
+        "--set",
+        "dqn.double_dqn=true",
+        "--run-dir",
+        other,
+        "--no-ui",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     dqn = json.loads((checkpoints.find(other) / "meta.json").read_text())["dqn"]
     assert (dqn["loss"], dqn["double_dqn"], dqn["learning_rate"]) == ("mse", True, 1e-4)
@@ -353,12 +387,19 @@ def test_resume_and_fork_reach_the_ui_without_importing_torch(finished_run, tmp_
     checks the checkpoint's metadata only; its tensors are loaded once, by the trainer."""
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
-    code = ("import sys; import cockpit.ui.launch as launch; "
-            "launch.run_ui = lambda *args, **kwargs: print('torch' in sys.modules) or 0; "
-            "from cockpit.cli import main; sys.exit(main(sys.argv[1:]))")
+    code = (
+        "import sys; import cockpit.ui.launch as launch; "
+        "launch.run_ui = lambda *args, **kwargs: print('torch' in sys.modules) or 0; "
+        "from cockpit.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     for args in (("--resume", run_dir), ("--fork", checkpoints.find(run_dir), "--run-dir", tmp_path / "fork")):
-        done = subprocess.run([sys.executable, "-c", code, *map(str, args), "--total-steps", "700"],
-                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        done = subprocess.run(
+            [sys.executable, "-c", code, *map(str, args), "--total-steps", "700"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert done.returncode == 0 and done.stdout.strip() == "False", (args, done.stderr)
 
 
@@ -374,6 +415,6 @@ def test_resume_extends_the_run_keeps_the_new_total_and_refuses_a_finished_one(f
     trainer.step_hook = lambda t, action, result: (seen.append((run_dir / "summary.json").exists()), result)[1]
     assert trainer.run()["status"] == "finished" and trainer.step == 700
     assert seen and not any(seen), "a resumed run must not look ended (summary.json) while it trains"
-    assert 'total_steps = 700' in (run_dir / "config.toml").read_text()
+    assert "total_steps = 700" in (run_dir / "config.toml").read_text()
     done = cockpit("--resume", run_dir, "--no-ui", cwd=tmp_path)  # the new total was kept: nothing left to do
     assert done.returncode == 2 and "expected --total-steps above 700" in done.stderr

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # A user module registering envs whose spaces a DQN on an MLP cannot use; `env.id =
 # "badspaces:DictObs-v0"` makes gymnasium import it.
-BAD_SPACES_MODULE = '''
+BAD_SPACES_MODULE = """
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
@@ -58,7 +58,7 @@ gym.register(id="DictObs-v0", entry_point=DictObs)
 gym.register(id="ImageObs-v0", entry_point=ImageObs)
 gym.register(id="BoundedImageObs-v0", entry_point=BoundedImageObs)
 gym.register(id="MultiDiscreteActions-v0", entry_point=MultiDiscreteActions)
-'''
+"""
 
 
 def subprocess_env(tmp_path: Path) -> dict:
@@ -72,7 +72,11 @@ def subprocess_env(tmp_path: Path) -> dict:
 def cockpit(tmp_path: Path, *args, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cockpit", *map(str, args)],
-        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=timeout,
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -106,15 +110,26 @@ def bad_spaces(tmp_path: Path) -> Path:
 
 PRESET_CASES = [
     # (preset text, extra arguments, fragments of the message)
-    pytest.param("[dqn]\nlearning_rat = 1e-3\n", [], ["dqn.learning_rat", "did you mean dqn.learning_rate?"], id="unknown-key"),
+    pytest.param(
+        "[dqn]\nlearning_rat = 1e-3\n", [], ["dqn.learning_rat", "did you mean dqn.learning_rate?"], id="unknown-key"
+    ),
     pytest.param("[dqnn]\ngamma = 0.9\n", [], ["[dqnn]", "did you mean [dqn]?"], id="unknown-table"),
-    pytest.param('[dqn]\nlearning_rate = "fast"\n', [], ["dqn.learning_rate = 'fast'", "expected a number"], id="wrong-type"),
-    pytest.param("[dqn]\nbatch_size = 64.5\n", [], ["dqn.batch_size = 64.5", "expected an integer"], id="float-for-int"),
+    pytest.param(
+        '[dqn]\nlearning_rate = "fast"\n', [], ["dqn.learning_rate = 'fast'", "expected a number"], id="wrong-type"
+    ),
+    pytest.param(
+        "[dqn]\nbatch_size = 64.5\n", [], ["dqn.batch_size = 64.5", "expected an integer"], id="float-for-int"
+    ),
     pytest.param("[dqn]\nlearning_rate = 0\n", [], ["dqn.learning_rate = 0", "in (0, 10]"], id="lr-zero"),
     pytest.param("[dqn]\nlearning_rate = -1.0\n", [], ["dqn.learning_rate = -1.0", "in (0, 10]"], id="lr-negative"),
     pytest.param("[dqn]\ngamma = 0\n", [], ["dqn.gamma = 0", "(0, 1]"], id="gamma-zero"),
     pytest.param("[dqn]\ngamma = 1.5\n", [], ["dqn.gamma = 1.5", "(0, 1]"], id="gamma-above-one"),
-    pytest.param("[dqn]\nbatch_size = 128\nbuffer_size = 100\n", [], ["dqn.batch_size = 128", "dqn.buffer_size (100)"], id="batch-above-buffer"),
+    pytest.param(
+        "[dqn]\nbatch_size = 128\nbuffer_size = 100\n",
+        [],
+        ["dqn.batch_size = 128", "dqn.buffer_size (100)"],
+        id="batch-above-buffer",
+    ),
     pytest.param('[dqn]\nloss = "l1"\n', [], ["dqn.loss = 'l1'", "'huber', 'mse'"], id="loss"),
     pytest.param("[run]\nseed = -1\n", [], ["run.seed = -1", "[0, 2**63)"], id="seed-negative"),
     pytest.param('[run]\ndevice = "tpu"\n', [], ["run.device = 'tpu'", "'cpu' or 'cuda[:N]'"], id="device"),
@@ -123,10 +138,25 @@ PRESET_CASES = [
     pytest.param("[dqn\n", [], ["malformed TOML"], id="malformed-toml"),
     pytest.param(b"[env]\nid = 'caf\xe9'\n", [], ["not UTF-8"], id="not-utf8"),
     pytest.param("", ["--set", "dqn.gamma=2"], ["--set dqn.gamma=2", "dqn.gamma = 2", "(0, 1]"], id="set-out-of-range"),
-    pytest.param("", ["--set", "dqn.learning_rate=fast"], ["dqn.learning_rate = 'fast'", "expected a number"], id="set-wrong-type"),
-    pytest.param("", ["--set", "dqn.learnig_rate=1e-3"], ["dqn.learnig_rate", "did you mean dqn.learning_rate?"], id="set-unknown-key"),
+    pytest.param(
+        "",
+        ["--set", "dqn.learning_rate=fast"],
+        ["dqn.learning_rate = 'fast'", "expected a number"],
+        id="set-wrong-type",
+    ),
+    pytest.param(
+        "",
+        ["--set", "dqn.learnig_rate=1e-3"],
+        ["dqn.learnig_rate", "did you mean dqn.learning_rate?"],
+        id="set-unknown-key",
+    ),
     pytest.param("", ["--set", "foo.bar=1"], ["[foo]", "--set foo.bar=1"], id="set-unknown-table"),
-    pytest.param("", ["--set", "dqn.batch_size=20000"], ["dqn.batch_size = 20000", "dqn.buffer_size (10000)"], id="set-batch-above-buffer"),
+    pytest.param(
+        "",
+        ["--set", "dqn.batch_size=20000"],
+        ["dqn.batch_size = 20000", "dqn.buffer_size (10000)"],
+        id="set-batch-above-buffer",
+    ),
     pytest.param("", ["--seed", "-1"], ["run.seed = -1", "[0, 2**63)"], id="seed-flag-negative"),
     pytest.param("", ["--total-steps", "0"], ["run.total_steps = 0", "> 0"], id="total-steps-flag-zero"),
 ]
@@ -155,7 +185,9 @@ def test_malformed_set(tmp_path, tiny_preset, text):
     [
         pytest.param(lambda d: d / "missing.toml", ["no such preset file"], id="missing"),
         pytest.param(lambda d: (d / "presetdir").mkdir() or d / "presetdir", ["is a directory"], id="directory"),
-        pytest.param(lambda d: (d / "afile.toml").write_text("[env]\n") and d / "afile.toml" / "x.toml", [], id="under-a-file"),
+        pytest.param(
+            lambda d: (d / "afile.toml").write_text("[env]\n") and d / "afile.toml" / "x.toml", [], id="under-a-file"
+        ),
     ],
 )
 def test_missing_preset_file(tmp_path, make_path, fragments):
@@ -172,11 +204,27 @@ def test_missing_preset_file(tmp_path, make_path, fragments):
     [
         pytest.param("NoSuchEnv-v0", ["env.id = 'NoSuchEnv-v0'"], id="unknown-env"),
         pytest.param("nosuchmodule:Foo-v0", ["env.id = 'nosuchmodule:Foo-v0'"], id="unknown-module"),
-        pytest.param("Pendulum-v1", ["env.id = 'Pendulum-v1'", "action space", "Box", "expected Discrete"], id="box-actions"),
-        pytest.param("badspaces:MultiDiscreteActions-v0", ["action space", "MultiDiscrete", "expected Discrete"], id="multidiscrete-actions"),
-        pytest.param("badspaces:DictObs-v0", ["env.id = 'badspaces:DictObs-v0'", "observation space", "Dict", "expected a flat Box"], id="dict-obs"),
-        pytest.param("badspaces:ImageObs-v0", ["observation space", "(8, 8, 3)", "expected a flat Box"], id="image-obs"),
-        pytest.param("badspaces:BoundedImageObs-v0", ["observation space", "(2, 2)", "expected a flat Box"], id="image-obs-multiline-bounds"),
+        pytest.param(
+            "Pendulum-v1", ["env.id = 'Pendulum-v1'", "action space", "Box", "expected Discrete"], id="box-actions"
+        ),
+        pytest.param(
+            "badspaces:MultiDiscreteActions-v0",
+            ["action space", "MultiDiscrete", "expected Discrete"],
+            id="multidiscrete-actions",
+        ),
+        pytest.param(
+            "badspaces:DictObs-v0",
+            ["env.id = 'badspaces:DictObs-v0'", "observation space", "Dict", "expected a flat Box"],
+            id="dict-obs",
+        ),
+        pytest.param(
+            "badspaces:ImageObs-v0", ["observation space", "(8, 8, 3)", "expected a flat Box"], id="image-obs"
+        ),
+        pytest.param(
+            "badspaces:BoundedImageObs-v0",
+            ["observation space", "(2, 2)", "expected a flat Box"],
+            id="image-obs-multiline-bounds",
+        ),
     ],
 )
 def test_env_errors(tmp_path, tiny_preset, bad_spaces, env_id, fragments):
@@ -297,7 +345,11 @@ def test_errors_are_reported_before_torch_is_imported(tmp_path, write_preset, ti
     ]
     proc = subprocess.run(
         [sys.executable, "-c", IMPORT_PROBE, json.dumps(stdlib_only + with_gymnasium)],
-        cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -15,9 +15,25 @@ def test_headless_run_writes_a_complete_run_dir(tmp_path):
     preset = write_tiny_preset(tmp_path / "tiny.toml")
     run_dir = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "cockpit", str(preset), "--no-ui", "--seed", "3", "--total-steps", "400",
-         "--set", "dqn.learning_rate=5e-4", "--run-dir", str(run_dir)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "cockpit",
+            str(preset),
+            "--no-ui",
+            "--seed",
+            "3",
+            "--total-steps",
+            "400",
+            "--set",
+            "dqn.learning_rate=5e-4",
+            "--run-dir",
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "finished: 400 steps" in done.stdout and "eval" in done.stdout
@@ -43,8 +59,14 @@ def test_headless_run_writes_a_complete_run_dir(tmp_path):
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["steps"] == 400
-    for key in ("wall_time_s", "train_steps_per_s", "final_eval_return", "best_eval_return",
-                "first_step_reaching_target", "peak_rss_mb"):
+    for key in (
+        "wall_time_s",
+        "train_steps_per_s",
+        "final_eval_return",
+        "best_eval_return",
+        "first_step_reaching_target",
+        "peak_rss_mb",
+    ):
         assert key in summary, key
     assert summary["train_steps_per_s"] > 0 and summary["peak_rss_mb"] > 0
 

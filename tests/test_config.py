@@ -84,7 +84,10 @@ def test_empty_preset_is_all_defaults(write_preset):
         ("env.id='Acrobot-v1'", ("env", "id", "Acrobot-v1")),
         ("dqn.loss=mse", ("dqn", "loss", "mse")),
         ("run.device=cuda:0", ("run", "device", "cuda:0")),
-        ("env.kwargs={is_slippery = false, map_name = '8x8'}", ("env", "kwargs", {"is_slippery": False, "map_name": "8x8"})),
+        (
+            "env.kwargs={is_slippery = false, map_name = '8x8'}",
+            ("env", "kwargs", {"is_slippery": False, "map_name": "8x8"}),
+        ),
         (" dqn.gamma = 0.9 ", ("dqn", "gamma", 0.9)),
         ("dqn.batch_size=fast", ("dqn", "batch_size", "fast")),  # a string: build_config refuses it
         ("env.id=", ("env", "id", "")),
@@ -95,7 +98,9 @@ def test_parse_override(text, expected):
     assert parse_override(text) == expected
 
 
-@pytest.mark.parametrize("text", ["dqn.learning_rate", "learning_rate=1e-3", "dqn.=1", "=1", "", "dqn.learning_rate 1e-3"])
+@pytest.mark.parametrize(
+    "text", ["dqn.learning_rate", "learning_rate=1e-3", "dqn.=1", "=1", "", "dqn.learning_rate 1e-3"]
+)
 def test_parse_override_malformed(text):
     with pytest.raises(ConfigError) as e:
         parse_override(text)
@@ -211,22 +216,41 @@ def test_set_order_does_not_matter_for_cross_key_rules(overrides):
 # (preset text, --set overrides, fragments the one-line message must contain besides the file name)
 PRESET_ERRORS = [
     # unknown keys and tables, with a suggestion
-    pytest.param("[dqn]\nlearning_rat = 1e-3\n", [], ["unknown key dqn.learning_rat", "did you mean dqn.learning_rate?"], id="unknown-key"),
-    pytest.param("[env]\ngamma = 0.9\n", [], ["unknown key env.gamma", "did you mean dqn.gamma?"], id="key-in-wrong-table"),
-    pytest.param("[run]\nzzzzzz = 1\n", [], ["unknown key run.zzzzzz", "known:", "run.seed"], id="unknown-key-no-match"),
+    pytest.param(
+        "[dqn]\nlearning_rat = 1e-3\n",
+        [],
+        ["unknown key dqn.learning_rat", "did you mean dqn.learning_rate?"],
+        id="unknown-key",
+    ),
+    pytest.param(
+        "[env]\ngamma = 0.9\n", [], ["unknown key env.gamma", "did you mean dqn.gamma?"], id="key-in-wrong-table"
+    ),
+    pytest.param(
+        "[run]\nzzzzzz = 1\n", [], ["unknown key run.zzzzzz", "known:", "run.seed"], id="unknown-key-no-match"
+    ),
     pytest.param("[dqnn]\ngamma = 0.9\n", [], ["unknown key [dqnn]", "did you mean [dqn]?"], id="unknown-table"),
     pytest.param("[zzz]\na = 1\n", [], ["unknown key [zzz]", "[dqn]", "[env]", "[run]"], id="unknown-table-no-match"),
     pytest.param('[dqn]\n"learning\\nrate" = 1\n', [], ["unknown key", "dqn.learning"], id="unknown-key-with-newline"),
     # wrong types
-    pytest.param("env = 'CartPole-v1'\n", [], ["env = 'CartPole-v1'", "expected a table [env]"], id="table-not-a-table"),
+    pytest.param(
+        "env = 'CartPole-v1'\n", [], ["env = 'CartPole-v1'", "expected a table [env]"], id="table-not-a-table"
+    ),
     pytest.param("[env]\nid = 5\n", [], ["env.id = 5", "expected a string"], id="id-int"),
     pytest.param("[env]\nkwargs = 3\n", [], ["env.kwargs = 3", "expected a table"], id="kwargs-int"),
     pytest.param("[env]\nnormalize_obs = 1\n", [], ["env.normalize_obs = 1", "expected true or false"], id="bool-int"),
-    pytest.param("[env]\ntarget_return = inf\n", [], ["env.target_return = inf", "expected a finite number"], id="target-inf"),
-    pytest.param('[dqn]\nlearning_rate = "fast"\n', [], ["dqn.learning_rate = 'fast'", "expected a number"], id="lr-string"),
+    pytest.param(
+        "[env]\ntarget_return = inf\n", [], ["env.target_return = inf", "expected a finite number"], id="target-inf"
+    ),
+    pytest.param(
+        '[dqn]\nlearning_rate = "fast"\n', [], ["dqn.learning_rate = 'fast'", "expected a number"], id="lr-string"
+    ),
     pytest.param("[dqn]\nlearning_rate = true\n", [], ["dqn.learning_rate = True", "expected a number"], id="lr-bool"),
-    pytest.param("[dqn]\nlearning_rate = nan\n", [], ["dqn.learning_rate = nan", "expected a finite number"], id="lr-nan"),
-    pytest.param("[dqn]\nlearning_rate = inf\n", [], ["dqn.learning_rate = inf", "expected a finite number"], id="lr-inf"),
+    pytest.param(
+        "[dqn]\nlearning_rate = nan\n", [], ["dqn.learning_rate = nan", "expected a finite number"], id="lr-nan"
+    ),
+    pytest.param(
+        "[dqn]\nlearning_rate = inf\n", [], ["dqn.learning_rate = inf", "expected a finite number"], id="lr-inf"
+    ),
     pytest.param("[dqn]\nbatch_size = 64.0\n", [], ["dqn.batch_size = 64.0", "expected an integer"], id="batch-float"),
     pytest.param('[dqn]\nbatch_size = "64"\n', [], ["dqn.batch_size = '64'", "expected an integer"], id="batch-string"),
     pytest.param("[dqn]\nbatch_size = true\n", [], ["dqn.batch_size = True", "expected an integer"], id="batch-bool"),
@@ -237,22 +261,48 @@ PRESET_ERRORS = [
     # out of range
     pytest.param('[env]\nid = ""\n', [], ["env.id = ''", "non-empty"], id="id-empty"),
     pytest.param('[env]\nid = "  "\n', [], ["env.id = '  '", "non-empty"], id="id-blank"),
-    pytest.param("[env]\nmax_episode_steps = -1\n", [], ["env.max_episode_steps = -1", ">= 0"], id="max-steps-negative"),
+    pytest.param(
+        "[env]\nmax_episode_steps = -1\n", [], ["env.max_episode_steps = -1", ">= 0"], id="max-steps-negative"
+    ),
     pytest.param("[env]\nclip_reward = -1\n", [], ["env.clip_reward = -1", ">= 0"], id="clip-negative"),
     pytest.param("[env]\nreward_abs_max = -0.5\n", [], ["env.reward_abs_max = -0.5", ">= 0"], id="reward-max-negative"),
-    pytest.param("[dqn]\nlearning_rate = 0\n", [], ["dqn.learning_rate = 0", "expected a number in (0, 10]"], id="lr-zero"),
-    pytest.param("[dqn]\nlearning_rate = -1e-3\n", [], ["dqn.learning_rate = -0.001", "expected a number in (0, 10]"], id="lr-negative"),
-    pytest.param("[dqn]\nlearning_rate = 1e308\n", [], ["dqn.learning_rate = 1e+308", "expected a number in (0, 10]"], id="lr-huge"),
+    pytest.param(
+        "[dqn]\nlearning_rate = 0\n", [], ["dqn.learning_rate = 0", "expected a number in (0, 10]"], id="lr-zero"
+    ),
+    pytest.param(
+        "[dqn]\nlearning_rate = -1e-3\n",
+        [],
+        ["dqn.learning_rate = -0.001", "expected a number in (0, 10]"],
+        id="lr-negative",
+    ),
+    pytest.param(
+        "[dqn]\nlearning_rate = 1e308\n",
+        [],
+        ["dqn.learning_rate = 1e+308", "expected a number in (0, 10]"],
+        id="lr-huge",
+    ),
     pytest.param("[dqn]\ngamma = 0\n", [], ["dqn.gamma = 0", "expected a number in (0, 1]"], id="gamma-zero"),
     pytest.param("[dqn]\ngamma = -0.5\n", [], ["dqn.gamma = -0.5", "expected a number in (0, 1]"], id="gamma-negative"),
-    pytest.param("[dqn]\ngamma = 1.01\n", [], ["dqn.gamma = 1.01", "expected a number in (0, 1]"], id="gamma-above-one"),
+    pytest.param(
+        "[dqn]\ngamma = 1.01\n", [], ["dqn.gamma = 1.01", "expected a number in (0, 1]"], id="gamma-above-one"
+    ),
     pytest.param("[dqn]\nepsilon_start = 1.5\n", [], ["dqn.epsilon_start = 1.5", "[0, 1]"], id="eps-start"),
     pytest.param("[dqn]\nepsilon_end = -0.1\n", [], ["dqn.epsilon_end = -0.1", "[0, 1]"], id="eps-end"),
     pytest.param("[dqn]\nepsilon_decay = 0\n", [], ["dqn.epsilon_decay = 0", "> 0"], id="eps-decay"),
     pytest.param("[dqn]\nbatch_size = 0\n", [], ["dqn.batch_size = 0", "an integer > 0"], id="batch-zero"),
     pytest.param("[dqn]\nbuffer_size = 0\n", [], ["dqn.buffer_size = 0", "an integer > 0"], id="buffer-zero"),
-    pytest.param("[dqn]\nbatch_size = 128\nbuffer_size = 100\n", [], ["dqn.batch_size = 128", "at most dqn.buffer_size (100)"], id="batch-above-buffer"),
-    pytest.param("[dqn]\nbuffer_size = 32\n", [], ["dqn.batch_size = 64", "at most dqn.buffer_size (32)"], id="batch-default-above-buffer"),
+    pytest.param(
+        "[dqn]\nbatch_size = 128\nbuffer_size = 100\n",
+        [],
+        ["dqn.batch_size = 128", "at most dqn.buffer_size (100)"],
+        id="batch-above-buffer",
+    ),
+    pytest.param(
+        "[dqn]\nbuffer_size = 32\n",
+        [],
+        ["dqn.batch_size = 64", "at most dqn.buffer_size (32)"],
+        id="batch-default-above-buffer",
+    ),
     pytest.param("[dqn]\ntarget_update = 0\n", [], ["dqn.target_update = 0", "> 0"], id="target-update"),
     pytest.param("[dqn]\nhidden_size = 0\n", [], ["dqn.hidden_size = 0", "> 0"], id="hidden-size"),
     pytest.param("[dqn]\nhidden_layers = -1\n", [], ["dqn.hidden_layers = -1", "> 0"], id="hidden-layers"),
@@ -271,17 +321,31 @@ PRESET_ERRORS = [
     pytest.param("[run]\ncheckpoint_keep = 0\n", [], ["run.checkpoint_keep = 0", "> 0"], id="checkpoint-keep"),
     pytest.param('[run]\ndevice = "tpu"\n', [], ["run.device = 'tpu'", "'cpu' or 'cuda[:N]'"], id="device-tpu"),
     pytest.param('[run]\ndevice = "cudax"\n', [], ["run.device = 'cudax'", "'cpu' or 'cuda[:N]'"], id="device-cudax"),
-    pytest.param('[run]\ndevice = "cuda:x"\n', [], ["run.device = 'cuda:x'", "'cpu' or 'cuda[:N]'"], id="device-cuda-colon-x"),
+    pytest.param(
+        '[run]\ndevice = "cuda:x"\n', [], ["run.device = 'cuda:x'", "'cpu' or 'cuda[:N]'"], id="device-cuda-colon-x"
+    ),
     # --set: the message names the file and the --set argument
     pytest.param("", ["dqn.gamma=2"], ["--set dqn.gamma=2", "dqn.gamma = 2", "(0, 1]"], id="set-gamma"),
-    pytest.param("", ["dqn.learnig_rate=1e-3"], ["--set dqn.learnig_rate=1e-3", "did you mean dqn.learning_rate?"], id="set-unknown-key"),
+    pytest.param(
+        "",
+        ["dqn.learnig_rate=1e-3"],
+        ["--set dqn.learnig_rate=1e-3", "did you mean dqn.learning_rate?"],
+        id="set-unknown-key",
+    ),
     pytest.param("", ["foo.bar=1"], ["--set foo.bar=1", "unknown key [foo]"], id="set-unknown-table"),
     pytest.param("", ["dqnn.gamma=0.9"], ["--set dqnn.gamma=0.9", "did you mean [dqn]?"], id="set-unknown-table-typo"),
     pytest.param("", ["dqn.batch_size=fast"], ["dqn.batch_size = 'fast'", "expected an integer"], id="set-wrong-type"),
     pytest.param("", ["env.id="], ["env.id = ''", "non-empty"], id="set-empty-id"),
-    pytest.param("", ["dqn.batch_size=20000"], ["dqn.batch_size = 20000", "at most dqn.buffer_size (10000)"], id="set-batch-above-buffer"),
+    pytest.param(
+        "",
+        ["dqn.batch_size=20000"],
+        ["dqn.batch_size = 20000", "at most dqn.buffer_size (10000)"],
+        id="set-batch-above-buffer",
+    ),
     pytest.param("", ["run.seed=1", "run.seed=-5"], ["--set run.seed=-5", "run.seed = -5"], id="set-second-bad"),
-    pytest.param("", ["dqn.learning_rate"], ["--set 'dqn.learning_rate'", "expected TABLE.KEY=VALUE"], id="set-malformed"),
+    pytest.param(
+        "", ["dqn.learning_rate"], ["--set 'dqn.learning_rate'", "expected TABLE.KEY=VALUE"], id="set-malformed"
+    ),
 ]
 
 
@@ -300,11 +364,21 @@ def test_preset_error_is_one_line_naming_file_key_value_expectation(write_preset
     [
         pytest.param(lambda d: d / "missing.toml", ["no such preset file"], id="missing"),
         pytest.param(lambda d: d, ["is a directory"], id="directory"),
-        pytest.param(lambda d: _write(d / "latin1.toml", "[env]\nid = 'caf\xe9'\n".encode("latin-1")), ["not UTF-8"], id="not-utf8"),
+        pytest.param(
+            lambda d: _write(d / "latin1.toml", "[env]\nid = 'caf\xe9'\n".encode("latin-1")),
+            ["not UTF-8"],
+            id="not-utf8",
+        ),
         pytest.param(lambda d: _write(d / "bad.toml", b"[dqn\ngamma = 0.9\n"), ["malformed TOML"], id="malformed"),
         pytest.param(lambda d: _write(d / "bad.toml", b"[dqn]\ngamma = \n"), ["malformed TOML"], id="missing-value"),
-        pytest.param(lambda d: _write(d / "bad.toml", b"[dqn]\ngamma = 0.9\ngamma = 0.8\n"), ["malformed TOML"], id="duplicate-key"),
-        pytest.param(lambda d: _write(d / "bad.toml", b"[dqn]\ngamma = 0.9\n") / "x.toml", ["expected"], id="under-a-file"),
+        pytest.param(
+            lambda d: _write(d / "bad.toml", b"[dqn]\ngamma = 0.9\ngamma = 0.8\n"),
+            ["malformed TOML"],
+            id="duplicate-key",
+        ),
+        pytest.param(
+            lambda d: _write(d / "bad.toml", b"[dqn]\ngamma = 0.9\n") / "x.toml", ["expected"], id="under-a-file"
+        ),
     ],
 )
 def test_bad_preset_file(tmp_path, setup, fragments):
@@ -386,9 +460,17 @@ def test_live_keys_are_dqn_keys():
 
 def without_nan(config: Config) -> Config:
     """NaN != NaN: the keys whose NaN means absent, set to a number for comparing."""
-    return dataclasses.replace(config, env=dataclasses.replace(
-        config.env, **{f.name: 0.0 for f in dataclasses.fields(config.env) if f.type == "float"
-                       and math.isnan(getattr(config.env, f.name))}))
+    return dataclasses.replace(
+        config,
+        env=dataclasses.replace(
+            config.env,
+            **{
+                f.name: 0.0
+                for f in dataclasses.fields(config.env)
+                if f.type == "float" and math.isnan(getattr(config.env, f.name))
+            },
+        ),
+    )
 
 
 def round_trip(config: Config) -> Config:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_config
 
 from cockpit.engine.agent import DQNAgent
 from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
@@ -20,7 +21,6 @@ from cockpit.engine.config import DQNConfig
 from cockpit.engine.control import Command
 from cockpit.engine.metrics import MetricsStore
 from cockpit.engine.trainer import Trainer
-from tiny import tiny_config
 
 
 def run(config, hook=None, **kwargs) -> Trainer:
@@ -154,10 +154,13 @@ def test_a_tensorboard_writer_that_cannot_be_made_fails_the_run_cleanly(tmp_path
 
 def test_building_a_trainer_does_not_import_torch():
     """So that a front end shows a new run's first episodes while torch loads."""
-    code = ("import sys; from tiny import tiny_config; from cockpit.engine.trainer import Trainer; "
-            "Trainer(tiny_config()); print(sorted(m for m in ('torch', 'tensorboard') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parent)
+    code = (
+        "import sys; from tiny import tiny_config; from cockpit.engine.trainer import Trainer; "
+        "Trainer(tiny_config()); print(sorted(m for m in ('torch', 'tensorboard') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+    )
     assert out.stdout.strip() == "[]", out.stderr
 
 
@@ -292,8 +295,15 @@ def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
 
     live = run(config, hook=change)  # asked during step 250 and 400: applied at the next boundary
     assert replies["second"].result()["ok"] is False and "pending" in replies["second"].result()["error"]
-    assert replies["lr"].result() == {"ok": True, "step": 251, "key": "learning_rate", "old": 1e-3, "new": 2e-3,
-                                      "number": 1, "rollback": None}  # no run directory to roll back in
+    assert replies["lr"].result() == {
+        "ok": True,
+        "step": 251,
+        "key": "learning_rate",
+        "old": 1e-3,
+        "new": 2e-3,
+        "number": 1,
+        "rollback": None,
+    }  # no run directory to roll back in
     assert live.applied_changes == [
         {"step": 251, "key": "learning_rate", "value": 2e-3, "number": 1, "checkpoint": None},
         {"step": 401, "key": "epsilon_end", "value": 0.2, "number": 2, "checkpoint": None},
@@ -301,7 +311,8 @@ def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
     assert live.agent.optimizer.param_groups[0]["lr"] == 2e-3
     events = [e for e in live.store.events if e["kind"] == "hparam"]
     assert [(e["step"], e["key"], e["old"], e["new"]) for e in events] == [
-        (251, "learning_rate", 1e-3, 2e-3), (401, "epsilon_end", 0.01, 0.2)
+        (251, "learning_rate", 1e-3, 2e-3),
+        (401, "epsilon_end", 0.01, 0.2),
     ]
     replayed = run(config, changes=live.applied_changes)
     assert_same_state(live, replayed)
@@ -310,7 +321,13 @@ def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
 
 def test_invalid_live_change_is_refused_and_changes_nothing():
     trainer = Trainer(tiny_config())
-    for key, value in [("learning_rate", -1.0), ("gamma", 1.5), ("batch_size", 10_000), ("hidden_size", 64), ("lr", 1e-3)]:
+    for key, value in [
+        ("learning_rate", -1.0),
+        ("gamma", 1.5),
+        ("batch_size", 10_000),
+        ("hidden_size", 64),
+        ("lr", 1e-3),
+    ]:
         answer = trainer.control.set(key, value).result(timeout=1)
         assert answer["ok"] is False and key in answer["error"]
     assert trainer.control.pending_change is None

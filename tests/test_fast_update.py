@@ -26,8 +26,14 @@ COMBOS = list(itertools.product(["huber", "mse"], [False, True], [0.0, 0.5, 10.0
 
 @pytest.mark.parametrize("loss, double_dqn, max_grad_norm, hidden_layers", COMBOS)
 def test_fast_path_matches_autograd(loss, double_dqn, max_grad_norm, hidden_layers):
-    cfg = DQNConfig(loss=loss, double_dqn=double_dqn, max_grad_norm=max_grad_norm, hidden_layers=hidden_layers,
-                    hidden_size=32, learning_rate=1e-3)
+    cfg = DQNConfig(
+        loss=loss,
+        double_dqn=double_dqn,
+        max_grad_norm=max_grad_norm,
+        hidden_layers=hidden_layers,
+        hidden_size=32,
+        learning_rate=1e-3,
+    )
     slow = DQNAgent(4, 3, cfg, "cpu", seed=3, compute="autograd")
     fast = DQNAgent(4, 3, cfg, "cpu", seed=3, compute="fast")
     assert slow.fast is None and fast.fast is not None and fast.compute_path.startswith("fast/")
@@ -36,7 +42,7 @@ def test_fast_path_matches_autograd(loss, double_dqn, max_grad_norm, hidden_laye
         batch = rows(rng)
         a, b = slow.update(batch, 4, cfg), fast.update(batch, 4, cfg)
         assert a == pytest.approx(b, rel=1e-4, abs=1e-6), f"metrics differ at update {step}"
-        for p, q in zip(slow.params, fast.params):
+        for p, q in zip(slow.params, fast.params, strict=False):
             torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
         if step == 2:
@@ -69,7 +75,7 @@ def test_fast_path_survives_an_optimizer_reload_and_a_learning_rate_change():
         agent_.set_learning_rate(1e-2)
     batch = rows(rng)
     assert agent.update(batch, 4, cfg) == twin.update(batch, 4, cfg)
-    for p, q in zip(agent.params, twin.params):
+    for p, q in zip(agent.params, twin.params, strict=False):
         assert torch.equal(p, q)
     step = agent.optimizer.state[agent.params[0]]["step"]
     assert float(step) == 2.0
@@ -102,8 +108,10 @@ def test_the_fast_path_never_imports_torch_dynamo():
     import subprocess
     import sys
 
-    code = ("import sys; from cockpit.engine.agent import DQNAgent; from cockpit.engine.config import DQNConfig; "
-            "DQNAgent(4, 2, DQNConfig(), 'cpu', 0, compute='fast'); print('torch._dynamo' in sys.modules)")
+    code = (
+        "import sys; from cockpit.engine.agent import DQNAgent; from cockpit.engine.config import DQNConfig; "
+        "DQNAgent(4, 2, DQNConfig(), 'cpu', 0, compute='fast'); print('torch._dynamo' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
@@ -129,8 +137,9 @@ def test_a_fast_checkpoint_steps_the_autograd_path_correctly(tmp_path):
 def test_the_metadata_names_the_path_the_agent_takes(compute):
     """The run's metadata is written before the network exists (torch may still be loading), from the
     config; it must name the path the agent then takes."""
-    from cockpit.engine.trainer import Trainer
     from tiny import tiny_config
+
+    from cockpit.engine.trainer import Trainer
 
     trainer = Trainer(tiny_config(run={"compute": compute}))
     assert trainer.metadata()["compute_path"] == trainer.agent.compute_path == f"{compute}/cpu/fused-adam"

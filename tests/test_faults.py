@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny import write_tiny_preset
 
 import cockpit.headless  # noqa: F401  imported now, not under capsys: it binds sys.stdout as a default
 from cockpit.cli import main
-from tiny import write_tiny_preset
 
 BINARY = bytes(range(256)) * 4
 LATEST = "checkpoints/step-000000064-stop"
@@ -27,8 +27,11 @@ LATEST = "checkpoints/step-000000064-stop"
 def pristine(tmp_path_factory) -> Path:
     """One finished 64-step run: a periodic checkpoint, a stop checkpoint at 64 (latest), a best."""
     root = tmp_path_factory.mktemp("faults")
-    preset = write_tiny_preset(root / "tiny.toml", dqn={"warmup_steps": 16, "buffer_size": 64, "hidden_size": 8},
-                               run={"total_steps": 64, "eval_freq": 32, "eval_episodes": 1, "log_interval": 32})
+    preset = write_tiny_preset(
+        root / "tiny.toml",
+        dqn={"warmup_steps": 16, "buffer_size": 64, "hidden_size": 8},
+        run={"total_steps": 64, "eval_freq": 32, "eval_episodes": 1, "log_interval": 32},
+    )
     assert main([str(preset), "--no-ui", "--run-dir", str(root / "run")]) == 0
     assert (root / "run" / LATEST).is_dir() and periodic(root / "run").is_dir()
     return root / "run"
@@ -60,8 +63,10 @@ def run(pristine, tmp_path, capsys, monkeypatch) -> Path:
 
 def tree(root: Path) -> dict[str, str]:
     """Every path under `root` with a hash of its content: what "nothing written" compares."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def one_error_line(capsys, *fragments: str) -> str:
@@ -112,36 +117,98 @@ def no_app(monkeypatch):
 # ------------------------------------------------------------------ damage × the commands that read it
 DAMAGE = {
     "config binary": ("config.toml", lambda r: (r / "config.toml").write_bytes(BINARY), "not UTF-8"),
-    "config truncated": ("config.toml", lambda r: (r / "config.toml").write_text("[dqn]\nlearning_rate = "), "unreadable run config"),
-    "config wrong type": ("config.toml", lambda r: (r / "config.toml").write_text(
-        (r / "config.toml").read_text().replace("learning_rate = 0.001", 'learning_rate = "fast"')), "dqn.learning_rate = 'fast'"),
-    "config out of range": ("config.toml", lambda r: (r / "config.toml").write_text(
-        (r / "config.toml").read_text().replace("gamma = 0.99", "gamma = 7.0")), "dqn.gamma = 7.0"),
+    "config truncated": (
+        "config.toml",
+        lambda r: (r / "config.toml").write_text("[dqn]\nlearning_rate = "),
+        "unreadable run config",
+    ),
+    "config wrong type": (
+        "config.toml",
+        lambda r: (r / "config.toml").write_text(
+            (r / "config.toml").read_text().replace("learning_rate = 0.001", 'learning_rate = "fast"')
+        ),
+        "dqn.learning_rate = 'fast'",
+    ),
+    "config out of range": (
+        "config.toml",
+        lambda r: (r / "config.toml").write_text(
+            (r / "config.toml").read_text().replace("gamma = 0.99", "gamma = 7.0")
+        ),
+        "dqn.gamma = 7.0",
+    ),
     "metadata list": ("metadata.json", lambda r: (r / "metadata.json").write_text("[]"), "a JSON list"),
-    "metadata binary": ("metadata.json", lambda r: (r / "metadata.json").write_bytes(BINARY), "unreadable run metadata"),
-    "metadata preset number": ("metadata.json", lambda r: edit_json(r / "metadata.json", set_key("preset", 5)), "preset = 5"),
-    "summary steps many": ("summary.json", lambda r: edit_json(r / "summary.json", set_key("steps", "many")), "steps = 'many'"),
+    "metadata binary": (
+        "metadata.json",
+        lambda r: (r / "metadata.json").write_bytes(BINARY),
+        "unreadable run metadata",
+    ),
+    "metadata preset number": (
+        "metadata.json",
+        lambda r: edit_json(r / "metadata.json", set_key("preset", 5)),
+        "preset = 5",
+    ),
+    "summary steps many": (
+        "summary.json",
+        lambda r: edit_json(r / "summary.json", set_key("steps", "many")),
+        "steps = 'many'",
+    ),
     "summary binary": ("summary.json", lambda r: (r / "summary.json").write_bytes(BINARY), "unreadable run summary"),
     "summary list": ("summary.json", lambda r: (r / "summary.json").write_text("[1]"), "not a run summary"),
-    "metrics garbage": ("metrics.jsonl", lambda r: replace_line(r / "metrics.jsonl", 2, b"garbage"), "metrics.jsonl:2: not a JSON line"),
-    "metrics binary": ("metrics.jsonl", lambda r: (r / "metrics.jsonl").write_bytes(BINARY + b"\n"), "metrics.jsonl:1: not a JSON line"),
-    "metrics wrong type": ("metrics.jsonl", lambda r: replace_line(r / "metrics.jsonl", 1, b'{"kind": "episode", "step": "x"}'),
-                           "metrics.jsonl:1: not a cockpit record"),
-    "metrics eval mean text": ("metrics.jsonl", lambda r: edit_first(r / "metrics.jsonl", "eval", "mean", "nine"),
-                               "eval record with mean"),
-    "events garbage": ("events.jsonl", lambda r: replace_line(r / "events.jsonl", 2, b"{not json"), "events.jsonl:2: not a JSON line"),
-    "events binary": ("events.jsonl", lambda r: (r / "events.jsonl").write_bytes(BINARY + b"\n"), "events.jsonl:1: not a JSON line"),
-    "events wrong type": ("events.jsonl", lambda r: replace_line(r / "events.jsonl", 2, b'{"kind": "eval", "step": 32, "mean": "x"}'),
-                          "events.jsonl:2: eval event that cannot be shown"),
+    "metrics garbage": (
+        "metrics.jsonl",
+        lambda r: replace_line(r / "metrics.jsonl", 2, b"garbage"),
+        "metrics.jsonl:2: not a JSON line",
+    ),
+    "metrics binary": (
+        "metrics.jsonl",
+        lambda r: (r / "metrics.jsonl").write_bytes(BINARY + b"\n"),
+        "metrics.jsonl:1: not a JSON line",
+    ),
+    "metrics wrong type": (
+        "metrics.jsonl",
+        lambda r: replace_line(r / "metrics.jsonl", 1, b'{"kind": "episode", "step": "x"}'),
+        "metrics.jsonl:1: not a cockpit record",
+    ),
+    "metrics eval mean text": (
+        "metrics.jsonl",
+        lambda r: edit_first(r / "metrics.jsonl", "eval", "mean", "nine"),
+        "eval record with mean",
+    ),
+    "events garbage": (
+        "events.jsonl",
+        lambda r: replace_line(r / "events.jsonl", 2, b"{not json"),
+        "events.jsonl:2: not a JSON line",
+    ),
+    "events binary": (
+        "events.jsonl",
+        lambda r: (r / "events.jsonl").write_bytes(BINARY + b"\n"),
+        "events.jsonl:1: not a JSON line",
+    ),
+    "events wrong type": (
+        "events.jsonl",
+        lambda r: replace_line(r / "events.jsonl", 2, b'{"kind": "eval", "step": 32, "mean": "x"}'),
+        "events.jsonl:2: eval event that cannot be shown",
+    ),
 }
 READERS = {
-    "resume": (["--resume", "{run}", "--no-ui", "--total-steps", "80"], {"config.toml", "metadata.json", "metrics.jsonl", "events.jsonl"}),
-    "replay": (["--replay", "{run}", "--no-ui", "--run-dir", "replayed"], {"config.toml", "metadata.json", "events.jsonl"}),
+    "resume": (
+        ["--resume", "{run}", "--no-ui", "--total-steps", "80"],
+        {"config.toml", "metadata.json", "metrics.jsonl", "events.jsonl"},
+    ),
+    "replay": (
+        ["--replay", "{run}", "--no-ui", "--run-dir", "replayed"],
+        {"config.toml", "metadata.json", "events.jsonl"},
+    ),
     "attach": (["attach", "{run}"], {"config.toml", "metadata.json", "summary.json", "metrics.jsonl", "events.jsonl"}),
     "compare": (["compare", "{run}"], {"config.toml", "summary.json", "metrics.jsonl"}),
     "ctl set": (["ctl", "{run}", "set", "dqn.learning_rate=1e-4"], {"config.toml", "metadata.json"}),
 }
-CASES = [(damage, reader) for damage, (file, _, _) in DAMAGE.items() for reader, (_, reads) in READERS.items() if file in reads]
+CASES = [
+    (damage, reader)
+    for damage, (file, _, _) in DAMAGE.items()
+    for reader, (_, reads) in READERS.items()
+    if file in reads
+]
 
 
 @pytest.mark.parametrize("damage, reader", CASES, ids=[f"{reader}-{damage}" for damage, reader in CASES])
@@ -179,7 +246,9 @@ def test_compare_names_a_damaged_run_and_goes_on_with_the_others(run, capsys):
     edit_json(run / "summary.json", set_key("steps", "many"))
     assert main(["compare", str(run), str(other)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.splitlines() == [f"cockpit: left out a damaged run: {run / 'summary.json'}: steps = 'many': expected an integer >= 0"]
+    assert captured.err.splitlines() == [
+        f"cockpit: left out a damaged run: {run / 'summary.json'}: steps = 'many': expected an integer >= 0"
+    ]
     assert "#1" in captured.out and "Traceback" not in captured.err
 
 
@@ -205,8 +274,11 @@ def test_a_damaged_pointer_is_bad_input(run, capsys, command, pointer):
     name = "best" if command == "eval" else "latest"
     (run / "checkpoints" / name).write_bytes(content)
     before = tree(run.parent)
-    argv = {"resume": ["--resume", str(run), "--no-ui", "--total-steps", "80"],
-            "fork": ["--fork", str(run), "--no-ui", "--run-dir", "forked"], "eval": ["eval", str(run)]}[command]
+    argv = {
+        "resume": ["--resume", str(run), "--no-ui", "--total-steps", "80"],
+        "fork": ["--fork", str(run), "--no-ui", "--run-dir", "forked"],
+        "eval": ["eval", str(run)],
+    }[command]
     assert main(argv) == 2
     one_error_line(capsys, f"checkpoints/{name}", fragment)
     assert tree(run.parent) == before and not Path("forked").exists()
@@ -259,19 +331,25 @@ META_FAULTS = [  # (key, value, what the line says)
 def test_checkpoint_metadata_is_validated_in_full(run, capsys, command, key, value, fragment):
     edit_json(run / LATEST / "meta.json", set_key(key, value))
     before = tree(run.parent)
-    argv = (["--resume", str(run), "--no-ui", "--total-steps", "80"] if command == "resume"
-            else ["--fork", str(run / LATEST), "--no-ui", "--run-dir", "forked", "--total-steps", "80"])
+    argv = (
+        ["--resume", str(run), "--no-ui", "--total-steps", "80"]
+        if command == "resume"
+        else ["--fork", str(run / LATEST), "--no-ui", "--run-dir", "forked", "--total-steps", "80"]
+    )
     assert main(argv) == 2
     one_error_line(capsys, "meta.json", fragment)
     assert tree(run.parent) == before and not Path("forked").exists()
 
 
-@pytest.mark.parametrize("damage, fragment", [
-    ("binary", "unreadable checkpoint metadata"),
-    ("list", "not a cockpit checkpoint"),
-    ("missing", "holds no meta.json"),
-    ("swapped within the run", "swapped from another checkpoint?"),
-])
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        ("binary", "unreadable checkpoint metadata"),
+        ("list", "not a cockpit checkpoint"),
+        ("missing", "holds no meta.json"),
+        ("swapped within the run", "swapped from another checkpoint?"),
+    ],
+)
 def test_a_damaged_or_swapped_meta_json_is_bad_input(run, capsys, damage, fragment):
     meta = run / LATEST / "meta.json"
     if damage == "binary":
@@ -302,8 +380,12 @@ def test_a_checkpoint_from_another_run_is_refused_naming_the_keys(run, capsys):
 # ------------------------------------------------------------------ resume: config edits and log cuts
 def test_a_hand_edited_config_is_refused_on_resume_naming_the_keys(run, capsys):
     config = run / "config.toml"
-    config.write_text(config.read_text().replace("learning_rate = 0.001", "learning_rate = 0.002")
-                      .replace("eval_episodes = 1", "eval_episodes = 3").replace("total_steps = 64", "total_steps = 99"))
+    config.write_text(
+        config.read_text()
+        .replace("learning_rate = 0.001", "learning_rate = 0.002")
+        .replace("eval_episodes = 1", "eval_episodes = 3")
+        .replace("total_steps = 64", "total_steps = 99")
+    )
     before = tree(run.parent)
     assert main(["--resume", str(run), "--no-ui", "--total-steps", "80"]) == 2
     line = one_error_line(capsys, "config.toml: dqn.learning_rate, run.eval_episodes differ", "--fork", "--set")
@@ -326,10 +408,12 @@ def test_an_orphaned_checkpoint_is_refused_rather_than_leaving_a_gap(run, capsys
     events = run / "events.jsonl"
     lines = events.read_text().splitlines(keepends=True)
     stop = next(i for i, line in enumerate(lines) if '"checkpoint": "stop"' in line)
-    events.write_text("".join(lines[:stop] + lines[stop + 1:]) + lines[-1])
+    events.write_text("".join(lines[:stop] + lines[stop + 1 :]) + lines[-1])
     before = tree(run.parent)
     assert main(["--resume", str(run), "--no-ui", "--total-steps", "80"]) == 2
-    one_error_line(capsys, "events.jsonl:", f"records {periodic(run).name} where step-000000064-stop was taken", "--fork")
+    one_error_line(
+        capsys, "events.jsonl:", f"records {periodic(run).name} where step-000000064-stop was taken", "--fork"
+    )
     assert tree(run.parent) == before
 
 
@@ -340,8 +424,10 @@ def test_resume_drops_a_cut_off_last_line_and_says_what_it_cut(run, capsys):
     kept = log_lines(run / LATEST)
     assert main(["--resume", str(run), "--no-ui", "--total-steps", "80"]) == 0
     out = capsys.readouterr().out
-    assert (f"cockpit: resuming at step 64: cut back metrics.jsonl from {metrics} to {kept['metrics']} lines and "
-            f"events.jsonl from {events} to {kept['events']} lines\n") in out
+    assert (
+        f"cockpit: resuming at step 64: cut back metrics.jsonl from {metrics} to {kept['metrics']} lines and "
+        f"events.jsonl from {events} to {kept['events']} lines\n"
+    ) in out
     for name in ("metrics.jsonl", "events.jsonl"):
         data = (run / name).read_bytes()
         assert data.endswith(b"\n") and all(json.loads(line) for line in data.splitlines())
@@ -352,9 +438,13 @@ def test_resume_from_an_older_checkpoint_says_what_it_cuts_and_skips(run, capsys
     metrics, events, kept = line_count(run / "metrics.jsonl"), line_count(run / "events.jsonl"), log_lines(checkpoint)
     assert main(["--resume", str(checkpoint), "--no-ui"]) == 0
     out = capsys.readouterr().out
-    note = next(line for line in out.splitlines() if line.startswith(f"cockpit: resuming at step {int(checkpoint.name[5:])}: "))
-    assert (f"cut back metrics.jsonl from {metrics} to {kept['metrics']} lines and events.jsonl from {events} to "
-            f"{kept['events']} lines") in note
+    note = next(
+        line for line in out.splitlines() if line.startswith(f"cockpit: resuming at step {int(checkpoint.name[5:])}: ")
+    )
+    assert (
+        f"cut back metrics.jsonl from {metrics} to {kept['metrics']} lines and events.jsonl from {events} to "
+        f"{kept['events']} lines"
+    ) in note
     assert note.endswith("; skips newer checkpoints: step-000000064-stop (--fork one to keep its course)")
 
 
@@ -367,8 +457,21 @@ def test_extending_a_finished_run_cuts_only_its_end_and_says_nothing(run, capsys
 
 def test_a_replay_refuses_a_recorded_change_that_is_out_of_range(run, capsys):
     with open(run / "events.jsonl", "a") as f:
-        f.write(json.dumps({"kind": "hparam", "step": 40, "time": 0.0, "key": "gamma", "old": 0.99, "new": 5.0,
-                            "source": "ctl", "return_before": None}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "kind": "hparam",
+                    "step": 40,
+                    "time": 0.0,
+                    "key": "gamma",
+                    "old": 0.99,
+                    "new": 5.0,
+                    "source": "ctl",
+                    "return_before": None,
+                }
+            )
+            + "\n"
+        )
     before = tree(run.parent)
     assert main(["--replay", str(run), "--no-ui", "--run-dir", "replayed"]) == 2
     one_error_line(capsys, "events.jsonl: a live change at step 40: dqn.gamma = 5.0")
@@ -391,5 +494,7 @@ def test_sweeps_name_a_damaged_run_and_go_on(run, capsys):
     replace_line(run / "metrics.jsonl", 2, b"garbage")
     records = read_runs([run, other])
     assert [r.path for r in records] == [other] and records[0].means
-    assert capsys.readouterr().err.splitlines() == [f"cockpit: left out a damaged run: {run / 'metrics.jsonl'}:2: not a JSON line "
-                                                    "(expected one JSON object per line)"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"cockpit: left out a damaged run: {run / 'metrics.jsonl'}:2: not a JSON line "
+        "(expected one JSON object per line)"
+    ]

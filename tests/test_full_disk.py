@@ -12,23 +12,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tiny import tiny_config, write_tiny_preset
+
 from cockpit.engine import checkpoints
 from cockpit.engine.files import write_failed
 from cockpit.engine.runlog import RunLog
 from cockpit.engine.trainer import Trainer
-from tiny import tiny_config, write_tiny_preset
 
-SMALL = {"env": {"max_episode_steps": 30},
-         "dqn": {"hidden_size": 8, "buffer_size": 200, "batch_size": 8, "warmup_steps": 50},
-         "run": {"total_steps": 30_000, "eval_freq": 1_000, "eval_episodes": 1, "log_interval": 100}}
+SMALL = {
+    "env": {"max_episode_steps": 30},
+    "dqn": {"hidden_size": 8, "buffer_size": 200, "batch_size": 8, "warmup_steps": 50},
+    "run": {"total_steps": 30_000, "eval_freq": 1_000, "eval_episodes": 1, "log_interval": 100},
+}
 
 
 def cockpit_with_file_limit(limit: int, *args, cwd: Path) -> subprocess.CompletedProcess:
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    return subprocess.run([sys.executable, "-m", "cockpit", *map(str, args)], preexec_fn=limited, capture_output=True,
-                          text=True, timeout=180, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "cockpit", *map(str, args)],
+        preexec_fn=limited,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=cwd,
+    )
 
 
 def files(run_dir: Path) -> dict[str, bytes]:

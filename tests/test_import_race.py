@@ -33,13 +33,21 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_a_slow_torch_import_does_not_race_the_run_logs_first_flush(tmp_path: Path):
-    preset = write_tiny_preset(tmp_path / "p.toml", dqn={"warmup_steps": 400, "buffer_size": 500},
-                               run={"total_steps": 500, "eval_freq": 500, "log_interval": 100})
+    preset = write_tiny_preset(
+        tmp_path / "p.toml",
+        dqn={"warmup_steps": 400, "buffer_size": 500},
+        run={"total_steps": 500, "eval_freq": 500, "log_interval": 100},
+    )
     script = tmp_path / "slow_imports.py"
     script.write_text(SLOW_IMPORTS)
     run_dir = tmp_path / "run"
-    done = subprocess.run([sys.executable, str(script), str(preset), "--no-ui", "--run-dir", str(run_dir)],
-                          capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, str(script), str(preset), "--no-ui", "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=Path(__file__).parent,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
     assert "ImportError" not in done.stdout + done.stderr

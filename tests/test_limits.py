@@ -4,11 +4,11 @@ bad input before anything starts, not a failure a thousand steps in."""
 from __future__ import annotations
 
 import pytest
+from tiny import tiny_config
 
 from cockpit import cli
 from cockpit.engine import resources
 from cockpit.engine.config import ConfigError, build_config, validate_live_change
-from tiny import tiny_config
 
 GIB = 2**30
 
@@ -18,14 +18,21 @@ def four_gib(monkeypatch):
     monkeypatch.setattr(resources, "available_bytes", lambda: 4 * GIB)
 
 
-@pytest.mark.parametrize("override, expected", [
-    (["dqn.hidden_size=100000", "dqn.hidden_layers=2"], "dqn.hidden_size = 100000, dqn.hidden_layers = 2, dqn.buffer_size = 64: needs about"),
-    (["dqn.buffer_size=200000000"], "GiB of memory, 4.0 GiB available (expected a smaller network or buffer)"),
-    (["dqn.learning_rate=1e308"], "dqn.learning_rate = 1e+308: expected a number in (0, 10]"),
-    (["run.threads=1000"], "run.threads = 1000: expected an integer from 1 to"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        (
+            ["dqn.hidden_size=100000", "dqn.hidden_layers=2"],
+            "dqn.hidden_size = 100000, dqn.hidden_layers = 2, dqn.buffer_size = 64: needs about",
+        ),
+        (["dqn.buffer_size=200000000"], "GiB of memory, 4.0 GiB available (expected a smaller network or buffer)"),
+        (["dqn.learning_rate=1e308"], "dqn.learning_rate = 1e+308: expected a number in (0, 10]"),
+        (["run.threads=1000"], "run.threads = 1000: expected an integer from 1 to"),
+    ],
+)
 def test_a_run_the_machine_cannot_carry_is_refused_before_its_directory_exists(
-        tiny_preset, tmp_path, capsys, four_gib, override, expected):
+    tiny_preset, tmp_path, capsys, four_gib, override, expected
+):
     run_dir = tmp_path / "run"
     sets = [arg for text in override for arg in ("--set", text)]
     assert cli.main([str(tiny_preset), "--no-ui", *sets, "--run-dir", str(run_dir)]) == 2

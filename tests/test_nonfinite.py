@@ -9,12 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from live_run import wait_for_file
+from tiny import tiny_config, write_tiny_preset
+from waiting import until
+
 from cockpit.commands.attach import create_attach_app
 from cockpit.ui.launch import create_app
 from cockpit.ui.widgets.metric_chart import MetricChart
-from live_run import wait_for_file
-from waiting import until
-from tiny import tiny_config, write_tiny_preset
 
 TESTS = Path(__file__).parent
 POISON_STEP = 300
@@ -28,7 +29,8 @@ def poison_rewards(trainer, action, result):
 
 def diagnosed(store) -> bool:
     return store.status.get("state") == "paused" and any(
-        e["kind"] == "alert" and e.get("name") == "non_finite" for e in store.events)
+        e["kind"] == "alert" and e.get("name") == "non_finite" for e in store.events
+    )
 
 
 async def draw_every_chart(app, pilot) -> list[str]:
@@ -68,13 +70,18 @@ async def test_the_local_cockpit_stays_open_and_shows_the_diagnosis(tmp_path):
 
 
 async def test_an_attached_viewer_stays_open_on_a_run_gone_non_finite(tmp_path):
-    preset = write_tiny_preset(tmp_path / "nan.toml", env={"id": "broken_envs:cockpit-tests/NanReward-v0",
-                                                           "reward_abs_max": 1.0}, run=LONG)
+    preset = write_tiny_preset(
+        tmp_path / "nan.toml", env={"id": "broken_envs:cockpit-tests/NanReward-v0", "reward_abs_max": 1.0}, run=LONG
+    )
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     with open(tmp_path / "run.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "cockpit", str(preset), "--no-ui", "--run-dir", str(run_dir)],
-                                stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cockpit", str(preset), "--no-ui", "--run-dir", str(run_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         wait_for_file(run_dir / "control.json", proc=proc)
         app = create_attach_app(run_dir, refresh_s=0.2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import broken_envs
+
 from cockpit.cli import main as cockpit_main
 from cockpit.engine import seeding
 from cockpit.engine.config import load_preset

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+from live_run import TRAINING, LiveRun, RawClient, cockpit, wait_for_file
+from tiny import tiny_config
 
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore
@@ -23,8 +25,6 @@ from cockpit.remote import viewer as viewer_module
 from cockpit.remote.client import Connection, RemoteControl, RemoteStore
 from cockpit.remote.protocol import MAX_REQUEST
 from cockpit.remote.server import ControlServer
-from live_run import TRAINING, LiveRun, RawClient, cockpit, wait_for_file
-from tiny import tiny_config
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"
 ANSWER_S = 30
@@ -81,8 +81,15 @@ def test_each_command_acts_on_the_run_and_answers(live, client):
     assert status["state"] == "paused" and status["step"] == paused["step"]
 
     changed = ask(Command("set", "learning_rate", 5e-4))
-    assert changed == {"ok": True, "step": paused["step"], "key": "learning_rate", "old": 1e-3, "new": 5e-4,
-                       "number": changed["number"], "rollback": f"cockpit --fork {live.run_dir} --before-change {changed['number']}"}
+    assert changed == {
+        "ok": True,
+        "step": paused["step"],
+        "key": "learning_rate",
+        "old": 1e-3,
+        "new": 5e-4,
+        "number": changed["number"],
+        "rollback": f"cockpit --fork {live.run_dir} --before-change {changed['number']}",
+    }
     refused = ask(Command("set", "learning_rate", -1))
     assert not refused["ok"] and "expected a number in (0, 10]" in refused["error"]
     evaluation = ask(Command("evaluate"))
@@ -132,7 +139,11 @@ def test_bad_messages_are_answered_with_an_error_and_change_nothing(live):
         (b'{"v": 1, "id": 3, "cmd": {"kind": "policy"}}\n', 3, "weights do not travel"),
         (b'{"v": 1, "id": 4, "cmd": {"kind": "pause"}, "status": true}\n', 4, "exactly one of"),
         (b'{"v": 1, "id": 5, "cmd": {"kind": "stop", "source": ["x"]}}\n', 5, "expected a short name"),
-        (b"x" * (MAX_REQUEST + 10) + b'{"v": 1, "id": 6, "cmd": {"kind": "stop"}}\n', None, f"over {MAX_REQUEST} bytes"),
+        (
+            b"x" * (MAX_REQUEST + 10) + b'{"v": 1, "id": 6, "cmd": {"kind": "stop"}}\n',
+            None,
+            f"over {MAX_REQUEST} bytes",
+        ),
     ]
     for line, rid, error in bad:
         raw.send(line)
@@ -188,7 +199,7 @@ def test_a_stalled_viewer_loses_stale_updates_and_is_told_how_many(tmp_path, mon
         healthy.subscribe(seen.apply).result(ANSWER_S)
         for step in range(1, 61):
             store.publish({"step": step, "padding": "x" * 4000}, {"train/loss": (step, 0.5)})
-            assert seen.wait_for(lambda s: s.get("step") == step, ANSWER_S)
+            assert seen.wait_for(lambda s, step=step: s.get("step") == step, ANSWER_S)
         assert seen.series["train/loss"].steps == list(range(1, 61))  # the healthy viewer misses nothing
         dropped, updates, last = 0, 0, None
         while last != 60:

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from cockpit.ui.launch import create_app
 from live_run import LONG, LiveRun, RawClient, wait_for_file
 from tiny import tiny_config, write_tiny_preset
+
+from cockpit.ui.launch import create_app
 
 EXIT_S = 60
 ENTER_ALT_SCREEN, LEAVE_ALT_SCREEN = b"\x1b[?1049h", b"\x1b[?1049l"
@@ -34,9 +34,15 @@ class Terminal:
     def __init__(self, args: list, cwd: Path):
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
-        self.proc = subprocess.Popen([sys.executable, "-m", "cockpit", *map(str, args)], stdin=slave, stdout=slave,
-                                     stderr=slave, cwd=cwd, start_new_session=True,
-                                     env={**os.environ, "TERM": "xterm-256color"})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cockpit", *map(str, args)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=cwd,
+            start_new_session=True,
+            env={**os.environ, "TERM": "xterm-256color"},
+        )
         os.close(slave)
         self.output = bytearray()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -73,7 +79,7 @@ class Terminal:
         """The app left the alternate screen after it last entered it."""
         return self.output.rfind(LEAVE_ALT_SCREEN) > self.output.rfind(ENTER_ALT_SCREEN) >= 0
 
-    def __enter__(self) -> "Terminal":
+    def __enter__(self) -> Terminal:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -98,8 +104,11 @@ def started(text: str) -> bool:
     return '"kind": "start"' in text
 
 
-@pytest.mark.parametrize("signum, hang_up", [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGHUP, True)],
-                         ids=["SIGINT", "SIGTERM", "SIGHUP-after-hangup"])
+@pytest.mark.parametrize(
+    "signum, hang_up",
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGHUP, True)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP-after-hangup"],
+)
 def test_the_ui_stops_the_run_gracefully_on_a_signal(tmp_path, signum, hang_up):
     """SIGHUP comes after the terminal has hung up, as when an SSH connection drops: nothing can be
     written there any more, and the run must still be stopped, saved and the process gone."""

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny import write_tiny_preset
 
 from cockpit.cli import main
 from cockpit.engine.config import load_preset
-from tiny import write_tiny_preset
 
 pytest.importorskip("scipy")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -84,8 +84,22 @@ def test_compare_overlays_runs_and_lists_differing_keys(seeds_sweep, tmp_path):
 
 def test_one_factor_sweep_ranks_values_on_shared_seeds(preset, tmp_path):
     out = tmp_path / "tune"
-    code, text = run_cli(["tune", str(preset), "--param", "dqn.learning_rate=1e-3,1e-2", "--seeds", "2", "--workers", "2",
-                          "--total-steps", "200", "--out", str(out)])
+    code, text = run_cli(
+        [
+            "tune",
+            str(preset),
+            "--param",
+            "dqn.learning_rate=1e-3,1e-2",
+            "--seeds",
+            "2",
+            "--workers",
+            "2",
+            "--total-steps",
+            "200",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, text
     summary = json.loads((out / "summary.json").read_text())
     assert {r["label"] for r in summary["ranking"]} == {"0.001", "0.01"}
@@ -98,20 +112,23 @@ def test_one_factor_sweep_ranks_values_on_shared_seeds(preset, tmp_path):
     assert best.dqn.learning_rate == float(summary["ranking"][0]["label"]) and best.run.total_steps == 200
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--param", "dqn.learning_rate=1e-3,1e-2", "--param", "dqn.gamma=0.9,0.99"], "exactly one hyperparameter"),
-    (["--param", "dqn.learnig_rate=1e-3,1e-2"], "unknown key dqn.learnig_rate (did you mean dqn.learning_rate?)"),
-    (["--param", "dqn.learning_rate=1e-3,,1e-2"], "malformed value list"),
-    (["--param", "dqn.learning_rate=1e-3"], "at least two values"),
-    (["--param", "dqn.batch_size=16,abc"], "expected an integer"),
-    (["--search", "dqn.learning_rate=log:0:1"], "expected a number in (0, 10]"),
-    (["--search", "dqn.learning_rate=log:1e-3"], "expected LOW:HIGH"),
-    (["--search", "dqn.loss=a:b"], "numeric bounds"),
-    (["--param", "dqn.gamma=0.9,0.99", "--search", "dqn.learning_rate=1e-4:1e-3"], "not both"),
-    (["--seeds", "0", "--param", "dqn.gamma=0.9,0.99"], "--seeds 0"),
-    (["--param", "env.id=CartPole-v1,Foo-v9"], "env.id = 'Foo-v9': cannot make this environment"),
-    (["--param", "run.device=cpu,cuda:7"], "run.device = 'cuda:7': not available here"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--param", "dqn.learning_rate=1e-3,1e-2", "--param", "dqn.gamma=0.9,0.99"], "exactly one hyperparameter"),
+        (["--param", "dqn.learnig_rate=1e-3,1e-2"], "unknown key dqn.learnig_rate (did you mean dqn.learning_rate?)"),
+        (["--param", "dqn.learning_rate=1e-3,,1e-2"], "malformed value list"),
+        (["--param", "dqn.learning_rate=1e-3"], "at least two values"),
+        (["--param", "dqn.batch_size=16,abc"], "expected an integer"),
+        (["--search", "dqn.learning_rate=log:0:1"], "expected a number in (0, 10]"),
+        (["--search", "dqn.learning_rate=log:1e-3"], "expected LOW:HIGH"),
+        (["--search", "dqn.loss=a:b"], "numeric bounds"),
+        (["--param", "dqn.gamma=0.9,0.99", "--search", "dqn.learning_rate=1e-4:1e-3"], "not both"),
+        (["--seeds", "0", "--param", "dqn.gamma=0.9,0.99"], "--seeds 0"),
+        (["--param", "env.id=CartPole-v1,Foo-v9"], "env.id = 'Foo-v9': cannot make this environment"),
+        (["--param", "run.device=cpu,cuda:7"], "run.device = 'cuda:7': not available here"),
+    ],
+)
 def test_tune_refuses_bad_input_in_one_line(preset, tmp_path, capsys, args, message):
     out = tmp_path / "never"
     assert main(["tune", str(preset), *args, "--out", str(out)]) == 2
@@ -132,10 +149,32 @@ def test_search_resumes_an_interrupted_study(preset, tmp_path):
     heartbeat is stale and retried with the same parameters, and the study reaches its trial count."""
     optuna = pytest.importorskip("optuna")
     out = tmp_path / "search"
-    command = [sys.executable, "-m", "cockpit", "tune", str(preset), "--search", "dqn.learning_rate=log:1e-4:1e-2",
-               "--trials", "3", "--seeds", "1", "--workers", "1", "--heartbeat", "2", "--sampler-seed", "3",
-               "--set", "run.total_steps=200", "--out", str(out)]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "cockpit",
+        "tune",
+        str(preset),
+        "--search",
+        "dqn.learning_rate=log:1e-4:1e-2",
+        "--trials",
+        "3",
+        "--seeds",
+        "1",
+        "--workers",
+        "1",
+        "--heartbeat",
+        "2",
+        "--sampler-seed",
+        "3",
+        "--set",
+        "run.total_steps=200",
+        "--out",
+        str(out),
+    ]
+    first = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     seen = []
     for line in first.stdout:
         seen.append(line)
@@ -148,8 +187,9 @@ def test_search_resumes_an_interrupted_study(preset, tmp_path):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "(1 trials so far)" in resumed.stdout or "(2 trials so far)" in resumed.stdout
     assert "(retry of trial 1)" in resumed.stdout
-    study = optuna.load_study(study_name=json.loads((out / "summary.json").read_text())["study"],
-                              storage=f"sqlite:///{out / 'study.db'}")
+    study = optuna.load_study(
+        study_name=json.loads((out / "summary.json").read_text())["study"], storage=f"sqlite:///{out / 'study.db'}"
+    )
     states = {t.number: t.state.name for t in study.get_trials()}
     assert states[0] == "COMPLETE" and states[1] == "FAIL"
     retry = next(t for t in study.get_trials() if t.system_attrs.get("failed_trial") == 1)  # set by the retry
@@ -161,9 +201,11 @@ def test_search_resumes_an_interrupted_study(preset, tmp_path):
 def test_sweep_commands_import_no_heavy_package_before_use():
     """scipy, matplotlib, optuna, sqlalchemy (and torch) load inside the functions that use them:
     `cockpit seeds --help` and a bad argument answer without them."""
-    code = ("import sys, cockpit.cli, cockpit.commands.seeds, cockpit.commands.tune, cockpit.commands.compare, "
-            "cockpit.sweeps.search, cockpit.sweeps.search_report; "
-            "print(sorted(m for m in ('scipy', 'matplotlib', 'optuna', 'sqlalchemy', 'torch') if m in sys.modules))")
+    code = (
+        "import sys, cockpit.cli, cockpit.commands.seeds, cockpit.commands.tune, cockpit.commands.compare, "
+        "cockpit.sweeps.search, cockpit.sweeps.search_report; "
+        "print(sorted(m for m in ('scipy', 'matplotlib', 'optuna', 'sqlalchemy', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -174,18 +216,23 @@ def test_search_reports_the_seed_mean_and_prunes_on_it(tmp_path):
     import argparse
 
     optuna = pytest.importorskip("optuna")
-    from cockpit.sweeps.launcher import Job
-    from cockpit.sweeps.search import ActiveTrial, Search
     from tiny import tiny_config
 
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    from cockpit.sweeps.launcher import Job
+    from cockpit.sweeps.search import ActiveTrial, Search
+
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    )
     earlier = study.ask()
     earlier.report(100.0, 100)
     study.tell(earlier, 100.0)
     args = argparse.Namespace(workers=2, heartbeat=60, trials=2, preset="tiny.toml", set=[])
     search = Search(study, None, args, tiny_config(), [], [1, 2], tmp_path)
     active = ActiveTrial(study.ask())
-    active.jobs = [Job(f"s{seed}", tmp_path / f"s{seed}", [], 400, tmp_path / f"s{seed}.log", tag=active) for seed in (1, 2)]
+    active.jobs = [
+        Job(f"s{seed}", tmp_path / f"s{seed}", [], 400, tmp_path / f"s{seed}.log", tag=active) for seed in (1, 2)
+    ]
     for job in active.jobs:
         search.launcher.submit(job)
     search.active.append(active)

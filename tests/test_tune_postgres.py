@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from postgres import postgres_server
 from tiny import write_tiny_preset
 
@@ -25,14 +24,32 @@ def test_two_workers_share_one_study(postgres_url, tmp_path):
     preset = write_tiny_preset(tmp_path / "tiny.toml", run={"total_steps": 200, "eval_freq": 100, "log_interval": 100})
 
     def worker(name: str) -> subprocess.Popen:
-        command = [sys.executable, "-m", "cockpit", "tune", str(preset), "--search", "dqn.learning_rate=log:1e-4:1e-2",
-                   "--search", "dqn.batch_size=8,16", "--trials", "4", "--seeds", "1", "--workers", "1",
-                   "--storage", postgres_url, "--out", str(tmp_path / name)]
+        command = [
+            sys.executable,
+            "-m",
+            "cockpit",
+            "tune",
+            str(preset),
+            "--search",
+            "dqn.learning_rate=log:1e-4:1e-2",
+            "--search",
+            "dqn.batch_size=8,16",
+            "--trials",
+            "4",
+            "--seeds",
+            "1",
+            "--workers",
+            "1",
+            "--storage",
+            postgres_url,
+            "--out",
+            str(tmp_path / name),
+        ]
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     workers = [worker("a"), worker("b")]
     outputs = [w.communicate(timeout=240)[0] for w in workers]
-    for w, output in zip(workers, outputs):
+    for w, output in zip(workers, outputs, strict=False):
         assert w.returncode == 0, output
         assert "best preset" in output
     name = json.loads((tmp_path / "a" / "summary.json").read_text())["study"]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from tiny import tiny_config
+from waiting import until
 
 from cockpit.engine.control import Control
 from cockpit.engine.history import load_history
@@ -23,8 +25,6 @@ from cockpit.ui.screens.help import HelpScreen
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
 from cockpit.ui.widgets.metric_chart import MetricChart
 from cockpit.ui.widgets.render_panel import RenderPanel
-from tiny import tiny_config
-from waiting import until
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"
 LONG = {"run": {"total_steps": 1_000_000, "eval_freq": 500}}
@@ -101,8 +101,12 @@ async def test_m_mutes_the_latest_alerts_kind_and_shows_it_again(tmp_path):
         await started(app, pilot)
         app.store.add_event({"kind": "alert", "step": 1, "name": "grad_spike", "message": "spike", "fatal": False})
         await pilot.press("m")
-        assert (await answered(app, pilot)) == {"ok": True, "step": app.replies[-1].result()["step"],
-                                                 "alert": "grad_spike", "muted": True}
+        assert (await answered(app, pilot)) == {
+            "ok": True,
+            "step": app.replies[-1].result()["step"],
+            "alert": "grad_spike",
+            "muted": True,
+        }
         assert "grad_spike" in app.store.status["muted_alerts"] and "alert   grad_spike muted by ui" in events_text(app)
         await pilot.press("m")
         assert (await answered(app, pilot))["muted"] is False and app.store.status["muted_alerts"] == []
@@ -160,14 +164,23 @@ async def test_h_dialog_refuses_a_bad_value_and_applies_a_good_one(tmp_path):
         field = dialog.query_one("#value")
         field.value = "-1"
         await pilot.press("enter")
-        assert "refused" in str(dialog.query_one("#message").render()) and "expected a number in (0, 10]" in str(dialog.query_one("#message").render())
+        assert "refused" in str(dialog.query_one("#message").render()) and "expected a number in (0, 10]" in str(
+            dialog.query_one("#message").render()
+        )
         assert app.control.pending_change is None and app.screen is dialog
         field.value = "5e-4"
         await pilot.press("enter")
         assert app.screen is not dialog
         reply = await answered(app, pilot)
-        assert reply == {"ok": True, "step": reply["step"], "key": "learning_rate", "old": 1e-3, "new": 5e-4, "number": 1,
-                         "rollback": f"cockpit --fork {tmp_path / 'run'} --before-change 1"}
+        assert reply == {
+            "ok": True,
+            "step": reply["step"],
+            "key": "learning_rate",
+            "old": 1e-3,
+            "new": 5e-4,
+            "number": 1,
+            "rollback": f"cockpit --fork {tmp_path / 'run'} --before-change 1",
+        }
         toast = f"change #1: learning_rate 0.001 → 0.0005 at step {reply['step']:,}\nroll back: cockpit --fork"
         assert any(toast in message for message in app.toasts)  # a toast outlives the scrolling pane
         assert "learning_rate 0.001 → 0.0005" in events_text(app)
@@ -179,7 +192,9 @@ async def test_h_dialog_says_when_a_change_is_pending(tmp_path):
     release = threading.Event()
     store = MetricsStore()
     store.publish({"state": "running", "hyperparameters": {"learning_rate": 1e-3, "gamma": 0.99}})
-    app = CockpitApp("scripted", Control(), store, make_trainer=lambda: type("T", (), {"run": lambda s: release.wait(30) and {}})())
+    app = CockpitApp(
+        "scripted", Control(), store, make_trainer=lambda: type("T", (), {"run": lambda s: release.wait(30) and {}})()
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         first = app.control.set("gamma", 0.95, source="test")
         assert not first.done()
@@ -248,7 +263,15 @@ async def test_q_stops_the_run_gracefully_and_exits(tmp_path):
         await pilot.pause()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "stopped"
-    meta = json.loads((tmp_path / "run" / "checkpoints" / (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() / "meta.json").read_text())
+    meta = json.loads(
+        (
+            tmp_path
+            / "run"
+            / "checkpoints"
+            / (tmp_path / "run" / "checkpoints" / "latest").read_text().strip()
+            / "meta.json"
+        ).read_text()
+    )
     assert meta["kind"] == "stop" and meta["exact"]
 
 

@@ -3,12 +3,12 @@ though nothing new is published, and the end's checkpoint reads as the normal th
 
 from __future__ import annotations
 
+from tiny import tiny_config
+from waiting import until
 
 from cockpit.text import event_line
 from cockpit.ui.launch import create_app
 from cockpit.ui.widgets.metric_chart import MetricChart
-from waiting import until
-from tiny import tiny_config
 
 
 def latest_step(chart: MetricChart) -> int:

@@ -4,7 +4,6 @@ gone, and all of them when it stops; a run whose viewer slots are all taken says
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shlex
 import shutil
@@ -16,6 +15,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
+from live_run import wait_for_file
+from tiny import tiny_config
 
 from cockpit.commands import ctl
 from cockpit.commands.attach import create_attach_app
@@ -23,13 +25,10 @@ from cockpit.commands.ls import describe_run
 from cockpit.engine.config import to_toml
 from cockpit.engine.control import Control
 from cockpit.engine.metrics import MetricsStore
-from aiohttp.test_utils import TestServer
 from cockpit.remote import server as server_module
 from cockpit.remote import web
 from cockpit.remote.client import Busy, Connection
 from cockpit.remote.server import ControlServer
-from live_run import wait_for_file
-from tiny import tiny_config
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"
 WAIT_S = 30
@@ -70,8 +69,12 @@ async def test_the_web_server_ends_the_viewer_of_a_page_that_is_gone_and_all_of_
     shutil.copytree(RECORDED, run_dir)
     log = tmp_path / "web.log"
     with open(log, "w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "cockpit", "attach", str(run_dir), "--web"],
-                                  stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cockpit", "attach", str(run_dir), "--web"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
     try:
         text = wait_for_file(log, lambda t: "?token=" in t, server)
         base, token = re.search(r"http(://127\.0\.0\.1:\d+)/\?token=(\S+)", text).groups()
@@ -93,8 +96,10 @@ async def test_the_web_server_ends_the_viewer_of_a_page_that_is_gone_and_all_of_
             server.wait()
 
 
-STUBBORN = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "sys.stdout.write('__GANGLION__\\n'); sys.stdout.flush(); time.sleep(600)")
+STUBBORN = (
+    "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "sys.stdout.write('__GANGLION__\\n'); sys.stdout.flush(); time.sleep(600)"
+)
 
 
 async def stubborn_viewer(server):

@@ -21,8 +21,11 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run_dir", type=Path, help="the run's directory")
-    p.add_argument("--web", action="store_true",
-                   help="serve the cockpit to a browser (textual-serve) on 127.0.0.1, behind a random token")
+    p.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the cockpit to a browser (textual-serve) on 127.0.0.1, behind a random token",
+    )
     p.add_argument("--port", type=int, help="with --web: the port (default: a free one)")
     return p
 
@@ -68,14 +71,21 @@ def create_attach_app(run_dir: Path, refresh_s: float | None = None):
                 reason = f"cannot subscribe to the run ({e})"
             else:
                 pid = connection.hello.get("pid")
-                return CockpitApp(f"{title} · attached", RemoteControl(connection, store), store, run_dir=run_dir,
-                                  render_episode=lambda policy, number: policy["frames"], attached=True,
-                                  notice=f"attached to the run (pid {pid}): q detaches, the run goes on; S stops it",
-                                  **kwargs)
+                return CockpitApp(
+                    f"{title} · attached",
+                    RemoteControl(connection, store),
+                    store,
+                    run_dir=run_dir,
+                    render_episode=lambda policy, number: policy["frames"],
+                    attached=True,
+                    notice=f"attached to the run (pid {pid}): q detaches, the run goes on; S stops it",
+                    **kwargs,
+                )
     if found.state in ("dead", "running"):
         store.publish({"state": "dead" if found.state == "dead" else "not listening"})
-    return CockpitApp(f"{title} · read-only", None, store, run_dir=run_dir, attached=True,
-                      notice=f"read-only: {reason}", **kwargs)
+    return CockpitApp(
+        f"{title} · read-only", None, store, run_dir=run_dir, attached=True, notice=f"read-only: {reason}", **kwargs
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -25,8 +25,13 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("preset", help="a TOML preset with [env], [dqn] and [run] tables")
-    p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
-                   help="override any preset key, as for a run (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="TABLE.KEY=VALUE",
+        help="override any preset key, as for a run (repeatable)",
+    )
     p.add_argument("--seed", type=int, help="override run.seed")
     p.add_argument("--total-steps", type=int, help="override run.total_steps")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -46,11 +51,21 @@ def main(argv: list[str]) -> int:
     seconds = time.perf_counter() - started
     counts = summary(results)
     if args.json:
-        print(json.dumps({
-            "preset": args.preset, "env": config.env.id, "seed": config.run.seed,
-            "passed": counts[FAIL] == 0, "counts": counts, "seconds": round(seconds, 2),
-            "checks": [as_dict(r) for r in results],
-        }, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "preset": args.preset,
+                    "env": config.env.id,
+                    "seed": config.run.seed,
+                    "passed": counts[FAIL] == 0,
+                    "counts": counts,
+                    "seconds": round(seconds, 2),
+                    "checks": [as_dict(r) for r in results],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         print(format_checklist(args.preset, config.env.id, config.run.seed, results, seconds))
     return EXIT_FAILED if counts[FAIL] else 0
@@ -70,5 +85,8 @@ def format_checklist(preset: str, env_id: str, seed: int, results: list, seconds
             if r.advice:
                 lines.append(f"    {'':<{width}}  → {r.advice}")
     counts = summary(results)
-    lines += ["", f"{counts[OK]} passed · {counts[WARN]} warning{'s' if counts[WARN] != 1 else ''} · {counts[FAIL]} failed · {seconds:.1f} s"]
+    lines += [
+        "",
+        f"{counts[OK]} passed · {counts[WARN]} warning{'s' if counts[WARN] != 1 else ''} · {counts[FAIL]} failed · {seconds:.1f} s",
+    ]
     return "\n".join(lines)

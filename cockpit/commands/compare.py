@@ -24,12 +24,17 @@ IGNORED = ("run.seed",)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cockpit compare", description="Overlay the evaluation curves of finished runs or sweeps.",
-                                epilog="example:\n  cockpit compare runs/seeds-cartpole-2026... runs/CartPole-v1-cartpole-s1-... --png cmp.png",
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="cockpit compare",
+        description="Overlay the evaluation curves of finished runs or sweeps.",
+        epilog="example:\n  cockpit compare runs/seeds-cartpole-2026... runs/CartPole-v1-cartpole-s1-... --png cmp.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("paths", nargs="+", type=Path, metavar="RUN_DIR", help="run directories or sweep directories")
     p.add_argument("--png", type=Path, metavar="FILE", help="also write the plot as a PNG here")
-    p.add_argument("--last", type=int, default=5, metavar="K", help="score: mean of the last K scheduled evaluations (default 5)")
+    p.add_argument(
+        "--last", type=int, default=5, metavar="K", help="score: mean of the last K scheduled evaluations (default 5)"
+    )
     return p
 
 
@@ -56,8 +61,13 @@ def main(argv: list[str]) -> int:
     print(report.terminal_plot(series, title, target, color=sys.stdout.isatty()))
     print()
     score = aggregate.Score("last", args.last)
-    print(report.table(["#", "curve", "runs", "seeds", "final eval", "best eval", f"last {args.last} evals, IQM"],
-                       [row(i, g, score) for i, g in enumerate(groups, 1)], left=2))
+    print(
+        report.table(
+            ["#", "curve", "runs", "seeds", "final eval", "best eval", f"last {args.last} evals, IQM"],
+            [row(i, g, score) for i, g in enumerate(groups, 1)],
+            left=2,
+        )
+    )
     print()
     print(differences_text(groups))
     if args.png:
@@ -73,7 +83,9 @@ def groups_of(path: Path) -> tuple[list[Group], list[str]]:
         raise ConfigError(f"{path}: no such run or sweep directory")
     paths = find_run_dirs(path)
     if not paths:
-        raise ConfigError(f"{path}: no run directories found (expected config.toml and metrics.jsonl in it or below it)")
+        raise ConfigError(
+            f"{path}: no run directories found (expected config.toml and metrics.jsonl in it or below it)"
+        )
     runs, damaged = [], []
     for run_path in paths:
         try:
@@ -89,13 +101,17 @@ def groups_of(path: Path) -> tuple[list[Group], list[str]]:
         return [], damaged
     by_config: dict[str, list] = {}
     for run in runs:
-        key = json.dumps({k: v for k, v in flatten(run.config).items() if k not in IGNORED}, sort_keys=True, default=str)
+        key = json.dumps(
+            {k: v for k, v in flatten(run.config).items() if k not in IGNORED}, sort_keys=True, default=str
+        )
         by_config.setdefault(key, []).append(run)
     groups = []
     for records in by_config.values():
         label = str(path)
         if len(by_config) > 1:
-            common = Path(*commonparts([r.path.relative_to(path).parts[:-1] if r.path != path else () for r in records]))
+            common = Path(
+                *commonparts([r.path.relative_to(path).parts[:-1] if r.path != path else () for r in records])
+            )
             label = str(path / common) if common.parts else f"{path} ({records[0].path.name}…)"
         groups.append(Group(label, sorted(records, key=lambda r: r.seed if r.seed is not None else -1)))
     return groups, damaged
@@ -117,8 +133,15 @@ def row(i: int, g: Group, score: aggregate.Score) -> list[str]:
     bests = [r["best_eval"] for r in rows if r["best_eval"] is not None]
     scores = [s for s in g.scores(score) if s == s]
     mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
-    return [f"#{i}", g.label, str(len(rows)), ",".join(str(r["seed"]) for r in rows), report.fmt(mean(finals)),
-            report.fmt(mean(bests)), report.fmt(float(aggregate.iqm(scores)) if scores else None)]
+    return [
+        f"#{i}",
+        g.label,
+        str(len(rows)),
+        ",".join(str(r["seed"]) for r in rows),
+        report.fmt(mean(finals)),
+        report.fmt(mean(bests)),
+        report.fmt(float(aggregate.iqm(scores)) if scores else None),
+    ]
 
 
 def differences_text(groups: list[Group]) -> str:

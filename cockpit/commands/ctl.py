@@ -14,8 +14,17 @@ from cockpit.text import reply_text
 
 EXIT_REFUSED = 1
 EXIT_NOT_LISTENING = 3
-ACTIONS = {"pause": "pause", "resume": "resume", "eval": "evaluate", "checkpoint": "checkpoint", "stop": "stop",
-           "set": "set", "mute": "mute", "unmute": "unmute", "status": None}
+ACTIONS = {
+    "pause": "pause",
+    "resume": "resume",
+    "eval": "evaluate",
+    "checkpoint": "checkpoint",
+    "stop": "stop",
+    "set": "set",
+    "mute": "mute",
+    "unmute": "unmute",
+    "status": None,
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,13 +42,25 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run_dir", type=Path, help="the run's directory")
-    p.add_argument("action", choices=list(ACTIONS), help="what to do; set takes dqn.KEY=VALUE, mute and unmute an alert kind")
-    p.add_argument("assignment", nargs="?", metavar="dqn.KEY=VALUE|KIND",
-                   help="for set: a live hyperparameter and its value; for mute/unmute: an alert kind")
-    p.add_argument("--now", action="store_true", help="with stop: checkpoint at once (inexact) rather than at the episode's end")
+    p.add_argument(
+        "action", choices=list(ACTIONS), help="what to do; set takes dqn.KEY=VALUE, mute and unmute an alert kind"
+    )
+    p.add_argument(
+        "assignment",
+        nargs="?",
+        metavar="dqn.KEY=VALUE|KIND",
+        help="for set: a live hyperparameter and its value; for mute/unmute: an alert kind",
+    )
+    p.add_argument(
+        "--now", action="store_true", help="with stop: checkpoint at once (inexact) rather than at the episode's end"
+    )
     p.add_argument("--json", action="store_true", help="print the run's reply as JSON")
-    p.add_argument("--timeout", type=float, default=300.0,
-                   help="seconds to wait for the answer (an evaluation, or a checkpoint at the episode's end); default 300")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the answer (an evaluation, or a checkpoint at the episode's end); default 300",
+    )
     return p
 
 
@@ -50,15 +71,21 @@ def command_of(args: argparse.Namespace) -> Command | None:
             raise ConfigError("ctl set: expected dqn.KEY=VALUE, e.g. dqn.learning_rate=1e-4")
         table, key, value = parse_override(args.assignment)
         if table != "dqn" or key not in LIVE_KEYS:
-            raise ConfigError(f"ctl set {args.assignment}: {table}.{key} is not live-adjustable; expected dqn.KEY with "
-                              f"KEY one of {', '.join(LIVE_KEYS)}")
+            raise ConfigError(
+                f"ctl set {args.assignment}: {table}.{key} is not live-adjustable; expected dqn.KEY with "
+                f"KEY one of {', '.join(LIVE_KEYS)}"
+            )
         return Command("set", key, value, source="ctl")
     if args.action in ("mute", "unmute"):
         if args.assignment not in ALERT_KINDS:
-            raise ConfigError(f"ctl {args.action} {args.assignment or ''}: expected an alert kind, one of {', '.join(ALERT_KINDS)}")
+            raise ConfigError(
+                f"ctl {args.action} {args.assignment or ''}: expected an alert kind, one of {', '.join(ALERT_KINDS)}"
+            )
         return Command(args.action, args.assignment, source="ctl")
     if args.assignment:
-        raise ConfigError(f"ctl {args.action}: unexpected argument {args.assignment!r} (only set, mute and unmute take one)")
+        raise ConfigError(
+            f"ctl {args.action}: unexpected argument {args.assignment!r} (only set, mute and unmute take one)"
+        )
     if args.now and args.action != "stop":
         raise ConfigError("--now: only with stop")
     if args.action == "status":
@@ -113,8 +140,11 @@ def main(argv: list[str]) -> int:
             if status.get("state") == "paused":
                 # Taken at the end of the episode, which a paused run does not reach: do not wait for it.
                 connection.request("cmd", command.to_dict())
-                print(json.dumps({"ok": True, "queued": True, "step": status.get("step")}) if args.json else
-                      "checkpoint requested: the run is paused; it is taken at the end of this episode once it resumes")
+                print(
+                    json.dumps({"ok": True, "queued": True, "step": status.get("step")})
+                    if args.json
+                    else "checkpoint requested: the run is paused; it is taken at the end of this episode once it resumes"
+                )
                 return 0
         _, future = connection.request("status") if command is None else connection.request("cmd", command.to_dict())
         answer = future.result(args.timeout)
@@ -125,7 +155,10 @@ def main(argv: list[str]) -> int:
         print(f"cockpit: error: {e}", file=sys.stderr)
         return 2
     except TimeoutError:
-        print(f"cockpit: {args.action}: no answer within {args.timeout:g} s (the run may still act on it)", file=sys.stderr)
+        print(
+            f"cockpit: {args.action}: no answer within {args.timeout:g} s (the run may still act on it)",
+            file=sys.stderr,
+        )
         return EXIT_REFUSED
     finally:
         connection.close()

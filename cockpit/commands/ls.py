@@ -18,7 +18,9 @@ def parser() -> argparse.ArgumentParser:
         description="List the runs under a folder (default runs/): state (running, paused, finished, stopped, "
         "failed, dead, damaged: the reason with --json), step, last evaluation, and whether one can attach to steer it.",
     )
-    p.add_argument("root", type=Path, nargs="?", default=Path("runs"), help="a folder of run directories (default runs/)")
+    p.add_argument(
+        "root", type=Path, nargs="?", default=Path("runs"), help="a folder of run directories (default runs/)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per run")
     return p
 
@@ -30,10 +32,24 @@ def describe_run(run_dir: Path) -> dict:
     found = probe(run_dir)
     reason = damage(run_dir) if not found.listening else None
     if reason is not None:
-        return {"run_dir": str(run_dir), "state": "damaged", "step": None, "total_steps": None, "last_eval": None,
-                "attach": "-", "reason": reason}
-    row = {"run_dir": str(run_dir), "state": found.state, "step": None, "total_steps": total_steps(run_dir),
-           "last_eval": None, "attach": "history", "reason": found.reason}
+        return {
+            "run_dir": str(run_dir),
+            "state": "damaged",
+            "step": None,
+            "total_steps": None,
+            "last_eval": None,
+            "attach": "-",
+            "reason": reason,
+        }
+    row = {
+        "run_dir": str(run_dir),
+        "state": found.state,
+        "step": None,
+        "total_steps": total_steps(run_dir),
+        "last_eval": None,
+        "attach": "history",
+        "reason": found.reason,
+    }
     if found.listening:
         try:
             connection = Connection(found.socket, timeout=STATUS_TIMEOUT_S)
@@ -48,8 +64,13 @@ def describe_run(run_dir: Path) -> dict:
             row.update(state="unknown", reason=f"listening but not answering ({e})")
             return row
         last = status.get("last_eval")
-        row.update(state=status.get("state", "running"), step=status.get("step"), total_steps=status.get("total_steps"),
-                   attach="live", last_eval=last and {k: last[k] for k in ("step", "mean", "std")})
+        row.update(
+            state=status.get("state", "running"),
+            step=status.get("step"),
+            total_steps=status.get("total_steps"),
+            attach="live",
+            last_eval=last and {k: last[k] for k in ("step", "mean", "std")},
+        )
         return row
     step, evaluation = log_tail(run_dir)
     if found.summary:
@@ -70,7 +91,7 @@ def table(rows: list[dict]) -> str:
     cells = [("RUN", "STATE", "STEP", "LAST EVAL", "ATTACH")]
     cells += [(r["run_dir"], r["state"], step(r), evaluation(r), r["attach"]) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells)
 
 
 def main(argv: list[str]) -> int:

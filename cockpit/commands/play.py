@@ -13,8 +13,13 @@ def parser() -> argparse.ArgumentParser:
         "next seed, q quits. Each step shows the observation, the reward, terminated/truncated and the return.",
     )
     p.add_argument("preset", help="a TOML preset with [env], [dqn] and [run] tables")
-    p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
-                   help="override any preset key, as for a run (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="TABLE.KEY=VALUE",
+        help="override any preset key, as for a run (repeatable)",
+    )
     p.add_argument("--seed", type=int, help="override run.seed (the reset seeds derive from it)")
     p.set_defaults(fork=None, total_steps=None)
     return p
@@ -34,7 +39,9 @@ def main(argv: list[str]) -> int:
     except ConfigError:
         raise
     except (Exception, SystemExit) as e:
-        raise ConfigError(f"{args.preset}: env.id = {config.env.id!r}: the environment raised "
-                          f"{describe_exception(e)} on its first reset (expected reset() and render() to run)") from None
+        raise ConfigError(
+            f"{args.preset}: env.id = {config.env.id!r}: the environment raised "
+            f"{describe_exception(e)} on its first reset (expected reset() and render() to run)"
+        ) from None
     app.run()
     return 0

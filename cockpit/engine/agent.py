@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from torch import nn
 from cockpit.engine.config import DQNConfig
 from cockpit.engine.fast_update import FastUpdate, supports
 from cockpit.engine.functional_adam import FunctionalAdam
+
 
 def q_network(obs_dim: int, n_actions: int, hidden_size: int, hidden_layers: int) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -107,7 +108,7 @@ class DQNAgent:
 
     def sync_target(self) -> None:
         with torch.no_grad():
-            for target, online in zip(self.target.parameters(), self.params):
+            for target, online in zip(self.target.parameters(), self.params, strict=False):
                 target.copy_(online)
 
     def update(self, rows: np.ndarray, obs_dim: int, cfg: DQNConfig) -> list[float]:

@@ -32,11 +32,20 @@ SPIKE_MIN_HISTORY = 20
 """Intervals seen before spikes are judged."""
 MAD_TO_SIGMA = 1.4826
 """A normal distribution's standard deviation in MADs: z-scores read as usual."""
-LABELS = {"loss_spike": "loss spikes", "grad_spike": "gradient spikes", "q_out_of_range": "Q-range alerts",
-          "q_near_zero": "Q-near-zero alerts", "no_reward": "no-reward alerts", "no_learning_signal": "no-signal alerts",
-          "no_exploration": "no-exploration alerts", "action_collapse": "action collapses",
-          "low_entropy": "low-entropy alerts", "no_progress": "no-progress alerts", "flat_return": "plateau alerts",
-          "non_finite": "non-finite alerts"}
+LABELS = {
+    "loss_spike": "loss spikes",
+    "grad_spike": "gradient spikes",
+    "q_out_of_range": "Q-range alerts",
+    "q_near_zero": "Q-near-zero alerts",
+    "no_reward": "no-reward alerts",
+    "no_learning_signal": "no-signal alerts",
+    "no_exploration": "no-exploration alerts",
+    "action_collapse": "action collapses",
+    "low_entropy": "low-entropy alerts",
+    "no_progress": "no-progress alerts",
+    "flat_return": "plateau alerts",
+    "non_finite": "non-finite alerts",
+}
 
 
 @dataclass
@@ -157,17 +166,27 @@ class HealthMonitor:
         """What a checkpoint keeps, so that a resumed run judges as an uninterrupted one would."""
         finite = lambda x: x if math.isfinite(x) else None  # noqa: E731  (JSON has no infinities)
         return {
-            "counts": dict(self.counts), "muted": sorted(self.muted), "active": sorted(self.active),
-            "last_shown": dict(self._last_shown), "folded": {k: list(v) for k, v in self._folded.items()},
-            "loss": [list(self._loss.window), self._loss.run], "grad": [list(self._grad.window), self._grad.run],
-            "no_reward_steps": self._no_reward_steps, "frozen_intervals": self._frozen_intervals,
-            "baseline": self._baseline, "best": finite(self._best), "best_step": self._best_step,
-            "highest": finite(self._highest), "evaluations": self._evaluations,
-            "best_return": finite(self._best_return), "best_return_step": self._best_return_step,
+            "counts": dict(self.counts),
+            "muted": sorted(self.muted),
+            "active": sorted(self.active),
+            "last_shown": dict(self._last_shown),
+            "folded": {k: list(v) for k, v in self._folded.items()},
+            "loss": [list(self._loss.window), self._loss.run],
+            "grad": [list(self._grad.window), self._grad.run],
+            "no_reward_steps": self._no_reward_steps,
+            "frozen_intervals": self._frozen_intervals,
+            "baseline": self._baseline,
+            "best": finite(self._best),
+            "best_step": self._best_step,
+            "highest": finite(self._highest),
+            "evaluations": self._evaluations,
+            "best_return": finite(self._best_return),
+            "best_return_step": self._best_return_step,
         }
 
     def load_state_dict(self, state: dict) -> None:
         """The inverse of `state_dict`; a part that is missing or of the wrong type is left as it is."""
+
         def number(key: str, default: float) -> float:
             value = state.get(key)
             return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
@@ -176,8 +195,11 @@ class HealthMonitor:
         self.muted |= {k for k in state.get("muted") or () if k in ALERT_KINDS}
         self.active = {k for k in state.get("active") or () if k in ALERT_KINDS}
         self._last_shown = {k: int(v) for k, v in dict(state.get("last_shown") or {}).items() if isinstance(v, int)}
-        self._folded = {k: (int(v[0]), int(v[1])) for k, v in dict(state.get("folded") or {}).items()
-                        if isinstance(v, list) and len(v) == 2}
+        self._folded = {
+            k: (int(v[0]), int(v[1]))
+            for k, v in dict(state.get("folded") or {}).items()
+            if isinstance(v, list) and len(v) == 2
+        }
         for name, spike in (("loss", self._loss), ("grad", self._grad)):
             window, run = (state.get(name) or [[], 0])[:2]
             spike.window.extend(float(x) for x in window if isinstance(x, (int, float)))
@@ -193,8 +215,13 @@ class HealthMonitor:
     def margins(self) -> dict[str, float]:
         """How near a run came to its spike and Q-range alerts (for the calibration): the highest
         z held `spike_persistence` intervals, and the farthest Q strayed past its range, in widths."""
-        return {"loss_z": self._loss.peak, "grad_z": self._grad.peak, "joint_z": self._joint_peak,
-                "mean_q_excess": self._mean_q_excess, "max_q_excess": self._max_q_excess}
+        return {
+            "loss_z": self._loss.peak,
+            "grad_z": self._grad.peak,
+            "joint_z": self._joint_peak,
+            "mean_q_excess": self._mean_q_excess,
+            "max_q_excess": self._max_q_excess,
+        }
 
     def folded(self) -> dict[str, tuple[int, int]]:
         """Alerts folded in and not yet told, per kind: (count, first step); for the run's end."""
@@ -208,27 +235,43 @@ class HealthMonitor:
         if bad:
             found["non_finite"] = (
                 f"non-finite {' and '.join(bad)} at step {h.step:,}: training diverged. Look at: the learning "
-                "rate, reward scale (clip rewards), the loss (huber is robust), gradient clipping", True)
+                "rate, reward scale (clip rewards), the loss (huber is robust), gradient clipping",
+                True,
+            )
             return
         loss, q_mean, q_max, grad = h.updates.mean(axis=0).tolist()
         change = h.last_change if h.last_change and h.step - h.last_change[0] <= c.change_watch_steps else None
         for name, spike, value, factor, what, advice in (
-                ("loss_spike", self._loss, loss, c.loss_spike_factor, "loss", "learning rate, target_update, reward scale"),
-                ("grad_spike", self._grad, grad, c.grad_spike_factor, "gradient norm", "loss, learning rate, max_grad_norm")):
+            ("loss_spike", self._loss, loss, c.loss_spike_factor, "loss", "learning rate, target_update, reward scale"),
+            (
+                "grad_spike",
+                self._grad,
+                grad,
+                c.grad_spike_factor,
+                "gradient norm",
+                "loss, learning rate, max_grad_norm",
+            ),
+        ):
             if change:
                 factor = min(factor, c.change_spike_factor)
             judged = spike.judge(value, factor, c.spike_persistence)
             if judged:
                 z, median = judged
-                cause = (f" since the live change {change[1]} = {change[2]} at step {change[0]:,}: undo it with "
-                         "its rollback command" if change else "")
+                cause = (
+                    f" since the live change {change[1]} = {change[2]} at step {change[0]:,}: undo it with "
+                    "its rollback command"
+                    if change
+                    else ""
+                )
                 found[name] = (
                     f"{what} {value:.3g} at step {h.step:,}: {z:.0f} robust scales (MADs) above its recent median "
                     f"{median:.3g} for {spike.run} intervals (threshold {factor:g}){cause}: diverging. "
-                    f"Look at: {advice}", False)
+                    f"Look at: {advice}",
+                    False,
+                )
         self._joint.append(min(self._loss.recent[-1], self._grad.recent[-1]))
         if len(self._joint) >= c.spike_persistence:
-            self._joint_peak = max(self._joint_peak, min(list(self._joint)[-c.spike_persistence:]))
+            self._joint_peak = max(self._joint_peak, min(list(self._joint)[-c.spike_persistence :]))
         self._q_range(h, q_mean, q_max, found)
 
     def _q_range(self, h: Health, q_mean: float, q_max: float, found: dict) -> None:
@@ -244,19 +287,25 @@ class HealthMonitor:
         below = [(n, v) for n, v in (("mean Q", q_mean),) if v < low - slack]
         if above or below:
             name, value = (above or below)[0]
-            side = (f"above the most any return can be, {high:.3g}: overestimation" if above
-                    else f"below the least any return can be, {low:.3g}: underestimation")
+            side = (
+                f"above the most any return can be, {high:.3g}: overestimation"
+                if above
+                else f"below the least any return can be, {low:.3g}: underestimation"
+            )
             found["q_out_of_range"] = (
                 f"{name} {value:.3g} at step {h.step:,} is {side} or divergence (returns lie in "
                 f"[{low:.3g}, {high:.3g}] from the rewards' range and γ; threshold {c.q_bound_factor:g}× its width). "
-                "Look at: reward scale, double_dqn, target_update (longer), learning rate (lower)", False)
+                "Look at: reward scale, double_dqn, target_update (longer), learning rate (lower)",
+                False,
+            )
         scale = max(abs(low), abs(high))
-        if (h.step > h.warmup_steps + c.q_zero_after_steps and scale > 0
-                and abs(q_mean) < c.q_zero_fraction * scale):
+        if h.step > h.warmup_steps + c.q_zero_after_steps and scale > 0 and abs(q_mean) < c.q_zero_fraction * scale:
             found["q_near_zero"] = (
                 f"|mean Q| {abs(q_mean):.3g} at step {h.step:,} < {c.q_zero_fraction:g}× the largest return's size "
                 f"{scale:.3g}, {c.q_zero_after_steps:,} steps after warm-up: not learning values. Look at: rewards "
-                "(cockpit check), gradients reaching the network, learning rate", False)
+                "(cockpit check), gradients reaching the network, learning rate",
+                False,
+            )
 
     def _signal(self, h: Health, found: dict) -> None:
         """Weights that no longer move (or a vanished gradient) while updates run: nothing is learned."""
@@ -269,7 +318,9 @@ class HealthMonitor:
             found["no_learning_signal"] = (
                 f"{what} for {self._frozen_intervals * 100:,} steps of updates at step {h.step:,} (threshold "
                 f"{self.cfg.frozen_intervals} intervals): no learning signal reaches the network. Look at: the "
-                "learning rate (0?), detached tensors or frozen parameters in a custom network", False)
+                "learning rate (0?), detached tensors or frozen parameters in a custom network",
+                False,
+            )
 
     def _rewards(self, h: Health, found: dict) -> None:
         low, high = h.q_range
@@ -280,7 +331,9 @@ class HealthMonitor:
             found["no_reward"] = (
                 f"no reward at all for the last {self._no_reward_steps:,} steps at step {h.step:,} (threshold "
                 f"{self.cfg.no_reward_steps:,}), though random play got some: the reward is lost on its way. "
-                "Look at: reward wrappers and clipping, the env's reward (cockpit check)", False)
+                "Look at: reward wrappers and clipping, the env's reward (cockpit check)",
+                False,
+            )
 
     # ------------------------------------------------------------------ exploration
     def _exploration(self, h: Health, found: dict) -> None:
@@ -290,7 +343,9 @@ class HealthMonitor:
             found["no_exploration"] = (
                 f"ε = {h.epsilon:g} at step {h.step:,} (threshold {c.exploration_floor:g}) before the target was "
                 "reached: past the warm-up the agent only repeats its own greedy choices. Look at: epsilon_start, "
-                "epsilon_end, epsilon_decay", False)
+                "epsilon_end, epsilon_decay",
+                False,
+            )
         total = h.action_counts.sum()
         if total < 100 or len(h.action_counts) < 2:
             return
@@ -299,13 +354,17 @@ class HealthMonitor:
             found["action_collapse"] = (
                 f"action {int(h.action_counts.argmax())} took {share:.0%} of recent steps at step {h.step:,} while "
                 f"ε = {h.epsilon:.2f} (threshold {c.collapse_action_share:.0%}): exploration collapsed. Look at: "
-                "the epsilon schedule, whether actions differ (cockpit play)", False)
+                "the epsilon schedule, whether actions differ (cockpit play)",
+                False,
+            )
         max_entropy = math.log(len(h.action_counts))
         if h.step < h.epsilon_end_step and h.entropy < c.entropy_floor * max_entropy:
             found["low_entropy"] = (
                 f"action entropy {h.entropy:.3f} at step {h.step:,} < {c.entropy_floor:g}× its maximum "
                 f"{max_entropy:.3f} before epsilon reached its end: the agent barely explores. Look at: "
-                "epsilon_start, epsilon_decay", False)
+                "epsilon_start, epsilon_decay",
+                False,
+            )
 
     # ------------------------------------------------------------------ learning
     def _learning(self, h: Health, found: dict) -> None:
@@ -332,13 +391,17 @@ class HealthMonitor:
             found["no_progress"] = (
                 f"greedy evaluation at most {self._highest:.1f} by step {h.step:,}, no better than its first "
                 f"{self._baseline:.1f} plus {c.progress_margin:.0%} of the way to the target, {after:,} steps after "
-                "warm-up: not learning. Look at: observations (cockpit check), rewards, learning rate, network size", False)
+                "warm-up: not learning. Look at: observations (cockpit check), rewards, learning rate, network size",
+                False,
+            )
         flat_since = max(self._best_step, h.epsilon_end_step)
         if not solved and h.step > h.epsilon_end_step and h.step - flat_since > c.flat_after_steps:
             found["flat_return"] = (
                 f"greedy evaluation flat: best {self._best:.1f} at step {self._best_step:,}, none better by "
                 f"{c.flat_tolerance:.0%} in {h.step - flat_since:,} steps (threshold {c.flat_after_steps:,}) after "
-                f"epsilon reached its end. Look at: learning rate, network size, exploration (epsilon_end)", False)
+                f"epsilon reached its end. Look at: learning rate, network size, exploration (epsilon_end)",
+                False,
+            )
 
     def _tolerance(self, h: Health) -> float:
         """What counts as a better evaluation: a share of the way from the first one to the target."""
@@ -362,4 +425,6 @@ class HealthMonitor:
             found["flat_return"] = (
                 f"training return flat at {h.recent_return:.1f} for {h.step - flat_since:,} steps (threshold "
                 f"{c.flat_after_steps:,}) after epsilon reached its end (ε = {h.epsilon_end:g}; no scheduled "
-                "evaluations to judge by). Look at: learning rate, network size, exploration (epsilon_end)", False)
+                "evaluations to judge by). Look at: learning rate, network size, exploration (epsilon_end)",
+                False,
+            )

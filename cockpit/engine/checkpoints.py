@@ -111,9 +111,13 @@ def read_pointer(run_dir: Path, name: str) -> str | None:
         return None
     except (OSError, UnicodeDecodeError) as e:
         reason = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror
-        raise CheckpointError(f"{path}: unreadable pointer ({reason}) (expected a checkpoint directory's name)") from None
+        raise CheckpointError(
+            f"{path}: unreadable pointer ({reason}) (expected a checkpoint directory's name)"
+        ) from None
     if target and not POINTER_TARGET.fullmatch(target):
-        raise CheckpointError(f"{path}: names {target[:60]!r} (expected a checkpoint directory's name, e.g. step-000012000)")
+        raise CheckpointError(
+            f"{path}: names {target[:60]!r} (expected a checkpoint directory's name, e.g. step-000012000)"
+        )
     return target or None
 
 
@@ -132,16 +136,48 @@ def find(path: Path, prefer: str = "latest") -> Path:
             candidate = checkpoints_dir(path) / target
             if (candidate / META).exists():
                 return candidate
-            raise CheckpointError(f"{checkpoints_dir(path) / name}: names {target}, which holds no {META} "
-                                  "(expected an existing checkpoint directory)")
-    raise CheckpointError(f"{path}: no {prefer} checkpoint here (expected a run directory with checkpoints/ or a checkpoint directory)")
+            raise CheckpointError(
+                f"{checkpoints_dir(path) / name}: names {target}, which holds no {META} "
+                "(expected an existing checkpoint directory)"
+            )
+    raise CheckpointError(
+        f"{path}: no {prefer} checkpoint here (expected a run directory with checkpoints/ or a checkpoint directory)"
+    )
 
 
-FULL_META = ("episode", "config", "updates", "buffer_pos", "buffer_size", "dqn", "epsilon_segments", "rng",
-             "action_space_rng", "python_random", "numpy_global", "episode_returns", "applied_changes",
-             "best_eval", "last_eval", "first_step_reaching_target", "change_effects", "train_time_s", "eval_time_s")
-FULL_TENSORS = ("q", "target", "optimizer", "buffer", "recent_actions", "action_counts", "pending_updates",
-                "log_updates", "torch_rng", "numpy_global_keys")
+FULL_META = (
+    "episode",
+    "config",
+    "updates",
+    "buffer_pos",
+    "buffer_size",
+    "dqn",
+    "epsilon_segments",
+    "rng",
+    "action_space_rng",
+    "python_random",
+    "numpy_global",
+    "episode_returns",
+    "applied_changes",
+    "best_eval",
+    "last_eval",
+    "first_step_reaching_target",
+    "change_effects",
+    "train_time_s",
+    "eval_time_s",
+)
+FULL_TENSORS = (
+    "q",
+    "target",
+    "optimizer",
+    "buffer",
+    "recent_actions",
+    "action_counts",
+    "pending_updates",
+    "log_updates",
+    "torch_rng",
+    "numpy_global_keys",
+)
 
 
 def load_full_meta(checkpoint: Path) -> dict:
@@ -149,7 +185,9 @@ def load_full_meta(checkpoint: Path) -> dict:
     resume reads from it; no torch needed. Its tensors are checked when loaded (`load_full_tensors`)."""
     meta = load_meta(checkpoint)
     if meta["kind"] not in FULL_KINDS:
-        raise CheckpointError(f"{checkpoint}: a '{meta['kind']}' checkpoint holds the policy only (expected a full checkpoint)")
+        raise CheckpointError(
+            f"{checkpoint}: a '{meta['kind']}' checkpoint holds the policy only (expected a full checkpoint)"
+        )
     missing = [f"{META}: {k}" for k in FULL_META if k not in meta]
     if missing:
         raise CheckpointError(f"{checkpoint}: incomplete checkpoint, missing {', '.join(missing)}")
@@ -194,8 +232,10 @@ def load_meta(checkpoint: Path) -> dict:
     check.that("exact", isinstance(meta.get("exact", True), bool), "true or false")
     check.that("run_name", isinstance(meta.get("run_name", ""), str), "a string")
     if NAMED.fullmatch(checkpoint.name) and checkpoint.name != _dir_name(meta["step"], meta["kind"]):
-        raise CheckpointError(f"{path}: kind {meta['kind']!r} at step {meta['step']} in {checkpoint.name} "
-                              "(expected the kind and step its directory is named for; swapped from another checkpoint?)")
+        raise CheckpointError(
+            f"{path}: kind {meta['kind']!r} at step {meta['step']} in {checkpoint.name} "
+            "(expected the kind and step its directory is named for; swapped from another checkpoint?)"
+        )
     if "config" in meta:
         check.that("config", isinstance(meta["config"], dict), "the run's config tables")
         build_config(meta["config"], f"{path}: config")
@@ -217,11 +257,15 @@ class _Checker:
     def count(self, key: str, at_most: int | None = None) -> None:
         value = self.meta.get(key)
         bound = "" if at_most is None else f" and at most step ({at_most})"
-        self.that(key, is_int(value) and value >= 0 and (at_most is None or value <= at_most), f"an integer >= 0{bound}")
+        self.that(
+            key, is_int(value) and value >= 0 and (at_most is None or value <= at_most), f"an integer >= 0{bound}"
+        )
 
     def number(self, key: str, optional: bool = False) -> None:
         value = self.meta.get(key)
-        self.that(key, (optional and value is None) or is_number(value), "a finite number" + (" or null" if optional else ""))
+        self.that(
+            key, (optional and value is None) or is_number(value), "a finite number" + (" or null" if optional else "")
+        )
 
 
 def _check_full_meta(path: Path, meta: dict) -> None:
@@ -233,62 +277,127 @@ def _check_full_meta(path: Path, meta: dict) -> None:
     check.that("dqn", isinstance(meta["dqn"], dict), "a table of the dqn values in force")
     dqn = build_config({"dqn": {**config.to_dict()["dqn"], **meta["dqn"]}}, str(path)).dqn
     fixed = [k for k in meta["dqn"] if k not in LIVE_KEYS and meta["dqn"][k] != getattr(config.dqn, k)]
-    check.that("dqn", not fixed, f"{', '.join(f'dqn.{k}' for k in fixed)} as in the checkpoint's config (they never change live)")
+    check.that(
+        "dqn",
+        not fixed,
+        f"{', '.join(f'dqn.{k}' for k in fixed)} as in the checkpoint's config (they never change live)",
+    )
     check.count("episode", at_most=step)
     check.count("updates")
     capacity = dqn.buffer_size
-    check.that("buffer_size", is_int(meta["buffer_size"]) and 0 <= meta["buffer_size"] <= min(step, capacity),
-               f"an integer from 0 to min(step, dqn.buffer_size) = {min(step, capacity)}")
+    check.that(
+        "buffer_size",
+        is_int(meta["buffer_size"]) and 0 <= meta["buffer_size"] <= min(step, capacity),
+        f"an integer from 0 to min(step, dqn.buffer_size) = {min(step, capacity)}",
+    )
     full = meta["buffer_size"] == capacity
-    check.that("buffer_pos", is_int(meta["buffer_pos"]) and (0 <= meta["buffer_pos"] < capacity if full else meta["buffer_pos"] == meta["buffer_size"]),
-               f"an integer in [0, {capacity})" if full else f"buffer_size ({meta['buffer_size']}) while the buffer fills")
+    check.that(
+        "buffer_pos",
+        is_int(meta["buffer_pos"])
+        and (0 <= meta["buffer_pos"] < capacity if full else meta["buffer_pos"] == meta["buffer_size"]),
+        f"an integer in [0, {capacity})" if full else f"buffer_size ({meta['buffer_size']}) while the buffer fills",
+    )
     segments = meta["epsilon_segments"]
-    check.that("epsilon_segments", isinstance(segments, list) and segments and all(_is_segment(s, step) for s in segments),
-               "a list of {start_step <= step, start_value and end_value in [0, 1], duration > 0}")
+    check.that(
+        "epsilon_segments",
+        isinstance(segments, list) and segments and all(_is_segment(s, step) for s in segments),
+        "a list of {start_step <= step, start_value and end_value in [0, 1], duration > 0}",
+    )
     for key in ("rng", "action_space_rng"):
         check.that(key, _is_generator_state(meta[key]), "a numpy PCG64 generator state")
     if "replay_sampler" in meta:
         sampler = meta["replay_sampler"]
-        check.that("replay_sampler", isinstance(sampler, dict) and _is_generator_state(sampler.get("pool_state"))
-                   and is_int(sampler.get("pos")) and sampler["pos"] >= 0, "{pool_state: a PCG64 state, pos: an integer >= 0}")
+        check.that(
+            "replay_sampler",
+            isinstance(sampler, dict)
+            and _is_generator_state(sampler.get("pool_state"))
+            and is_int(sampler.get("pos"))
+            and sampler["pos"] >= 0,
+            "{pool_state: a PCG64 state, pos: an integer >= 0}",
+        )
     check.that("python_random", _is_python_random_state(meta["python_random"]), "a state of Python's random module")
     g = meta["numpy_global"]
-    check.that("numpy_global", isinstance(g, dict) and g.get("name") == "MT19937" and is_int(g.get("pos"))
-               and 0 <= g["pos"] <= 624 and g.get("has_gauss") in (0, 1) and is_number(g.get("cached")),
-               "{name: MT19937, pos in [0, 624], has_gauss 0 or 1, cached: a number}")
+    check.that(
+        "numpy_global",
+        isinstance(g, dict)
+        and g.get("name") == "MT19937"
+        and is_int(g.get("pos"))
+        and 0 <= g["pos"] <= 624
+        and g.get("has_gauss") in (0, 1)
+        and is_number(g.get("cached")),
+        "{name: MT19937, pos in [0, 624], has_gauss 0 or 1, cached: a number}",
+    )
     returns = meta["episode_returns"]
-    check.that("episode_returns", isinstance(returns, list) and all(is_number(r) for r in returns), "a list of finite numbers")
+    check.that(
+        "episode_returns", isinstance(returns, list) and all(is_number(r) for r in returns), "a list of finite numbers"
+    )
     check.number("best_eval", optional=True)
     last = meta["last_eval"]
-    check.that("last_eval", last is None or (isinstance(last, dict) and is_int(last.get("step")) and 0 <= last["step"] <= step
-                                              and is_number(last.get("mean"))), "null or an evaluation at or before step")
+    check.that(
+        "last_eval",
+        last is None
+        or (
+            isinstance(last, dict)
+            and is_int(last.get("step"))
+            and 0 <= last["step"] <= step
+            and is_number(last.get("mean"))
+        ),
+        "null or an evaluation at or before step",
+    )
     first = meta["first_step_reaching_target"]
-    check.that("first_step_reaching_target", first is None or (is_int(first) and 0 <= first <= step), f"null or a step in [0, {step}]")
+    check.that(
+        "first_step_reaching_target",
+        first is None or (is_int(first) and 0 <= first <= step),
+        f"null or a step in [0, {step}]",
+    )
     changes = meta["applied_changes"]
-    check.that("applied_changes", isinstance(changes, list) and all(_is_change(c, step) for c in changes),
-               "a list of {step <= step, key: a live key, value}")
+    check.that(
+        "applied_changes",
+        isinstance(changes, list) and all(_is_change(c, step) for c in changes),
+        "a list of {step <= step, key: a live key, value}",
+    )
     for change in changes:
         build_config({"dqn": {change["key"]: change["value"]}}, f"{path}: applied_changes", cross_checks=False)
-    check.that("change_effects", isinstance(meta["change_effects"], list) and all(isinstance(e, dict) for e in meta["change_effects"]),
-               "a list of objects")
+    check.that(
+        "change_effects",
+        isinstance(meta["change_effects"], list) and all(isinstance(e, dict) for e in meta["change_effects"]),
+        "a list of objects",
+    )
     for key in ("train_time_s", "eval_time_s"):
         check.that(key, is_number(meta[key]) and meta[key] >= 0, "a number of seconds >= 0")
     lines = meta.get("log_lines")
-    check.that("log_lines", lines is None or (isinstance(lines, dict) and set(lines) == {"metrics", "events"}
-                                               and all(is_int(n) and n >= 0 for n in lines.values())),
-               "null or {metrics, events: line counts >= 0}")
+    check.that(
+        "log_lines",
+        lines is None
+        or (
+            isinstance(lines, dict)
+            and set(lines) == {"metrics", "events"}
+            and all(is_int(n) and n >= 0 for n in lines.values())
+        ),
+        "null or {metrics, events: line counts >= 0}",
+    )
 
 
 def _is_segment(segment, step: int) -> bool:
-    return (isinstance(segment, dict) and set(segment) == {"start_step", "start_value", "end_value", "duration"}
-            and is_int(segment["start_step"]) and 0 <= segment["start_step"] <= step
-            and all(is_number(segment[k]) and 0 <= segment[k] <= 1 for k in ("start_value", "end_value"))
-            and is_int(segment["duration"]) and segment["duration"] > 0)
+    return (
+        isinstance(segment, dict)
+        and set(segment) == {"start_step", "start_value", "end_value", "duration"}
+        and is_int(segment["start_step"])
+        and 0 <= segment["start_step"] <= step
+        and all(is_number(segment[k]) and 0 <= segment[k] <= 1 for k in ("start_value", "end_value"))
+        and is_int(segment["duration"])
+        and segment["duration"] > 0
+    )
 
 
 def _is_change(change, step: int) -> bool:
-    return (isinstance(change, dict) and is_int(change.get("step")) and 0 <= change["step"] <= step
-            and change.get("key") in LIVE_KEYS and "value" in change)
+    return (
+        isinstance(change, dict)
+        and is_int(change.get("step"))
+        and 0 <= change["step"] <= step
+        and change.get("key") in LIVE_KEYS
+        and "value" in change
+    )
 
 
 def _is_generator_state(state) -> bool:

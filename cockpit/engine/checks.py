@@ -95,8 +95,13 @@ def run_checks(config: Config) -> list[CheckResult]:
 def _raised(section: str, error: BaseException) -> CheckResult:
     if isinstance(error, ConfigError) and error.__cause__ is not None:  # refused for what the env raised: show that
         error = error.__cause__
-    return CheckResult(section, "the environment runs", FAIL, describe_exception(error),
-                       "fix the environment: the checks after this one need it to run")
+    return CheckResult(
+        section,
+        "the environment runs",
+        FAIL,
+        describe_exception(error),
+        "fix the environment: the checks after this one need it to run",
+    )
 
 
 def _guarded(section: str, checks) -> list[CheckResult]:
@@ -119,18 +124,32 @@ def reward_checks(r: probes.Rollouts) -> list[CheckResult]:
         return [CheckResult(REWARD, "per-step reward", FAIL, "no step was taken", "reset() or step() never returned")]
     finite = np.isfinite(rewards)
     if not finite.all():
-        per_step = CheckResult(REWARD, "per-step reward", FAIL, f"{(~finite).sum()} of {len(rewards):,} rewards are NaN or inf",
-                               "step() must return a finite float reward")
+        per_step = CheckResult(
+            REWARD,
+            "per-step reward",
+            FAIL,
+            f"{(~finite).sum()} of {len(rewards):,} rewards are NaN or inf",
+            "step() must return a finite float reward",
+        )
         return [per_step]
     figure = f"min {_g(rewards.min())} · max {_g(rewards.max())} · mean {_g(rewards.mean())} {where}"
     if np.abs(rewards).max() > LARGE_REWARD:
-        per_step = CheckResult(REWARD, "per-step reward", WARN, figure,
-                               f"rewards beyond ±{LARGE_REWARD:g} give huge TD errors: scale the reward or set env.clip_reward")
+        per_step = CheckResult(
+            REWARD,
+            "per-step reward",
+            WARN,
+            figure,
+            f"rewards beyond ±{LARGE_REWARD:g} give huge TD errors: scale the reward or set env.clip_reward",
+        )
     else:
         per_step = CheckResult(REWARD, "per-step reward", OK, figure)
     spread = np.percentile(returns, [0, 50, 100])
-    distribution = CheckResult(REWARD, "episode returns", OK,
-                               f"min {_g(spread[0])} · median {_g(spread[1])} · max {_g(spread[2])} over {len(returns)} random episodes")
+    distribution = CheckResult(
+        REWARD,
+        "episode returns",
+        OK,
+        f"min {_g(spread[0])} · median {_g(spread[1])} · max {_g(spread[2])} over {len(returns)} random episodes",
+    )
     return [per_step, distribution, _terminal_reward(r, rewards), _constant_reward(r, rewards)]
 
 
@@ -144,7 +163,10 @@ def _terminal_reward(r: probes.Rollouts, rewards: np.ndarray) -> CheckResult:
     figure = f"{_g(terminal)} on the terminal step of {len(r.terminal_rewards)} episodes, {_g(other)} on other steps"
     if rewards.max() <= 0 and other < 0 and terminal >= other:
         return CheckResult(
-            REWARD, name, WARN, figure + ": every step costs and ending the episode stops the cost",
+            REWARD,
+            name,
+            WARN,
+            figure + ": every step costs and ending the episode stops the cost",
             "the agent will learn to end episodes as early as it can; if ending is a failure "
             "(falling, crashing), the reward has the wrong sign: reward staying alive or penalize termination; "
             "if ending is the goal, this is as intended",
@@ -160,25 +182,49 @@ def _constant_reward(r: probes.Rollouts, rewards: np.ndarray) -> CheckResult:
         return CheckResult(REWARD, name, OK, f"{len(distinct)} distinct values ({shown})")
     value = float(distinct[0])
     if value == 0:
-        return CheckResult(REWARD, name, FAIL, f"0 on every one of {len(rewards):,} random steps",
-                           "step() must return the reward; if it is sparse, random play never finds it: "
-                           "shape it, or start episodes closer to the goal")
+        return CheckResult(
+            REWARD,
+            name,
+            FAIL,
+            f"0 on every one of {len(rewards):,} random steps",
+            "step() must return the reward; if it is sparse, random play never finds it: "
+            "shape it, or start episodes closer to the goal",
+        )
     if r.terminated == 0:
-        return CheckResult(REWARD, name, WARN, f"constant {_g(value)} and no random episode terminated: random play sees no signal",
-                           "if the goal is hard to reach, expect a slow start or shape the reward; "
-                           "if episodes never terminate, the return cannot depend on the policy")
-    return CheckResult(REWARD, name, OK, f"constant {_g(value)} per step; the signal is when episodes end "
-                       f"({r.terminated} of {len(r.rewards)} terminated)")
+        return CheckResult(
+            REWARD,
+            name,
+            WARN,
+            f"constant {_g(value)} and no random episode terminated: random play sees no signal",
+            "if the goal is hard to reach, expect a slow start or shape the reward; "
+            "if episodes never terminate, the return cannot depend on the policy",
+        )
+    return CheckResult(
+        REWARD,
+        name,
+        OK,
+        f"constant {_g(value)} per step; the signal is when episodes end "
+        f"({r.terminated} of {len(r.rewards)} terminated)",
+    )
 
 
 # ------------------------------------------------------------------ 2. environment
 def environment_checks(config: Config, r: probes.Rollouts, info: EnvInfo) -> list[CheckResult]:
     checker = probes.gymnasium_checker(config)
     results = [_checker_result(checker)] if checker.error is None and not checker.warnings else []
-    results += [CheckResult(ENV, "gymnasium check_env", WARN, w, "see Gymnasium's env_checker") for w in checker.warnings]
+    results += [
+        CheckResult(ENV, "gymnasium check_env", WARN, w, "see Gymnasium's env_checker") for w in checker.warnings
+    ]
     if checker.error:
-        results.append(CheckResult(ENV, "gymnasium check_env", FAIL, checker.error,
-                                   "fix what check_env names: it calls reset() and step() as Gymnasium's API requires"))
+        results.append(
+            CheckResult(
+                ENV,
+                "gymnasium check_env",
+                FAIL,
+                checker.error,
+                "fix what check_env names: it calls reset() and step() as Gymnasium's API requires",
+            )
+        )
     results += [_in_space(r), _ranges(config, r)]
     behaviour = probes.behaviour_probe(config)
     results += [_action_effect(behaviour), _seeding(behaviour), *_episodes(r, info)]
@@ -196,8 +242,13 @@ def _in_space(r: probes.Rollouts) -> CheckResult:
     name = "observations in space"
     total = len(r.observations)
     if r.outside_count:
-        return CheckResult(ENV, name, FAIL, f"{r.outside_count:,} of {total:,} outside {r.space}, e.g. {r.first_outside}",
-                           "declare the observation_space that step() really returns, or clip/scale the observation")
+        return CheckResult(
+            ENV,
+            name,
+            FAIL,
+            f"{r.outside_count:,} of {total:,} outside {r.space}, e.g. {r.first_outside}",
+            "declare the observation_space that step() really returns, or clip/scale the observation",
+        )
     return CheckResult(ENV, name, OK, f"all {total:,} within the declared {r.space.partition('(')[0]}")
 
 
@@ -206,7 +257,7 @@ def _ranges(config: Config, r: probes.Rollouts) -> CheckResult:
     if not r.box:
         return CheckResult(ENV, name, OK, f"{r.space}: one-hot encoded for the network")
     low, high = r.observations.min(axis=0), r.observations.max(axis=0)
-    dims = [f"x{i} [{_g(lo)}, {_g(hi)}]" for i, (lo, hi) in enumerate(zip(low, high))]
+    dims = [f"x{i} [{_g(lo)}, {_g(hi)}]" for i, (lo, hi) in enumerate(zip(low, high, strict=False))]
     figure = " · ".join(dims[:8]) + (f" · … ({len(dims) - 8} more)" if len(dims) > 8 else "")
     scale = np.maximum(np.abs(low), np.abs(high))
     large = np.flatnonzero(scale > LARGE_OBS)
@@ -214,37 +265,65 @@ def _ranges(config: Config, r: probes.Rollouts) -> CheckResult:
     ratio = varying.max() / varying.min() if len(varying) else 1.0
     if config.env.normalize_obs or (not len(large) and ratio <= SCALE_RATIO):
         return CheckResult(ENV, name, OK, figure + (" (normalized by the run)" if config.env.normalize_obs else ""))
-    why = (f"x{', x'.join(map(str, large))} reach |x| > {LARGE_OBS:g}" if len(large)
-           else f"scales differ {ratio:.0f}×")
-    return CheckResult(ENV, name, WARN, f"{figure}: {why}", "unnormalized inputs slow learning: set env.normalize_obs = true")
+    why = f"x{', x'.join(map(str, large))} reach |x| > {LARGE_OBS:g}" if len(large) else f"scales differ {ratio:.0f}×"
+    return CheckResult(
+        ENV, name, WARN, f"{figure}: {why}", "unnormalized inputs slow learning: set env.normalize_obs = true"
+    )
 
 
 def _action_effect(b: probes.Behaviour) -> CheckResult:
     name = "actions change the state"
     where = f"{b.probes} probed states"
     if not b.deterministic:
-        return CheckResult(ENV, name, WARN, "cannot tell: the same action from the same seeded state led to different states",
-                           "make reset(seed) and step() draw only from self.np_random (see seeded resets)")
+        return CheckResult(
+            ENV,
+            name,
+            WARN,
+            "cannot tell: the same action from the same seeded state led to different states",
+            "make reset(seed) and step() draw only from self.np_random (see seeded resets)",
+        )
     same = [(a, c) for a in range(b.n_actions) for c in range(a + 1, b.n_actions) if b.same_effect[a, c]]
     if b.n_actions > 1 and len(same) == b.n_actions * (b.n_actions - 1) // 2:
-        return CheckResult(ENV, name, FAIL, f"no action changed the next state differently from the others in {where}",
-                           "step() ignores its action: check how the action index maps to an effect")
+        return CheckResult(
+            ENV,
+            name,
+            FAIL,
+            f"no action changed the next state differently from the others in {where}",
+            "step() ignores its action: check how the action index maps to an effect",
+        )
     if same:
         pairs = ", ".join(f"{a}={c}" for a, c in same[:6])
-        return CheckResult(ENV, name, WARN, f"actions with the same effect in all {where}: {pairs}",
-                           "if these actions should differ, check how step() uses them")
+        return CheckResult(
+            ENV,
+            name,
+            WARN,
+            f"actions with the same effect in all {where}: {pairs}",
+            "if these actions should differ, check how step() uses them",
+        )
     return CheckResult(ENV, name, OK, f"each of the {b.n_actions} actions leads to a different next state in {where}")
 
 
 def _seeding(b: probes.Behaviour) -> CheckResult:
     name = "seeded resets"
     if not b.reset_reproducible:
-        return CheckResult(ENV, name, FAIL, "reset(seed=...) twice gave different observations: the env ignores its seed",
-                           "pass the seed to super().reset(seed=seed) and draw every random number from self.np_random")
+        return CheckResult(
+            ENV,
+            name,
+            FAIL,
+            "reset(seed=...) twice gave different observations: the env ignores its seed",
+            "pass the seed to super().reset(seed=seed) and draw every random number from self.np_random",
+        )
     if b.diverged_at is not None:
-        return CheckResult(ENV, name, WARN, f"reset(seed) reproduces, but the same actions diverged at step {b.diverged_at}",
-                           "draw the transitions' randomness from self.np_random so that runs reproduce")
-    return CheckResult(ENV, name, OK, f"reset(seed) twice and the same {b.replayed} actions gave identical observations")
+        return CheckResult(
+            ENV,
+            name,
+            WARN,
+            f"reset(seed) reproduces, but the same actions diverged at step {b.diverged_at}",
+            "draw the transitions' randomness from self.np_random so that runs reproduce",
+        )
+    return CheckResult(
+        ENV, name, OK, f"reset(seed) twice and the same {b.replayed} actions gave identical observations"
+    )
 
 
 def _episodes(r: probes.Rollouts, info: EnvInfo) -> list[CheckResult]:
@@ -253,17 +332,28 @@ def _episodes(r: probes.Rollouts, info: EnvInfo) -> list[CheckResult]:
     figure = f"min {lengths.min()} · median {np.median(lengths):g} · max {lengths.max()} steps over {len(lengths)} random episodes"
     cut = len(lengths) - r.terminated - r.truncated
     if cut:
-        length = CheckResult(ENV, "episode lengths", WARN, f"{figure}: {cut} did not end within {probes.EPISODE_CAP:,} steps",
-                             "set env.max_episode_steps so that episodes end")
+        length = CheckResult(
+            ENV,
+            "episode lengths",
+            WARN,
+            f"{figure}: {cut} did not end within {probes.EPISODE_CAP:,} steps",
+            "set env.max_episode_steps so that episodes end",
+        )
     elif np.median(lengths) <= 2:
-        length = CheckResult(ENV, "episode lengths", WARN, f"{figure}: episodes end almost at once",
-                             "check the termination condition")
+        length = CheckResult(
+            ENV, "episode lengths", WARN, f"{figure}: episodes end almost at once", "check the termination condition"
+        )
     else:
         length = CheckResult(ENV, "episode lengths", OK, figure)
     ends = f"{r.terminated} terminated · {r.truncated} truncated ({limit})"
     if r.terminated == len(lengths) > 1 and lengths.min() == lengths.max() > 1:
-        ending = CheckResult(ENV, "terminations vs truncations", WARN, f"{ends}: every episode terminated after exactly {lengths[0]} steps",
-                             "a time limit must return truncated=True, not terminated: DQN treats a terminal state as worth 0")
+        ending = CheckResult(
+            ENV,
+            "terminations vs truncations",
+            WARN,
+            f"{ends}: every episode terminated after exactly {lengths[0]} steps",
+            "a time limit must return truncated=True, not terminated: DQN treats a terminal state as worth 0",
+        )
     else:
         ending = CheckResult(ENV, "terminations vs truncations", OK, ends)
     return [length, ending]
@@ -272,26 +362,46 @@ def _episodes(r: probes.Rollouts, info: EnvInfo) -> list[CheckResult]:
 # ------------------------------------------------------------------ 3. learning basics
 def learning_checks(p: probes.LearningReport) -> list[CheckResult]:
     if p.memorized_loss < probes.MEMORIZE_TARGET:
-        memorize = CheckResult(LEARNING, "memorize one transition", OK,
-                               f"loss {p.memorized_loss:.1e} after {p.memorize_steps} steps (Adam, lr {probes.MEMORIZE_LR:g})")
+        memorize = CheckResult(
+            LEARNING,
+            "memorize one transition",
+            OK,
+            f"loss {p.memorized_loss:.1e} after {p.memorize_steps} steps (Adam, lr {probes.MEMORIZE_LR:g})",
+        )
     else:
-        memorize = CheckResult(LEARNING, "memorize one transition", FAIL,
-                               f"loss still {p.memorized_loss:.1e} after {p.memorize_steps} steps (Adam, lr {probes.MEMORIZE_LR:g})",
-                               "the network cannot fit one target: check the observation values and the TD update")
+        memorize = CheckResult(
+            LEARNING,
+            "memorize one transition",
+            FAIL,
+            f"loss still {p.memorized_loss:.1e} after {p.memorize_steps} steps (Adam, lr {probes.MEMORIZE_LR:g})",
+            "the network cannot fit one target: check the observation values and the TD update",
+        )
     norms = " · ".join(f"{n:.1e}" for n in p.grad_norms)
     dead = [i + 1 for i, n in enumerate(p.grad_norms) if not np.isfinite(n) or n == 0]
     if dead:
-        gradients = CheckResult(LEARNING, "gradients reach every layer", FAIL, f"layer {', '.join(map(str, dead))} of {len(p.grad_norms)}: "
-                                f"zero or non-finite gradient ({norms})", "check the observations for NaN/huge values and the network's wiring")
+        gradients = CheckResult(
+            LEARNING,
+            "gradients reach every layer",
+            FAIL,
+            f"layer {', '.join(map(str, dead))} of {len(p.grad_norms)}: zero or non-finite gradient ({norms})",
+            "check the observations for NaN/huge values and the network's wiring",
+        )
     else:
-        gradients = CheckResult(LEARNING, "gradients reach every layer", OK, f"weight-gradient norms per layer: {norms}")
-    figure = f"TD loss {p.loss_before:.3g} → {p.loss_after:.3g} in {probes.BURST_UPDATES} updates on one batch of {p.batch_size} (lr {_g(p.learning_rate)})"
+        gradients = CheckResult(
+            LEARNING, "gradients reach every layer", OK, f"weight-gradient norms per layer: {norms}"
+        )
+    figure = (
+        f"TD loss {p.loss_before:.3g} → {p.loss_after:.3g} in {probes.BURST_UPDATES} updates"
+        f" on one batch of {p.batch_size} (lr {_g(p.learning_rate)})"
+    )
     rose = not np.isfinite(p.loss_after) or p.loss_after >= p.loss_before
     if rose:
         advice = f"the update does not fit even a fixed batch: lower dqn.learning_rate (now {_g(p.learning_rate)})"
     else:
-        advice = (f"the update barely fits a fixed batch: raise dqn.learning_rate (now {_g(p.learning_rate)}), "
-                  "or scale the rewards if they are large")
+        advice = (
+            f"the update barely fits a fixed batch: raise dqn.learning_rate (now {_g(p.learning_rate)}), "
+            "or scale the rewards if they are large"
+        )
     if rose:
         burst = CheckResult(LEARNING, "training burst lowers the loss", FAIL, figure, advice)
     elif p.loss_after > p.loss_before / 2:
@@ -304,18 +414,35 @@ def learning_checks(p: probes.LearningReport) -> list[CheckResult]:
 # ------------------------------------------------------------------ 4. exploration
 def exploration_checks(config: Config, e: probes.ExplorationReport) -> list[CheckResult]:
     d, total = config.dqn, config.run.total_steps
-    figure = (f"ε {_g(d.epsilon_start)} → {_g(d.epsilon_end)} over {d.epsilon_decay:,} steps = "
-              f"{d.epsilon_decay / total:.0%} of the {total:,}-step run (warm-up {d.warmup_steps:,})")
+    figure = (
+        f"ε {_g(d.epsilon_start)} → {_g(d.epsilon_end)} over {d.epsilon_decay:,} steps = "
+        f"{d.epsilon_decay / total:.0%} of the {total:,}-step run (warm-up {d.warmup_steps:,})"
+    )
     if d.epsilon_decay > total:
         final = d.epsilon_start + (d.epsilon_end - d.epsilon_start) * total / d.epsilon_decay
-        schedule = CheckResult(EXPLORATION, "epsilon schedule", FAIL, f"{figure}: ε is still {final:.2f} when the run ends",
-                               "set dqn.epsilon_decay below run.total_steps (usually 10–50% of it)")
+        schedule = CheckResult(
+            EXPLORATION,
+            "epsilon schedule",
+            FAIL,
+            f"{figure}: ε is still {final:.2f} when the run ends",
+            "set dqn.epsilon_decay below run.total_steps (usually 10–50% of it)",
+        )
     elif d.epsilon_decay > total / 2:
-        schedule = CheckResult(EXPLORATION, "epsilon schedule", WARN, figure + ": most of the run explores",
-                               "a decay over 10–50% of the run leaves time to exploit what was learned")
+        schedule = CheckResult(
+            EXPLORATION,
+            "epsilon schedule",
+            WARN,
+            figure + ": most of the run explores",
+            "a decay over 10–50% of the run leaves time to exploit what was learned",
+        )
     elif d.epsilon_decay <= d.warmup_steps:
-        schedule = CheckResult(EXPLORATION, "epsilon schedule", WARN, figure + ": ε reaches its end during warm-up",
-                               "warm-up acts randomly anyway: make dqn.epsilon_decay longer than dqn.warmup_steps")
+        schedule = CheckResult(
+            EXPLORATION,
+            "epsilon schedule",
+            WARN,
+            figure + ": ε reaches its end during warm-up",
+            "warm-up acts randomly anyway: make dqn.epsilon_decay longer than dqn.warmup_steps",
+        )
     else:
         schedule = CheckResult(EXPLORATION, "epsilon schedule", OK, figure)
     return [schedule, _action_histogram(e), _coverage(e)]
@@ -328,11 +455,21 @@ def _action_histogram(e: probes.ExplorationReport) -> CheckResult:
     figure += f" over {e.steps:,} steps through the schedule (untrained greedy policy)"
     never = np.flatnonzero(e.action_counts == 0)
     if len(never):
-        return CheckResult(EXPLORATION, name, FAIL, figure + f": action {', '.join(map(str, never))} never taken",
-                           "raise dqn.epsilon_end or lengthen dqn.epsilon_decay")
+        return CheckResult(
+            EXPLORATION,
+            name,
+            FAIL,
+            figure + f": action {', '.join(map(str, never))} never taken",
+            "raise dqn.epsilon_end or lengthen dqn.epsilon_decay",
+        )
     if shares.min() < RARE_ACTION:
-        return CheckResult(EXPLORATION, name, WARN, figure + f": action {shares.argmin()} under {RARE_ACTION:.0%}",
-                           "raise dqn.epsilon_end or lengthen dqn.epsilon_decay")
+        return CheckResult(
+            EXPLORATION,
+            name,
+            WARN,
+            figure + f": action {shares.argmin()} under {RARE_ACTION:.0%}",
+            "raise dqn.epsilon_end or lengthen dqn.epsilon_decay",
+        )
     return CheckResult(EXPLORATION, name, OK, figure)
 
 
@@ -342,12 +479,17 @@ def _coverage(e: probes.ExplorationReport) -> CheckResult:
         visited = len(np.unique(e.observations.argmax(axis=1)))
         return CheckResult(EXPLORATION, name, OK, f"visited {visited} of {e.discrete_states} states")
     low, high = e.observations.min(axis=0), e.observations.max(axis=0)
-    dims = [f"x{i} [{_g(lo)}, {_g(hi)}]" for i, (lo, hi) in enumerate(zip(low, high))]
+    dims = [f"x{i} [{_g(lo)}, {_g(hi)}]" for i, (lo, hi) in enumerate(zip(low, high, strict=False))]
     figure = " · ".join(dims[:8]) + (f" · … ({len(dims) - 8} more)" if len(dims) > 8 else "")
     frozen = np.flatnonzero(low == high)
     if len(frozen):
-        return CheckResult(EXPLORATION, name, WARN, f"{figure}: x{', x'.join(map(str, frozen))} never change",
-                           "exploration never moves these dimensions: check the env, or explore longer")
+        return CheckResult(
+            EXPLORATION,
+            name,
+            WARN,
+            f"{figure}: x{', x'.join(map(str, frozen))} never change",
+            "exploration never moves these dimensions: check the env, or explore longer",
+        )
     return CheckResult(EXPLORATION, name, OK, figure)
 
 
@@ -358,17 +500,34 @@ def hyperparameter_checks(config: Config, info: EnvInfo) -> list[CheckResult]:
     if d.batch_size > d.buffer_size:
         buffer_status, advice = FAIL, "a batch cannot be drawn: make dqn.buffer_size ≥ dqn.batch_size"
     elif d.warmup_steps > d.buffer_size:
-        buffer_status, advice = WARN, "warm-up transitions overwrite each other: make dqn.buffer_size ≥ dqn.warmup_steps"
+        buffer_status, advice = (
+            WARN,
+            "warm-up transitions overwrite each other: make dqn.buffer_size ≥ dqn.warmup_steps",
+        )
     else:
         buffer_status, advice = OK, ""
-    results.append(CheckResult(HYPER, "buffer_size", buffer_status,
-                               f"{d.buffer_size:,} (batch {d.batch_size}, warm-up {d.warmup_steps:,}, "
-                               f"{d.buffer_size / config.run.total_steps:.0%} of the run)", advice))
+    results.append(
+        CheckResult(
+            HYPER,
+            "buffer_size",
+            buffer_status,
+            f"{d.buffer_size:,} (batch {d.batch_size}, warm-up {d.warmup_steps:,}, "
+            f"{d.buffer_size / config.run.total_steps:.0%} of the run)",
+            advice,
+        )
+    )
     syncs = config.run.total_steps // d.target_update
     sync_figure = f"every {d.target_update:,} steps = {syncs:,} target syncs in the run"
     if syncs < MIN_TARGET_SYNCS:
-        results.append(CheckResult(HYPER, "target_update", WARN, sync_figure,
-                                   f"fewer than {MIN_TARGET_SYNCS} syncs: the target barely moves; lower dqn.target_update"))
+        results.append(
+            CheckResult(
+                HYPER,
+                "target_update",
+                WARN,
+                sync_figure,
+                f"fewer than {MIN_TARGET_SYNCS} syncs: the target barely moves; lower dqn.target_update",
+            )
+        )
     else:
         results.append(CheckResult(HYPER, "target_update", OK, sync_figure))
     results.extend(_guarded(HYPER, lambda: [_q_bound(config, info)]))  # it steps the env
@@ -389,10 +548,19 @@ def _q_bound(config: Config, info: EnvInfo) -> CheckResult:
     r_max = probes.reward_abs_max(config)
     gamma, limit = config.dqn.gamma, info.time_limit
     bound = q_bound(r_max, gamma, limit)
-    formula = f"r_max·(1-γ^T)/(1-γ) = {_g(r_max)}·(1-{_g(gamma)}^{limit})/(1-{_g(gamma)})" if limit else f"r_max/(1-γ) = {_g(r_max)}/(1-{_g(gamma)})"
+    formula = (
+        f"r_max·(1-γ^T)/(1-γ) = {_g(r_max)}·(1-{_g(gamma)}^{limit})/(1-{_g(gamma)})"
+        if limit
+        else f"r_max/(1-γ) = {_g(r_max)}/(1-{_g(gamma)})"
+    )
     if not np.isfinite(bound):
-        return CheckResult(HYPER, "Q bound", FAIL, "unbounded: γ = 1 with no time limit",
-                           "set dqn.gamma below 1 or env.max_episode_steps")
+        return CheckResult(
+            HYPER,
+            "Q bound",
+            FAIL,
+            "unbounded: γ = 1 with no time limit",
+            "set dqn.gamma below 1 or env.max_episode_steps",
+        )
     if r_max == 0:
         return CheckResult(HYPER, "Q bound", WARN, "0: no reward seen in random play", "see the reward checks")
     return CheckResult(HYPER, "Q bound", OK, f"|Q| ≤ {formula} = {bound:.4g}: Q estimates above it mean divergence")

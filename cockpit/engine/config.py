@@ -13,9 +13,10 @@ import difflib
 import math
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -172,7 +173,7 @@ class Config:
     name: str = "custom"
     """Preset name (the file's stem), used in run directory names."""
 
-    def replace(self, table: str, **changes: Any) -> "Config":
+    def replace(self, table: str, **changes: Any) -> Config:
         return dataclasses.replace(self, **{table: dataclasses.replace(getattr(self, table), **changes)})
 
     def to_dict(self) -> dict:
@@ -183,8 +184,15 @@ TABLES: dict[str, type] = {"env": EnvConfig, "dqn": DQNConfig, "run": RunConfig,
 
 # Hyperparameters a running trainer accepts through the control surface.
 LIVE_KEYS = (
-    "learning_rate", "epsilon_end", "epsilon_decay", "gamma", "batch_size",
-    "target_update", "train_freq", "gradient_steps", "max_grad_norm",
+    "learning_rate",
+    "epsilon_end",
+    "epsilon_decay",
+    "gamma",
+    "batch_size",
+    "target_update",
+    "train_freq",
+    "gradient_steps",
+    "max_grad_norm",
 )
 
 
@@ -255,8 +263,10 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "alerts.no_progress_fraction": (_probability, "a number in [0, 1]"),
     "alerts.no_progress_after_steps": (_non_negative, "an integer >= 0 (0: no_progress_fraction of the run)"),
     "alerts.progress_margin": (_probability, "a number in [0, 1]"),
-    "alerts.muted": (lambda v: all(isinstance(k, str) and k in ALERT_KINDS for k in v),
-                     "a list of alert kinds, e.g. [\"grad_spike\"]"),
+    "alerts.muted": (
+        lambda v: all(isinstance(k, str) and k in ALERT_KINDS for k in v),
+        'a list of alert kinds, e.g. ["grad_spike"]',
+    ),
     "alerts.q_zero_fraction": (_non_negative, "a number >= 0"),
     "alerts.q_zero_after_steps": (_non_negative, "an integer >= 0"),
     "alerts.collapse_action_share": (_probability, "a number in [0, 1]"),
@@ -268,8 +278,20 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-ALERT_KINDS = ("non_finite", "loss_spike", "grad_spike", "q_out_of_range", "q_near_zero", "no_reward",
-               "no_learning_signal", "no_exploration", "action_collapse", "low_entropy", "no_progress", "flat_return")
+ALERT_KINDS = (
+    "non_finite",
+    "loss_spike",
+    "grad_spike",
+    "q_out_of_range",
+    "q_near_zero",
+    "no_reward",
+    "no_learning_signal",
+    "no_exploration",
+    "action_collapse",
+    "low_entropy",
+    "no_progress",
+    "flat_return",
+)
 """Every alert (cockpit/engine/alerts.py), in the order of the debugging hierarchy's concerns."""
 
 
@@ -340,7 +362,9 @@ def check_consistency(config: Config, where: str) -> None:
     """Rules that involve more than one key."""
     e = config.env
     if e.reward_min > e.reward_max:  # False when either is NaN (absent)
-        raise ConfigError(f"{where}: env.reward_min = {e.reward_min:g}: expected at most env.reward_max ({e.reward_max:g})")
+        raise ConfigError(
+            f"{where}: env.reward_min = {e.reward_min:g}: expected at most env.reward_max ({e.reward_max:g})"
+        )
     d = config.dqn
     if d.batch_size > d.buffer_size:
         raise ConfigError(
@@ -368,15 +392,15 @@ def load_preset(path: str | Path, overrides: list[str] = ()) -> Config:
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such preset file (expected a TOML file with [env], [dqn], [run])")
+        raise ConfigError(f"{path}: no such preset file (expected a TOML file with [env], [dqn], [run])") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory (expected a TOML preset file)")
+        raise ConfigError(f"{path}: is a directory (expected a TOML preset file)") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text (expected a TOML preset file)")
+        raise ConfigError(f"{path}: not UTF-8 text (expected a TOML preset file)") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: malformed TOML: {e}")
+        raise ConfigError(f"{path}: malformed TOML: {e}") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror}) (expected a TOML preset file)")
+        raise ConfigError(f"{path}: cannot read ({e.strerror}) (expected a TOML preset file)") from None
     config = build_config(tables, str(path), name=path.stem)
     return apply_overrides(tables, overrides, str(path), path.stem) if overrides else config
 

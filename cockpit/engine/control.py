@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 KINDS = ("pause", "resume", "evaluate", "checkpoint", "set", "stop", "policy", "mute", "unmute")
 
@@ -26,7 +27,7 @@ class Command:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Command":
+    def from_dict(cls, data: dict) -> Command:
         if not isinstance(data, dict) or data.get("kind") not in KINDS:
             raise ValueError(f"command {data!r}: expected an object with kind one of {', '.join(KINDS)}")
         unknown = set(data) - {"kind", "key", "value", "source"}
@@ -72,7 +73,9 @@ class Control:
             if command.kind == "set":
                 if self.pending_change is not None:
                     p = self.pending_change
-                    future.set_result(reply(False, error=f"a change is pending: {p.key} = {p.value!r}; one change at a time"))
+                    future.set_result(
+                        reply(False, error=f"a change is pending: {p.key} = {p.value!r}; one change at a time")
+                    )
                     return future
                 self.pending_change = command
             self._queue.append((command, future))

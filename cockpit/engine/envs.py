@@ -55,17 +55,23 @@ def _import_env_module(env_id: str) -> None:
         importlib.import_module(module)
     except ModuleNotFoundError as e:
         if module != e.name and not module.startswith(f"{e.name}."):
-            raise ConfigError(f"env.id = {env_id!r}: importing module {module!r} failed: {describe_exception(e)}") from None
-        raise ConfigError(f"env.id = {env_id!r}: cannot make this environment (No module named {module!r}; "
-                          "expected a module on PYTHONPATH that registers the env)") from None
+            raise ConfigError(
+                f"env.id = {env_id!r}: importing module {module!r} failed: {describe_exception(e)}"
+            ) from None
+        raise ConfigError(
+            f"env.id = {env_id!r}: cannot make this environment (No module named {module!r}; "
+            "expected a module on PYTHONPATH that registers the env)"
+        ) from None
     except (Exception, SystemExit) as e:
         raise ConfigError(f"env.id = {env_id!r}: importing module {module!r} failed: {describe_exception(e)}") from None
 
 
 def _make_raw(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
     if "render_mode" in cfg.kwargs:  # "human" would open a window on every training step
-        raise ConfigError(f"env.kwargs = {cfg.kwargs!r}: render_mode is cockpit's to set "
-                          "(expected no render_mode: the r key, eval --gif and play render frames themselves)")
+        raise ConfigError(
+            f"env.kwargs = {cfg.kwargs!r}: render_mode is cockpit's to set "
+            "(expected no render_mode: the r key, eval --gif and play render frames themselves)"
+        )
     _import_env_module(cfg.id)
     kwargs = dict(cfg.kwargs)
     if cfg.max_episode_steps:
@@ -119,9 +125,7 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
     env = RecordEpisodeStatistics(env)
     if isinstance(env.observation_space, spaces.Discrete):
         n = env.observation_space.n
-        env = TransformObservation(
-            env, _one_hot(env.observation_space), spaces.Box(0.0, 1.0, (n,), np.float32)
-        )
+        env = TransformObservation(env, _one_hot(env.observation_space), spaces.Box(0.0, 1.0, (n,), np.float32))
     if cfg.normalize_obs:
         env = NormalizeObservation(env)
     if cfg.clip_reward:
@@ -211,8 +215,10 @@ def measure_reward_range(cfg: EnvConfig, seed: int, episodes: int = 5, max_steps
                 done = terminated or truncated
                 steps += 1
     except (Exception, SystemExit) as e:
-        raise ConfigError(f"env.id = {cfg.id!r}: the environment raised {describe_exception(e)} "
-                          "in random play before training (expected reset() and step() to run)") from e
+        raise ConfigError(
+            f"env.id = {cfg.id!r}: the environment raised {describe_exception(e)} "
+            "in random play before training (expected reset() and step() to run)"
+        ) from e
     finally:
         env.close()
     return (low, high) if steps else (0.0, 0.0)

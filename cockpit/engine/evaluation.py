@@ -6,8 +6,8 @@ the training trajectory untouched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -67,9 +67,9 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
     target that cannot be written is refused before the evaluation, not after it."""
     from cockpit.engine import checkpoints, seeding
     from cockpit.engine.agent import greedy_policy
-    from cockpit.engine.trainer_state import obs_stats_from_tensors
     from cockpit.engine.config import ConfigError, build_config
     from cockpit.engine.envs import make_env
+    from cockpit.engine.trainer_state import obs_stats_from_tensors
 
     if gif:
         from cockpit.engine.recording import check_output_file, check_pillow, save_gif
@@ -84,24 +84,36 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
         renders = "rgb_array" in (env.metadata.get("render_modes") or [])
         env.close()
         if not renders:
-            raise ConfigError(f"--gif {gif}: {config.env.id} has no rgb_array rendering (expected an env that renders frames)")
+            raise ConfigError(
+                f"--gif {gif}: {config.env.id} has no rgb_array rendering (expected an env that renders frames)"
+            )
         from cockpit.engine.rendering import offscreen_sdl
 
         offscreen_sdl()
         env = make_env(config.env, render_mode="rgb_array")
     try:
         try:
-            act = greedy_policy(tensors["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n),
-                                config.dqn)
+            act = greedy_policy(
+                tensors["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n), config.dqn
+            )
         except (KeyError, RuntimeError) as e:
-            raise checkpoints.CheckpointError(f"{checkpoint}: weights do not fit the network of its config ({e})") from None
+            raise checkpoints.CheckpointError(
+                f"{checkpoint}: weights do not fit the network of its config ({e})"
+            ) from None
         set_obs_stats(env, obs_stats_from_tensors(tensors), frozen=True)
 
         seed = config.run.seed if seed is None else seed
-        result = evaluate(act, env, seeding.eval_seeds(seed, episodes or config.run.eval_episodes), record_first=bool(gif))
+        result = evaluate(
+            act, env, seeding.eval_seeds(seed, episodes or config.run.eval_episodes), record_first=bool(gif)
+        )
     finally:
         env.close()
     if gif:
         save_gif(result.frames, gif)
-    return {"checkpoint": str(checkpoint), "step": meta["step"], "seed": seed, **result.to_dict(),
-            "gif": str(gif) if gif else None}
+    return {
+        "checkpoint": str(checkpoint),
+        "step": meta["step"],
+        "seed": seed,
+        **result.to_dict(),
+        "gif": str(gif) if gif else None,
+    }

@@ -3,9 +3,10 @@ backward pass, no autograd graph.
 
 At CartPole's size (4→128→128→2, batch 64) an update is a few MFLOP, and autograd's per-op
 bookkeeping costs more than the arithmetic. This computes the same loss, gradients, clipping and
-fused Adam step with explicit tensor ops (Adam through torch's functional kernel, see functional_adam). It is checked against the autograd path for every option
-it claims (loss huber/mse, double DQN on/off, clipping on/off, any depth) in tests/test_fast_update.py;
-the path a run used is recorded in its metadata, and bitwise reproducibility holds per path.
+fused Adam step with explicit tensor ops (Adam through torch's functional kernel, see
+functional_adam). It is checked against the autograd path for every option it claims (loss
+huber/mse, double DQN on/off, clipping on/off, any depth) in tests/test_fast_update.py; the path a
+run used is recorded in its metadata, and bitwise reproducibility holds per path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from torch import nn
 
 from cockpit.engine.config import DQNConfig
 from cockpit.engine.functional_adam import FunctionalAdam
-
 
 _smooth_l1_loss, _mse_loss = torch._C._nn.smooth_l1_loss, torch._C._nn.mse_loss
 NONE = 0  # torch's reduction enum: 0 none, 1 mean, 2 sum
@@ -80,7 +80,7 @@ class FastUpdate:
             q += bias
             return int(q.argmax())
         h = torch.as_tensor(obs, dtype=torch.float32, device=self.flat_grad.device)
-        for weight, (_, bias) in zip(self.weights[:-1], self.layers):
+        for weight, (_, bias) in zip(self.weights[:-1], self.layers, strict=False):
             h = torch.addmv(bias, weight, h).relu_()
         return int(torch.addmv(self.layers[-1][1], self.weights[-1], h).argmax())
 
@@ -113,7 +113,9 @@ class FastUpdate:
             next_value = next_q_target.gather(1, next_actions)
         else:
             next_value = next_q_target.amax(dim=1, keepdim=True)
-        td_target = torch.addcmul(rewards, torch.rsub(terminated, 1.0), next_value, value=cfg.gamma)  # 1 - t, without Tensor.__rsub__'s Python wrapper
+        td_target = torch.addcmul(
+            rewards, torch.rsub(terminated, 1.0), next_value, value=cfg.gamma
+        )  # 1 - t, without Tensor.__rsub__'s Python wrapper
 
         activations = [obs]
         q_values = self._forward(self.layers, obs, keep=activations)

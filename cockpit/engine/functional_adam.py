@@ -15,20 +15,37 @@ from torch.optim.adam import adam
 class FunctionalAdam:
     def __init__(self, params: list[torch.nn.Parameter], lr: float, fused: bool):
         self.params = list(params)
-        self.param_groups = [{
-            "lr": lr, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "amsgrad": False, "maximize": False,
-            "foreach": None, "capturable": False, "differentiable": False, "fused": fused or None,
-            "decoupled_weight_decay": False, "params": list(range(len(self.params))),
-        }]
+        self.param_groups = [
+            {
+                "lr": lr,
+                "betas": (0.9, 0.999),
+                "eps": 1e-8,
+                "weight_decay": 0,
+                "amsgrad": False,
+                "maximize": False,
+                "foreach": None,
+                "capturable": False,
+                "differentiable": False,
+                "fused": fused or None,
+                "decoupled_weight_decay": False,
+                "params": list(range(len(self.params))),
+            }
+        ]
         # Adam creates its state at the first step; creating it up front gives the same values. On the
         # fused path every parameter's step is one shared tensor, incremented once per step.
         step_dtype = torch.float32 if fused else torch.get_default_dtype()
-        new_step = lambda: torch.zeros((), dtype=step_dtype, device=self.params[0].device if fused else "cpu")
+        device = self.params[0].device if fused else "cpu"
+
+        def new_step():
+            return torch.zeros((), dtype=step_dtype, device=device)
+
         self._step = new_step()
         self.state = {
-            p: {"step": self._step if fused else new_step(),
+            p: {
+                "step": self._step if fused else new_step(),
                 "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            }
             for p in self.params
         }
         self._lists: tuple | None = None
@@ -38,32 +55,63 @@ class FunctionalAdam:
         group = self.param_groups[0]
         if self._lists is None:  # built once: gradients and state are updated in place from then on
             states = [self.state[p] for p in self.params]
-            self._lists = ([p.grad for p in self.params], [s["exp_avg"] for s in states],
-                           [s["exp_avg_sq"] for s in states], [s["step"] for s in states])
+            self._lists = (
+                [p.grad for p in self.params],
+                [s["exp_avg"] for s in states],
+                [s["exp_avg_sq"] for s in states],
+                [s["step"] for s in states],
+            )
         grads, exp_avgs, exp_avg_sqs, steps = self._lists
         if group["fused"]:
             # What `adam(fused=True)` runs once it has grouped the tensors by device and dtype; ours
             # share one device and dtype, so the grouping (a third of the step's time) is skipped.
             self._step.add_(1)
             torch._fused_adam_(
-                self.params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
-                beta1=group["betas"][0], beta2=group["betas"][1], weight_decay=group["weight_decay"],
-                eps=group["eps"], maximize=False, grad_scale=None, found_inf=None,
+                self.params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=group["betas"][0],
+                beta2=group["betas"][1],
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
             )
             return
         with torch.no_grad():
             adam(
-                self.params, grads, exp_avgs, exp_avg_sqs, [], steps, foreach=group["foreach"],
-                capturable=False, differentiable=False, fused=group["fused"], amsgrad=False,
-                beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"],
-                weight_decay=group["weight_decay"], eps=group["eps"], maximize=False, decoupled_weight_decay=False,
+                self.params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                [],
+                steps,
+                foreach=group["foreach"],
+                capturable=False,
+                differentiable=False,
+                fused=group["fused"],
+                amsgrad=False,
+                beta1=group["betas"][0],
+                beta2=group["betas"][1],
+                lr=group["lr"],
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+                decoupled_weight_decay=False,
             )
 
     def state_dict(self) -> dict:
         started = any(float(s["step"]) > 0 for s in self.state.values())
         return {
             "state": {i: {**self.state[p], "step": self.state[p]["step"].clone()} for i, p in enumerate(self.params)}
-            if started else {},
+            if started
+            else {},
             "param_groups": [dict(self.param_groups[0])],
         }
 

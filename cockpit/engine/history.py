@@ -14,11 +14,24 @@ from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, 
 from cockpit.engine.metrics import UPDATE_METRICS, MetricsStore
 
 STATES = {"finished": "done", "stopped": "stopped", "failed": "failed"}
-RECORD_NUMBERS = {"episode": ("return", "length"), "eval": ("mean", "std"), "train": ("epsilon", "action_entropy", "steps_per_s")}
+RECORD_NUMBERS = {
+    "episode": ("return", "length"),
+    "eval": ("mean", "std"),
+    "train": ("epsilon", "action_entropy", "steps_per_s"),
+}
 """The figures each kind of metrics record must hold (null where a non-finite one was logged)."""
-SUMMARY_FIELDS = {"steps": "count", "episodes": "count", "wall_time_s": "number", "train_steps_per_s": "number?",
-                  "eval_time_s": "number", "final_eval_return": "number?", "best_eval_return": "number?",
-                  "first_step_reaching_target": "count?", "target_return": "number?", "peak_rss_mb": "number?"}
+SUMMARY_FIELDS = {
+    "steps": "count",
+    "episodes": "count",
+    "wall_time_s": "number",
+    "train_steps_per_s": "number?",
+    "eval_time_s": "number",
+    "final_eval_return": "number?",
+    "best_eval_return": "number?",
+    "first_step_reaching_target": "count?",
+    "target_return": "number?",
+    "peak_rss_mb": "number?",
+}
 
 
 def _fits(value, kind: str) -> bool:
@@ -58,7 +71,9 @@ def parse_lines(path: Path, lines: list[bytes]) -> list[dict]:
         except ValueError:
             raise ConfigError(f"{path}:{number}: not a JSON line (expected one JSON object per line)") from None
         if not isinstance(record, dict) or not isinstance(record.get("kind"), str) or not is_int(record.get("step")):
-            raise ConfigError(f"{path}:{number}: not a cockpit record (expected an object with a kind and an integer step)")
+            raise ConfigError(
+                f"{path}:{number}: not a cockpit record (expected an object with a kind and an integer step)"
+            )
         records.append(record)
     return records
 
@@ -68,15 +83,21 @@ def check_metric(record: dict, where: str) -> None:
     names = [*RECORD_NUMBERS.get(kind, ())]
     if kind == "train":
         aggregates = [record[n] for n in UPDATE_METRICS if n in record]
-        if not all(isinstance(a, dict) and all(a.get(k) is None or is_number(a.get(k)) for k in ("mean", "min", "max"))
-                   for a in aggregates):
-            raise ConfigError(f"{where}: train record whose {'/'.join(UPDATE_METRICS)} are not {{mean, min, max}} numbers")
+        if not all(
+            isinstance(a, dict) and all(a.get(k) is None or is_number(a.get(k)) for k in ("mean", "min", "max"))
+            for a in aggregates
+        ):
+            raise ConfigError(
+                f"{where}: train record whose {'/'.join(UPDATE_METRICS)} are not {{mean, min, max}} numbers"
+            )
     wrong = [n for n in names if n not in record or not (record[n] is None or is_number(record[n]))]
     if kind == "eval" and not isinstance(record.get("scheduled"), bool):
         wrong.append("scheduled")
     if wrong:
-        raise ConfigError(f"{where}: {kind} record with {', '.join(wrong)} missing or mistyped "
-                          "(expected numbers, and scheduled true or false)")
+        raise ConfigError(
+            f"{where}: {kind} record with {', '.join(wrong)} missing or mistyped "
+            "(expected numbers, and scheduled true or false)"
+        )
 
 
 def check_event(event: dict, where: str) -> None:
@@ -109,15 +130,20 @@ def check_logs_at(run_dir: Path, checkpoint: Path, meta: dict, latest: bool) -> 
             check(record, f"{path}:{number}")
         lost = keep - len(lines)
         if lost > (1 if name == "events" and latest else 0):
-            raise ConfigError(f"{path}: {len(lines)} whole lines, {checkpoint.name} was taken after line {keep} "
-                              f"(expected the log the checkpoint was taken with; --fork {checkpoint} starts a new run from it)")
+            raise ConfigError(
+                f"{path}: {len(lines)} whole lines, {checkpoint.name} was taken after line {keep} "
+                f"(expected the log the checkpoint was taken with; --fork {checkpoint} starts a new run from it)"
+            )
         if name == "events" and lost <= 0:
             _check_own_event(path, records, checkpoint)
         if len(lines) + bool(torn) > len(records):
             cuts.append(f"{path.name} from {len(lines) + bool(torn)} to {len(records)} lines")
         news = news or bool(torn) or not all(_is_end(line) for line in lines[keep:])
-    newer = sorted(p.name for p in (run_dir / "checkpoints").glob("step-*")
-                   if (m := FULL_NAMED.fullmatch(p.name)) and int(m[1]) > meta["step"])
+    newer = sorted(
+        p.name
+        for p in (run_dir / "checkpoints").glob("step-*")
+        if (m := FULL_NAMED.fullmatch(p.name)) and int(m[1]) > meta["step"]
+    )
     notes = [f"cut back {' and '.join(cuts)}"] if news else []
     if newer:
         notes.append(f"skips newer checkpoints: {', '.join(newer)} (--fork one to keep its course)")
@@ -133,13 +159,21 @@ def _is_end(line: bytes) -> bool:
 
 
 def _check_own_event(path: Path, events: list[dict], checkpoint: Path) -> None:
-    own = next(((n, e) for n, e in reversed(list(enumerate(events, 1)))
-                if e["kind"] == "checkpoint" and e.get("checkpoint") != "best"), None)
+    own = next(
+        (
+            (n, e)
+            for n, e in reversed(list(enumerate(events, 1)))
+            if e["kind"] == "checkpoint" and e.get("checkpoint") != "best"
+        ),
+        None,
+    )
     if own is None or Path(str(own[1].get("path"))).name != checkpoint.name:
         where = f"{path}:{own[0]}" if own else str(path)
         found = Path(str(own[1].get("path"))).name if own else "no checkpoint"
-        raise ConfigError(f"{where}: records {found} where {checkpoint.name} was taken: the logs went on from an earlier "
-                          f"checkpoint, and this one's past is gone (expected --fork {checkpoint} to continue from it)")
+        raise ConfigError(
+            f"{where}: records {found} where {checkpoint.name} was taken: the logs went on from an earlier "
+            f"checkpoint, and this one's past is gone (expected --fork {checkpoint} to continue from it)"
+        )
 
 
 def read_metrics(path: Path, strict_end: bool = False) -> list[dict]:
@@ -180,7 +214,9 @@ def read_summary(path: Path) -> dict | None:
         raise ConfigError(f"{path}: not a run summary (expected an object with status one of {', '.join(STATES)})")
     for key, kind in SUMMARY_FIELDS.items():
         if key in summary and not _fits(summary[key], kind):
-            expected = {"count": "an integer >= 0", "number": "a number"}[kind.rstrip("?")] + (" or null" if kind.endswith("?") else "")
+            expected = {"count": "an integer >= 0", "number": "a number"}[kind.rstrip("?")] + (
+                " or null" if kind.endswith("?") else ""
+            )
             raise ConfigError(f"{path}: {key} = {summary[key]!r:.60}: expected {expected}")
     if "steps" not in summary:
         raise ConfigError(f"{path}: no steps (expected the steps the run took)")
@@ -204,7 +240,9 @@ def read_config_tables(run_dir: Path) -> dict:
 
 def edited_keys(config: dict, started: dict) -> list[str]:
     """The TABLE.KEY whose values differ between two configs' tables, run.total_steps aside (it may grow)."""
-    keys = sorted({f"{t}.{k}" for c in (config, started) for t, values in c.items() for k in values} - {"run.total_steps"})
+    keys = sorted(
+        {f"{t}.{k}" for c in (config, started) for t, values in c.items() for k in values} - {"run.total_steps"}
+    )
 
     def value(tables: dict, key: str) -> str:
         table, _, name = key.partition(".")
@@ -236,22 +274,32 @@ def load_history(run_dir: Path, store: MetricsStore | None = None) -> MetricsSto
     config = read_config_tables(run_dir)
     summary = read_summary(run_dir / "summary.json") or {}
     hyperparameters = {k: config.get("dqn", {}).get(k) for k in LIVE_KEYS}
-    status: dict = {"state": "running", "step": 0, "total_steps": config.get("run", {}).get("total_steps"),
-                    "hyperparameters": hyperparameters, "last_eval": None, "best_eval": None}
+    status: dict = {
+        "state": "running",
+        "step": 0,
+        "total_steps": config.get("run", {}).get("total_steps"),
+        "hyperparameters": hyperparameters,
+        "last_eval": None,
+        "best_eval": None,
+    }
     for record in read_metrics(run_dir / "metrics.jsonl"):
         step = record["step"]
         status["step"] = max(status["step"], step)
         if record["kind"] == "episode":
-            store.publish({}, {"rollout/ep_return": (step, record["return"]), "rollout/ep_length": (step, record["length"])})
+            store.publish(
+                {}, {"rollout/ep_return": (step, record["return"]), "rollout/ep_length": (step, record["length"])}
+            )
         elif record["kind"] == "eval":
             store.add_evaluation({k: v for k, v in record.items() if k != "kind"})
             status["last_eval"] = {k: v for k, v in record.items() if k != "kind"}
             if record["scheduled"] and record["mean"] is not None:
                 status["best_eval"] = max(status["best_eval"] or -math.inf, record["mean"])
         elif record["kind"] == "train":
-            points = {"rollout/epsilon": (step, record["epsilon"]),
-                      "rollout/action_entropy": (step, record["action_entropy"]),
-                      "time/steps_per_s": (step, record["steps_per_s"])}
+            points = {
+                "rollout/epsilon": (step, record["epsilon"]),
+                "rollout/action_entropy": (step, record["action_entropy"]),
+                "time/steps_per_s": (step, record["steps_per_s"]),
+            }
             for name in UPDATE_METRICS:
                 if name in record:
                     agg = record[name]
@@ -269,9 +317,12 @@ def load_history(run_dir: Path, store: MetricsStore | None = None) -> MetricsSto
             status["last_changed"] = event["key"]
     if summary:
         status.update(
-            state=STATES[summary["status"]], step=summary["steps"],
-            elapsed_s=summary.get("wall_time_s"), target_return=summary.get("target_return"),
-            first_step_reaching_target=summary.get("first_step_reaching_target"), summary=summary,
+            state=STATES[summary["status"]],
+            step=summary["steps"],
+            elapsed_s=summary.get("wall_time_s"),
+            target_return=summary.get("target_return"),
+            first_step_reaching_target=summary.get("first_step_reaching_target"),
+            summary=summary,
         )
     store.publish(status)
     return store

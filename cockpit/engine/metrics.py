@@ -20,8 +20,14 @@ PUBLISH_EVERY = 100
 """Env steps between the trainer's pushes into the store."""
 
 SERIES = (
-    "train/loss", "train/q_mean", "train/q_max", "train/grad_norm",
-    "rollout/ep_return", "rollout/ep_length", "rollout/epsilon", "rollout/action_entropy",
+    "train/loss",
+    "train/q_mean",
+    "train/q_max",
+    "train/grad_norm",
+    "rollout/ep_return",
+    "rollout/ep_length",
+    "rollout/epsilon",
+    "rollout/action_entropy",
     "time/steps_per_s",
 )
 
@@ -58,10 +64,14 @@ class Series:
         self.steps = [self.steps[i + 1] for i in range(0, n, 2)] + self.steps[n:]
         self.weights = merged_w + w[n:]
 
-    def copy(self) -> "Series":
+    def copy(self) -> Series:
         out = Series(self.capacity)
         out.steps, out.means, out.mins, out.maxs, out.weights = (
-            self.steps[:], self.means[:], self.mins[:], self.maxs[:], self.weights[:]
+            self.steps[:],
+            self.means[:],
+            self.mins[:],
+            self.maxs[:],
+            self.weights[:],
         )
         return out
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -119,10 +119,15 @@ def random_rollouts(config: Config) -> Rollouts:
                 ends["truncated"] += 1
     outside = [obs for obs in observed if not space.contains(obs)]
     return Rollouts(
-        rewards=rewards, terminal_rewards=terminal_rewards, lengths=lengths, **ends,
+        rewards=rewards,
+        terminal_rewards=terminal_rewards,
+        lengths=lengths,
+        **ends,
         observations=np.array([np.asarray(obs, dtype=np.float64).ravel() for obs in observed]),
-        space=one_line(str(space)), box=isinstance(space, spaces.Box),
-        outside_count=len(outside), first_outside=why_outside(space, outside[0]) if outside else "",
+        space=one_line(str(space)),
+        box=isinstance(space, spaces.Box),
+        outside_count=len(outside),
+        first_outside=why_outside(space, outside[0]) if outside else "",
     )
 
 
@@ -194,7 +199,7 @@ def _same(a: object, b: object) -> bool:
 
 
 def _first_difference(first: list, second: list) -> int | None:
-    for i, (a, b) in enumerate(zip(first, second)):
+    for i, (a, b) in enumerate(zip(first, second, strict=False)):
         if not _same(a, b):
             return i
     return None if len(first) == len(second) else min(len(first), len(second))
@@ -220,8 +225,12 @@ def behaviour_probe(config: Config) -> Behaviour:
             deterministic &= _same(outcomes[0], _trajectory(env, probe_seed, prefix + [0])[0][-1])
             same_effect &= np.array([[_same(x, y) for y in outcomes] for x in outcomes])
     return Behaviour(
-        n_actions=n, probes=PROBES, deterministic=deterministic, same_effect=same_effect,
-        reset_reproducible=differ != 0, diverged_at=differ,
+        n_actions=n,
+        probes=PROBES,
+        deterministic=deterministic,
+        same_effect=same_effect,
+        reset_reproducible=differ != 0,
+        diverged_at=differ,
         replayed=len(first) - 1,
     )
 
@@ -271,7 +280,7 @@ def learning_probe(config: Config, info: EnvInfo) -> LearningReport:
     agent = DQNAgent(info.obs_dim, info.n_actions, memorize, device, seeding.derive(seed, NETWORK))
     for steps in range(MEMORIZE_STEPS + 1):
         memorized_loss = agent.update(rows[:1], info.obs_dim, memorize)[0]  # the loss before this update
-        if memorized_loss < MEMORIZE_TARGET:
+        if memorized_loss < MEMORIZE_TARGET or steps == MEMORIZE_STEPS:
             break
 
     agent = DQNAgent(info.obs_dim, info.n_actions, d, device, seeding.derive(seed, NETWORK, 1))

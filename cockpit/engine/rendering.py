@@ -7,8 +7,8 @@ never reads weights mid-update and never draws from the trainer's random streams
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 

@@ -35,7 +35,7 @@ def cores() -> int:
 
 def network_parameters(obs_dim: int, n_actions: int, hidden_size: int, hidden_layers: int) -> int:
     widths = [obs_dim] + [hidden_size] * hidden_layers + [n_actions]
-    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+    return sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
 
 
 def run_bytes(config: Config, obs_dim: int, n_actions: int) -> int:
@@ -70,8 +70,10 @@ def cgroup_memory_files() -> list[tuple[Path, Path]]:
                 pairs.append((v1 / "memory.limit_in_bytes", v1 / "memory.usage_in_bytes"))
     except (OSError, ValueError):
         pass
-    pairs += [(root / "memory.max", root / "memory.current"),
-              (root / "memory" / "memory.limit_in_bytes", root / "memory" / "memory.usage_in_bytes")]
+    pairs += [
+        (root / "memory.max", root / "memory.current"),
+        (root / "memory" / "memory.limit_in_bytes", root / "memory" / "memory.usage_in_bytes"),
+    ]
     return pairs
 
 
@@ -101,8 +103,10 @@ def check_threads(config: Config) -> None:
     from cockpit.engine.config import ConfigError
 
     if config.run.threads > cores():
-        raise ConfigError(f"run.threads = {config.run.threads}: expected an integer from 1 to {cores()} "
-                          "(the cores this process may use)")
+        raise ConfigError(
+            f"run.threads = {config.run.threads}: expected an integer from 1 to {cores()} "
+            "(the cores this process may use)"
+        )
 
 
 def check_memory(config: Config, obs_dim: int, n_actions: int, workers: int = 1) -> None:

@@ -45,31 +45,60 @@ def before_change(run_dir: Path, number: int) -> RollbackPlan:
     where = f"--fork {run_dir} --before-change {number}"
     changes = read_live_changes(run_dir, where)
     if not 1 <= number <= len(changes):
-        raise ConfigError(f"{where}: the run recorded {len(changes)} live changes (expected K from 1 to {len(changes)})"
-                          if changes else f"{where}: the run recorded no live change (expected a run with one)")
-    earlier = [{"step": e["step"], "key": e["key"], "value": e["new"], "source": "rollback", "was": e.get("source")}
-               for e in changes[: number - 1]]
+        raise ConfigError(
+            f"{where}: the run recorded {len(changes)} live changes (expected K from 1 to {len(changes)})"
+            if changes
+            else f"{where}: the run recorded no live change (expected a run with one)"
+        )
+    earlier = [
+        {"step": e["step"], "key": e["key"], "value": e["new"], "source": "rollback", "was": e.get("source")}
+        for e in changes[: number - 1]
+    ]
     change = changes[number - 1]
-    what = f"rolling back change {number} ({change['key']} {change['old']} → {change['new']} at step {change['step']:,})"
+    what = (
+        f"rolling back change {number} ({change['key']} {change['old']} → {change['new']} at step {change['step']:,})"
+    )
     pinned = change.get("checkpoint")
     if pinned:
         checkpoint = checkpoints.checkpoints_dir(run_dir) / Path(pinned).name
         if not (checkpoint / checkpoints.META).is_file():
-            raise ConfigError(f"{where}: {checkpoint}, the checkpoint pinned before change {number}, is gone "
-                              "(expected it in the run directory: pinned checkpoints are never rotated out)")
+            raise ConfigError(
+                f"{where}: {checkpoint}, the checkpoint pinned before change {number}, is gone "
+                "(expected it in the run directory: pinned checkpoints are never rotated out)"
+            )
         meta = checkpoints.load_full_meta(checkpoint)
-        again = earlier[len(own_changes(meta["applied_changes"])):]
-        return RollbackPlan(checkpoint, True, meta, again, f"{what}: from {checkpoint} at step {meta['step']:,}"
-                            + (f", applying the {len(again)} changes since it again" if again else ""))
+        again = earlier[len(own_changes(meta["applied_changes"])) :]
+        return RollbackPlan(
+            checkpoint,
+            True,
+            meta,
+            again,
+            f"{what}: from {checkpoint} at step {meta['step']:,}"
+            + (f", applying the {len(again)} changes since it again" if again else ""),
+        )
     parent = read_metadata(run_dir).get("parent")
     if not parent:
-        return RollbackPlan(None, False, None, earlier, f"{what}: no full checkpoint precedes it, so the run is replayed "
-                            "from its start" + (f" with the {len(earlier)} changes before it" if earlier else ""))
+        return RollbackPlan(
+            None,
+            False,
+            None,
+            earlier,
+            f"{what}: no full checkpoint precedes it, so the run is replayed "
+            "from its start" + (f" with the {len(earlier)} changes before it" if earlier else ""),
+        )
     checkpoint = Path(str(parent.get("checkpoint", "")))
     if not (checkpoint / checkpoints.META).is_file():
-        raise ConfigError(f"{where}: no checkpoint of the fork precedes the change, and its parent's checkpoint "
-                          f"{checkpoint} is gone (expected it where the fork started)")
+        raise ConfigError(
+            f"{where}: no checkpoint of the fork precedes the change, and its parent's checkpoint "
+            f"{checkpoint} is gone (expected it where the fork started)"
+        )
     # The fork's --set values come back as the new fork's own overrides: not applied twice.
     again = [c for c in earlier if c["was"] != "fork"]
-    return RollbackPlan(checkpoint, False, checkpoints.load_full_meta(checkpoint), again, f"{what}: no checkpoint of the fork precedes it, so it is forked "
-                        f"again from its parent's {checkpoint}" + (f" with the {len(again)} changes before it" if again else ""))
+    return RollbackPlan(
+        checkpoint,
+        False,
+        checkpoints.load_full_meta(checkpoint),
+        again,
+        f"{what}: no checkpoint of the fork precedes it, so it is forked "
+        f"again from its parent's {checkpoint}" + (f" with the {len(again)} changes before it" if again else ""),
+    )

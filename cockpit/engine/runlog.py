@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,9 @@ def create_run_dir(path: Path) -> Path:
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
-        raise ConfigError(f"--run-dir {os.fsencode(path)!r}: the path is not valid UTF-8 (expected a UTF-8 path)") from None
+        raise ConfigError(
+            f"--run-dir {os.fsencode(path)!r}: the path is not valid UTF-8 (expected a UTF-8 path)"
+        ) from None
     if path.exists():
         raise ConfigError(f"--run-dir {path}: already exists (expected a new directory; runs are never overwritten)")
     try:
@@ -73,14 +75,14 @@ def code_version() -> dict:
     """The git commit of cockpit's source and whether it had uncommitted changes, where known."""
     src = Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
+        commit = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if commit.returncode != 0:
             return {"git_commit": None, "git_dirty": None}
         dirty = subprocess.run(
             ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.TimeoutExpired):
@@ -119,20 +121,25 @@ def lock_run_dir(path: Path, claim: bool = True):
     try:
         handle = open(Path(path) / ".lock", "a+")
     except OSError as e:
-        raise ConfigError(f"{path}: cannot lock the run directory ({e.strerror}: {e.filename}) "
-                          "(expected a writable run directory)") from None
+        raise ConfigError(
+            f"{path}: cannot lock the run directory ({e.strerror}: {e.filename}) (expected a writable run directory)"
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise ConfigError(f"{path}: in use by a running cockpit ({holder}); two processes never write to one run directory") from None
+        raise ConfigError(
+            f"{path}: in use by a running cockpit ({holder}); two processes never write to one run directory"
+        ) from None
     try:  # a probe, since permission bits do not stop root and a read-only mount stops everyone
         fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
     except OSError as e:
         handle.close()
-        raise ConfigError(f"{path}: cannot write in the run directory ({e.strerror}) (expected a writable run directory)") from None
+        raise ConfigError(
+            f"{path}: cannot write in the run directory ({e.strerror}) (expected a writable run directory)"
+        ) from None
     os.close(fd)
     os.unlink(probe)
     if claim:
@@ -195,7 +202,7 @@ class RunLog:
         write_atomic(self.path / "config.toml", to_toml(config))  # on a resume, total_steps may have grown
         if resume_at is None:
             meta = {
-                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "command": sys.argv,
                 "host": socket.gethostname(),
                 "platform": platform.platform(),
@@ -250,8 +257,9 @@ class RunLog:
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """Queued for the next flush: every `add_scalar` wakes TensorBoard's writer thread, which then
         takes the GIL from the training loop; a burst every few seconds wakes it about once."""
-        self._scalars.extend((key, value, step) for key, value in values.items()
-                             if value is not None and math.isfinite(value))
+        self._scalars.extend(
+            (key, value, step) for key, value in values.items() if value is not None and math.isfinite(value)
+        )
 
     def event(self, record: dict) -> None:
         try:

@@ -17,9 +17,10 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ STOP_TIMEOUT_S = 30.0
 
 def column_stats(chunk: np.ndarray) -> zip:
     """(mean, min, max) of each column of an interval's update metrics, one pass per statistic."""
-    return zip(chunk.mean(axis=0).tolist(), chunk.min(axis=0).tolist(), chunk.max(axis=0).tolist())
+    return zip(chunk.mean(axis=0).tolist(), chunk.min(axis=0).tolist(), chunk.max(axis=0).tolist(), strict=False)
 
 
 class Trainer(CommandsMixin, HealthMixin):
@@ -149,8 +150,14 @@ class Trainer(CommandsMixin, HealthMixin):
 
                     torch.set_num_threads(self.config.run.threads)
                     seeding.seed_torch(self.config.run.seed)
-                    self._agent = DQNAgent(self.info.obs_dim, self.info.n_actions, self.dqn, self.config.run.device,
-                                           self.config.run.seed, compute=self.config.run.compute)
+                    self._agent = DQNAgent(
+                        self.info.obs_dim,
+                        self.info.n_actions,
+                        self.dqn,
+                        self.config.run.device,
+                        self.config.run.seed,
+                        compute=self.config.run.compute,
+                    )
                     if previous != "created":
                         self._set_state(previous)
         return self._agent
@@ -209,8 +216,9 @@ class Trainer(CommandsMixin, HealthMixin):
         try:
             self._open_log()
             if self._agent is None:  # after the log's files: they would wait on the GIL at each write
-                threading.Thread(target=torch_side.preload, args=(self.log is not None,), name="cockpit-preload-torch",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=torch_side.preload, args=(self.log is not None,), name="cockpit-preload-torch", daemon=True
+                ).start()
             self._set_state("running")
             if self.resumed_from:
                 self._event("resumed", **self.resumed_from)
@@ -260,7 +268,9 @@ class Trainer(CommandsMixin, HealthMixin):
             if self.step % PUBLISH_EVERY:
                 self._end_chunk(self.step % PUBLISH_EVERY, banked + time.perf_counter() - chunk_start)
             stopped = self._stop_requested_at is not None
-            already_saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(f"step-{self.step:09d}")
+            already_saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(
+                f"step-{self.step:09d}"
+            )
             if not stopped and self.run_dir is not None and not already_saved:
                 self._checkpoint("stop", exact=done, at_end=True)  # resumable with a larger --total-steps
             status = "failed" if self.diverged and self.error else "stopped" if stopped else "finished"
@@ -305,7 +315,11 @@ class Trainer(CommandsMixin, HealthMixin):
         it (live changes and other commands are applied between calls)."""
         dqn = self.dqn
         warmup, train_freq, gradient_steps, target_update = (
-            dqn.warmup_steps, dqn.train_freq, dqn.gradient_steps, dqn.target_update)
+            dqn.warmup_steps,
+            dqn.train_freq,
+            dqn.gradient_steps,
+            dqn.target_update,
+        )
         batch_size, obs_dim, n_actions = dqn.batch_size, self.info.obs_dim, self.info.n_actions
         uniform, integers = self.rng.random, self.rng.integers
         segment = self.epsilon.segments[-1]  # a live change to epsilon starts a new one, between calls
@@ -360,8 +374,14 @@ class Trainer(CommandsMixin, HealthMixin):
     def _end_episode(self, ep_return: float, length: int, terminated: bool) -> None:
         self.episode += 1
         self.episode_returns.append(ep_return)
-        record = {"kind": "episode", "step": self.step, "episode": self.episode, "return": ep_return,
-                  "length": length, "terminated": terminated}
+        record = {
+            "kind": "episode",
+            "step": self.step,
+            "episode": self.episode,
+            "return": ep_return,
+            "length": length,
+            "terminated": terminated,
+        }
         self.store.publish({}, {"rollout/ep_return": (self.step, ep_return), "rollout/ep_length": (self.step, length)})
         if self.log:
             self.log.metric(record)
@@ -383,7 +403,7 @@ class Trainer(CommandsMixin, HealthMixin):
             chunk = np.asarray(self._pending_updates)
             self._pending_updates.clear()
             self._log_updates.append(chunk)
-            for name, (mean, low, high) in zip(UPDATE_METRICS, column_stats(chunk)):
+            for name, (mean, low, high) in zip(UPDATE_METRICS, column_stats(chunk), strict=False):
                 points[f"train/{name}"] = (self.step, mean, low, high, len(chunk))
         points["rollout/epsilon"] = (self.step, epsilon)
         points["rollout/action_entropy"] = (self.step, entropy)
@@ -396,13 +416,19 @@ class Trainer(CommandsMixin, HealthMixin):
             self.log.maybe_flush()
 
     def _log_aggregate(self, epsilon: float, entropy: float, steps_per_s: float) -> None:
-        record: dict[str, Any] = {"kind": "train", "step": self.step, "updates": self.updates,
-                                  "epsilon": epsilon, "action_entropy": entropy, "steps_per_s": steps_per_s}
+        record: dict[str, Any] = {
+            "kind": "train",
+            "step": self.step,
+            "updates": self.updates,
+            "epsilon": epsilon,
+            "action_entropy": entropy,
+            "steps_per_s": steps_per_s,
+        }
         scalars = {"rollout/epsilon": epsilon, "rollout/action_entropy": entropy, "time/steps_per_s": steps_per_s}
         if self._log_updates:
             chunk = np.concatenate(self._log_updates)
             self._log_updates.clear()
-            for name, (mean, low, high) in zip(UPDATE_METRICS, column_stats(chunk)):
+            for name, (mean, low, high) in zip(UPDATE_METRICS, column_stats(chunk), strict=False):
                 record[name] = {"mean": mean, "min": low, "max": high}
                 scalars[f"train/{name}"] = mean
             record["q_bound"] = self.q_bound
@@ -412,13 +438,21 @@ class Trainer(CommandsMixin, HealthMixin):
 
     def _status(self, steps_per_s: float | None = None, epsilon: float | None = None) -> dict:
         status = {
-            "state": self.state, "step": self.step, "total_steps": self.total_steps, "episode": self.episode,
-            "updates": self.updates, "hyperparameters": self.hyperparameters(), "q_bound": self.q_bound,
-            "q_range": list(self.q_range), "muted_alerts": sorted(self.health.muted),
+            "state": self.state,
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "episode": self.episode,
+            "updates": self.updates,
+            "hyperparameters": self.hyperparameters(),
+            "q_bound": self.q_bound,
+            "q_range": list(self.q_range),
+            "muted_alerts": sorted(self.health.muted),
             "last_changed": self.applied_changes[-1]["key"] if self.applied_changes else None,
-            "last_eval": self.last_eval, "best_eval": None if self.best_eval == -math.inf else self.best_eval,
+            "last_eval": self.last_eval,
+            "best_eval": None if self.best_eval == -math.inf else self.best_eval,
             "first_step_reaching_target": self.first_step_reaching_target,
-            "target_return": self.info.target_return, "train_time_s": self._train_time,
+            "target_return": self.info.target_return,
+            "train_time_s": self._train_time,
             "pending_change": self.control.pending_change.to_dict() if self.control.pending_change else None,
             "elapsed_s": time.monotonic() - self._started_at if self._started_at else 0.0,
         }
@@ -481,7 +515,9 @@ class Trainer(CommandsMixin, HealthMixin):
             self._checkpoint_requests.append(("periodic", None))
         if self.log:
             self.log.metric({"kind": "eval", **evaluation})
-            self.log.scalars(self.step, {"eval/mean_return" if scheduled else "eval/on_demand_mean_return": result.mean})
+            self.log.scalars(
+                self.step, {"eval/mean_return" if scheduled else "eval/on_demand_mean_return": result.mean}
+            )
         self._set_state(previous)
         return evaluation
 
@@ -496,18 +532,26 @@ class Trainer(CommandsMixin, HealthMixin):
             create_run_dir(self.run_dir)
         self.log = RunLog(self.run_dir, self.config, self.metadata())
 
-    def _checkpoint(self, kind: str, future: Future | None = None, exact: bool = True, at_end: bool = False) -> Path | None:
+    def _checkpoint(
+        self, kind: str, future: Future | None = None, exact: bool = True, at_end: bool = False
+    ) -> Path | None:
         """`at_end`: the run reached its total steps (mid-episode is the normal case there, not a warning)."""
         if self.run_dir is None:
             return None
         if not self.diverged and not self._state_is_finite():
-            message = f"non-finite weights or updates at step {self.step:,}, found before a checkpoint: training diverged"
+            message = (
+                f"non-finite weights or updates at step {self.step:,}, found before a checkpoint: training diverged"
+            )
             self._event("alert", name="non_finite", message=message, fatal=True)
             self.health.active.add("non_finite")  # the monitor must not report it a second time
             self._diverge(message)
         if self.diverged:
-            self._event("checkpoint_skipped", checkpoint=kind, message=f"{kind} checkpoint not written: the state "
-                        f"is non-finite ({self.diverged.split(':')[0]}); {self._last_good()}")
+            self._event(
+                "checkpoint_skipped",
+                checkpoint=kind,
+                message=f"{kind} checkpoint not written: the state "
+                f"is non-finite ({self.diverged.split(':')[0]}); {self._last_good()}",
+            )
             if future is not None:
                 future.set_result(reply(False, error="the state is non-finite; no checkpoint written"))
             return None
@@ -543,7 +587,9 @@ class Trainer(CommandsMixin, HealthMixin):
             trainer_state.restore(self, tensors, meta, restore_rngs=same_seed)
         except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as e:
             detail = " ".join(str(e).split())[:300]
-            raise checkpoints.CheckpointError(f"{checkpoint}: does not fit this run ({type(e).__name__}: {detail})") from None
+            raise checkpoints.CheckpointError(
+                f"{checkpoint}: does not fit this run ({type(e).__name__}: {detail})"
+            ) from None
         origin = {"checkpoint": str(Path(checkpoint).resolve()), "from_step": meta["step"], "exact": meta["exact"]}
         if fork:
             self.parent = {**origin, "run_dir": str(checkpoints.run_dir_of(checkpoint))}
@@ -552,7 +598,11 @@ class Trainer(CommandsMixin, HealthMixin):
             self.applied_changes = [{**c, "inherited": True} for c in self.applied_changes]
             self.health.counts.clear()
             # The fork's own values for what cannot change live (loss, double DQN, ...) hold from its first step.
-            fixed = {f.name: getattr(self.config.dqn, f.name) for f in dataclasses.fields(self.dqn) if f.name not in LIVE_KEYS}
+            fixed = {
+                f.name: getattr(self.config.dqn, f.name)
+                for f in dataclasses.fields(self.dqn)
+                if f.name not in LIVE_KEYS
+            }
             self.dqn = dataclasses.replace(self.dqn, **fixed)
             overrides = [  # a fork's overrides take effect at its first step, recorded as changes
                 {"step": self.step, "key": key, "value": getattr(self.config.dqn, key), "source": "fork"}
@@ -587,9 +637,18 @@ class Trainer(CommandsMixin, HealthMixin):
     def _finish(self, summary: dict) -> None:
         self.state = {"finished": "done"}.get(summary["status"], summary["status"])
         for kind, (count, first) in self.health.folded().items():  # what the budget held back, told once
-            self._event("alert", best_effort=True, name=kind, fatal=False,
-                        message=f"+{count} more {LABELS.get(kind, kind)} since step {first:,}, not shown one by one")
-        self._event("end", best_effort=True, **{k: summary[k] for k in ("status", "steps", "final_eval_return", "best_eval_return")})
+            self._event(
+                "alert",
+                best_effort=True,
+                name=kind,
+                fatal=False,
+                message=f"+{count} more {LABELS.get(kind, kind)} since step {first:,}, not shown one by one",
+            )
+        self._event(
+            "end",
+            best_effort=True,
+            **{k: summary[k] for k in ("status", "steps", "final_eval_return", "best_eval_return")},
+        )
         if self.error and not summary["error"]:  # the end event found the disk full
             summary.update(status="failed", error=self.error)
         self.store.publish({**self._status(), "summary": summary})

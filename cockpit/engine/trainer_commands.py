@@ -64,7 +64,9 @@ class CommandsMixin:
             return None  # answered when written, at the next episode boundary
         if kind in ("mute", "unmute"):
             if command.key not in ALERT_KINDS:
-                return reply(False, error=f"{command.key!r}: not an alert kind (expected one of {', '.join(ALERT_KINDS)})")
+                return reply(
+                    False, error=f"{command.key!r}: not an alert kind (expected one of {', '.join(ALERT_KINDS)})"
+                )
             (self.health.muted.add if kind == "mute" else self.health.muted.discard)(command.key)
             self._event("alert_mute", alert=command.key, muted=kind == "mute", source=command.source)
             self.store.publish(self._status())
@@ -105,11 +107,22 @@ class CommandsMixin:
         rollback = f"cockpit --fork {self.run_dir} --before-change {number}" if self.run_dir else None
         before = list(self.episode_returns)[-CHANGE_EFFECT_EPISODES:]
         mean_before = float(np.mean(before)) if before else None
-        self._change_effects.append({"step": self.step, "key": key, "value": value, "mean_before": mean_before, "after": []})
+        self._change_effects.append(
+            {"step": self.step, "key": key, "value": value, "mean_before": mean_before, "after": []}
+        )
         if command.source not in SCHEDULED_SOURCES:
             self.control.change_applied()
-        self._event("hparam", key=key, old=old, new=value, source=command.source, return_before=mean_before,
-                    number=number, checkpoint=pinned, rollback=rollback)
+        self._event(
+            "hparam",
+            key=key,
+            old=old,
+            new=value,
+            source=command.source,
+            return_before=mean_before,
+            number=number,
+            checkpoint=pinned,
+            rollback=rollback,
+        )
         self.store.publish(self._status())
         return reply(True, step=self.step, key=key, old=old, new=value, number=number, rollback=rollback)
 
@@ -118,6 +131,11 @@ class CommandsMixin:
             effect["after"].append(ep_return)
             if len(effect["after"]) == CHANGE_EFFECT_EPISODES:
                 self._change_effects.remove(effect)
-                self._event("hparam_effect", key=effect["key"], value=effect["value"], changed_at=effect["step"],
-                            return_before=effect["mean_before"], return_after=float(np.mean(effect["after"])))
-
+                self._event(
+                    "hparam_effect",
+                    key=effect["key"],
+                    value=effect["value"],
+                    changed_at=effect["step"],
+                    return_before=effect["mean_before"],
+                    return_after=float(np.mean(effect["after"])),
+                )

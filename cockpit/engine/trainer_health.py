@@ -19,12 +19,22 @@ class HealthMixin:
         recent = list(self.episode_returns)[-20:]
         evaluation, self._new_evaluation = self._new_evaluation, None
         health = Health(
-            step=self.step, total_steps=self.total_steps, warmup_steps=self.dqn.warmup_steps, epsilon=epsilon,
-            epsilon_end=last.end_value, epsilon_end_step=last.start_step + last.duration,
-            action_counts=np.asarray(self._action_counts), entropy=entropy, updates=updates, q_range=self.q_range,
-            rewards=self.buffer.newest_rewards(steps), weights_changed=self._weights_changed(),
-            evaluation=evaluation, recent_return=float(np.mean(recent)) if len(recent) >= 5 else None,
-            target_return=self.info.target_return, evaluations_on=self.config.run.eval_freq <= self.total_steps,
+            step=self.step,
+            total_steps=self.total_steps,
+            warmup_steps=self.dqn.warmup_steps,
+            epsilon=epsilon,
+            epsilon_end=last.end_value,
+            epsilon_end_step=last.start_step + last.duration,
+            action_counts=np.asarray(self._action_counts),
+            entropy=entropy,
+            updates=updates,
+            q_range=self.q_range,
+            rewards=self.buffer.newest_rewards(steps),
+            weights_changed=self._weights_changed(),
+            evaluation=evaluation,
+            recent_return=float(np.mean(recent)) if len(recent) >= 5 else None,
+            target_return=self.info.target_return,
+            evaluations_on=self.config.run.eval_freq <= self.total_steps,
             last_change=next(((c["step"], c["key"], c["value"]) for c in own_changes(self.applied_changes)[-1:]), None),
         )
         for alert in self.health.check(health):
@@ -55,8 +65,11 @@ class HealthMixin:
             self._stop_now = True
 
     def _last_good(self) -> str:
-        return (f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint
-                else "no full checkpoint was taken before it")
+        return (
+            f"last good checkpoint: {self.last_checkpoint}"
+            if self.last_checkpoint
+            else "no full checkpoint was taken before it"
+        )
 
     def _state_is_finite(self) -> bool:
         torch_side.load()
@@ -64,4 +77,3 @@ class HealthMixin:
 
         updates = np.asarray(self._pending_updates)
         return bool(np.isfinite(updates).all()) and all(bool(torch.isfinite(p).all()) for p in self.agent.params)
-

@@ -34,10 +34,20 @@ def capture(trainer: Trainer, kind: str, exact: bool = True) -> tuple[dict, dict
     stats = get_obs_stats(t.env)
     if stats is not None:
         mean, var, count = stats
-        tensors["obs_rms"] = {"mean": torch.from_numpy(mean), "var": torch.from_numpy(var),
-                              "count": torch.tensor(count, dtype=torch.float64)}
-    meta = {"kind": kind, "step": t.step, "episode": t.episode, "exact": exact, "config": t.config.to_dict(),
-            "run_name": t.config.name, "compute_path": t.agent.compute_path}
+        tensors["obs_rms"] = {
+            "mean": torch.from_numpy(mean),
+            "var": torch.from_numpy(var),
+            "count": torch.tensor(count, dtype=torch.float64),
+        }
+    meta = {
+        "kind": kind,
+        "step": t.step,
+        "episode": t.episode,
+        "exact": exact,
+        "config": t.config.to_dict(),
+        "run_name": t.config.name,
+        "compute_path": t.agent.compute_path,
+    }
     if kind == "best":
         meta["eval"] = t.last_eval
         return tensors, meta
@@ -105,7 +115,9 @@ def restore(trainer: Trainer, tensors: dict, meta: dict, restore_rngs: bool = Tr
     restore_policy(t, tensors)
     t.agent.target.load_state_dict(tensors["target"])
     t.agent.optimizer.load_state_dict(tensors["optimizer"])
-    t.buffer.load_state_dict({"data": tensors["buffer"].numpy(), "pos": meta["buffer_pos"], "size": meta["buffer_size"]})
+    t.buffer.load_state_dict(
+        {"data": tensors["buffer"].numpy(), "pos": meta["buffer_pos"], "size": meta["buffer_size"]}
+    )
     t._recent_actions = tensors["recent_actions"].tolist()
     t._action_counts = tensors["action_counts"].tolist()
     t._pending_updates = tensors["pending_updates"].tolist()
@@ -130,6 +142,7 @@ def restore(trainer: Trainer, tensors: dict, meta: dict, restore_rngs: bool = Tr
         t.env.action_space.np_random.bit_generator.state = meta["action_space_rng"]
         random.setstate(_tupled(meta["python_random"]))
         g = meta["numpy_global"]
-        np.random.set_state((g["name"], tensors["numpy_global_keys"].numpy().astype(np.uint32), g["pos"],
-                             g["has_gauss"], g["cached"]))
+        np.random.set_state(
+            (g["name"], tensors["numpy_global_keys"].numpy().astype(np.uint32), g["pos"], g["has_gauss"], g["cached"])
+        )
         torch.set_rng_state(tensors["torch_rng"])

@@ -13,11 +13,12 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from cockpit.engine.control import Command
 from cockpit.engine.metrics import MetricsStore, Series
@@ -101,8 +102,9 @@ class Connection:
             self._lost(f"cannot send ({e.strerror or e})")
         return rid, future
 
-    def subscribe(self, on_update: Callable[[dict], None], since_step: float = -1,
-                  since_time: float | None = None) -> Future:
+    def subscribe(
+        self, on_update: Callable[[dict], None], since_step: float = -1, since_time: float | None = None
+    ) -> Future:
         self.on_update = on_update
         return self.request("subscribe", {"since_step": since_step, "since_time": since_time})[1]
 
@@ -117,7 +119,9 @@ class Connection:
                     finished = True
                     return
                 f = item["frame"]
-                yield RemoteFrame(decode_frame(f), f["step"], f["action"], f["reward"] or 0.0, f["return"] or 0.0, f["done"])
+                yield RemoteFrame(
+                    decode_frame(f), f["step"], f["action"], f["reward"] or 0.0, f["return"] or 0.0, f["done"]
+                )
         finally:
             self._streams.pop(rid, None)
             if not finished and not self.closed:
@@ -311,18 +315,24 @@ class RemoteStore(MetricsStore):
         self.lost_reason = reason
         if self.status.get("state") not in ENDED:
             self.publish({"state": "disconnected"})
-            self.add_event({"kind": "error", "step": self.status.get("step", 0), "time": time.time(),
-                            "message": f"lost the connection to the run: {reason}"})
+            self.add_event(
+                {
+                    "kind": "error",
+                    "step": self.status.get("step", 0),
+                    "time": time.time(),
+                    "message": f"lost the connection to the run: {reason}",
+                }
+            )
         with self._changed:
             self._changed.notify_all()
 
     def wait_for(self, predicate: Callable[[dict], bool], timeout: float) -> bool:
         """Block until `predicate(status)` holds (after an update), or the timeout; True if it holds."""
         with self._changed:
-            return self._changed.wait_for(lambda: predicate(self.status) or self.lost_reason is not None, timeout) \
-                and predicate(self.status)
+            return self._changed.wait_for(
+                lambda: predicate(self.status) or self.lost_reason is not None, timeout
+            ) and predicate(self.status)
 
 
 def _number(value: float | None) -> float:
     return float("nan") if value is None else value
-

@@ -61,7 +61,9 @@ def parse_line(line: bytes) -> dict:
 
 def check_version(message: dict) -> dict:
     if message.get("v") != VERSION:
-        raise ProtocolError(f"protocol version {message.get('v')!r}: this run speaks version {VERSION} (\"v\": {VERSION})")
+        raise ProtocolError(
+            f'protocol version {message.get("v")!r}: this run speaks version {VERSION} ("v": {VERSION})'
+        )
     return message
 
 
@@ -74,11 +76,11 @@ def parse_request(message: dict) -> tuple[int, str, Any]:
     """(id, what, body) of a client's request; ProtocolError when it is not one."""
     rid = message.get("id")
     if not isinstance(rid, int) or isinstance(rid, bool):
-        raise ProtocolError("expected an integer \"id\" to answer to")
+        raise ProtocolError('expected an integer "id" to answer to')
     asked = [k for k in REQUESTS if k in message]
     unknown = set(message) - {"v", "id", *REQUESTS}
     if len(asked) != 1 or unknown:
-        raise ProtocolError(f"expected exactly one of {', '.join(REQUESTS)} beside \"v\" and \"id\"")
+        raise ProtocolError(f'expected exactly one of {", ".join(REQUESTS)} beside "v" and "id"')
     return rid, asked[0], message[asked[0]]
 
 

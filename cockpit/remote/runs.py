@@ -92,7 +92,9 @@ def probe(run_dir: Path) -> Probe:
             return Probe(run_dir, "listening", f"listening on {path} (pid {pid})", path, pid, summary)
         if summary is None and damage is None:
             why = "is gone" if not pid_alive(pid) else "does not answer"
-            return Probe(run_dir, "dead", f"the run is dead: process {pid} {why}, its socket {path} is stale", path, pid)
+            return Probe(
+                run_dir, "dead", f"the run is dead: process {pid} {why}, its socket {path} is stale", path, pid
+            )
     if damage is not None:
         return Probe(run_dir, "damaged", damage)
     if summary is not None:
@@ -100,8 +102,13 @@ def probe(run_dir: Path) -> Probe:
         return Probe(run_dir, status, f"the run has ended: {status} at step {summary['steps']:,}", summary=summary)
     holder = lock_holder(run_dir)
     if pid_alive(holder):
-        return Probe(run_dir, "running", f"the run (pid {holder}) is not listening for control: it has the cockpit on "
-                     "screen, or an older cockpit runs it", pid=holder)
+        return Probe(
+            run_dir,
+            "running",
+            f"the run (pid {holder}) is not listening for control: it has the cockpit on "
+            "screen, or an older cockpit runs it",
+            pid=holder,
+        )
     return Probe(run_dir, "dead", "the run is dead: no summary and no process (killed, or never started)")
 
 
@@ -114,7 +121,7 @@ def log_tail(run_dir: Path) -> tuple[int | None, dict | None]:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - TAIL_BYTES))
-            lines = f.read().split(b"\n")[1 if size > TAIL_BYTES else 0:-1]
+            lines = f.read().split(b"\n")[1 if size > TAIL_BYTES else 0 : -1]
     except FileNotFoundError:
         return None, None
     except OSError as e:

@@ -31,7 +31,14 @@ from cockpit.engine.control import Command, Control, reply
 from cockpit.engine.files import write_json_atomic
 from cockpit.engine.metrics import MetricsStore, Snapshot
 from cockpit.remote.protocol import (
-    MAX_REQUEST, VERSION, ProtocolError, check_version, encode, encode_frame, parse_line, parse_request,
+    MAX_REQUEST,
+    VERSION,
+    ProtocolError,
+    check_version,
+    encode,
+    encode_frame,
+    parse_line,
+    parse_request,
 )
 from cockpit.remote.updates import Marks, backfill, delta
 from cockpit.remote.viewer import Viewer
@@ -89,8 +96,15 @@ def peer_uid(sock: socket.socket) -> int:
 
 
 class ControlServer:
-    def __init__(self, run_dir: Path, config: Config, control: Control, store: MetricsStore,
-                 report=lambda line: print(line, file=sys.stderr), on_watchers=None):
+    def __init__(
+        self,
+        run_dir: Path,
+        config: Config,
+        control: Control,
+        store: MetricsStore,
+        report=lambda line: print(line, file=sys.stderr),
+        on_watchers=None,
+    ):
         """`report(line)` tells the operator when listening stopped on an unexpected error;
         `on_watchers(n)` hears how many viewers are subscribed whenever that changes."""
         self.run_dir = Path(run_dir)
@@ -251,8 +265,17 @@ class ControlServer:
         """Say why in place of the greeting, so the client can tell a full run from a dead one."""
         sock.setblocking(False)
         try:
-            sock.send(encode({"refused": {"reason": "busy", "max_viewers": MAX_VIEWERS,
-                                          "message": f"busy: all viewer slots taken ({MAX_VIEWERS} connected)"}}))
+            sock.send(
+                encode(
+                    {
+                        "refused": {
+                            "reason": "busy",
+                            "max_viewers": MAX_VIEWERS,
+                            "message": f"busy: all viewer slots taken ({MAX_VIEWERS} connected)",
+                        }
+                    }
+                )
+            )
         except OSError:
             pass  # the client has gone already: nobody to tell
         sock.close()
@@ -331,12 +354,12 @@ class ControlServer:
     def _source(self, body: dict, default: str) -> str:
         source = body.get("source", default)
         if not isinstance(source, str) or not source or len(source) > MAX_SOURCE:
-            raise ProtocolError(f"source {source!r}: expected a short name (e.g. \"ctl\")")
+            raise ProtocolError(f'source {source!r}: expected a short name (e.g. "ctl")')
         return source
 
     def _on_cmd(self, viewer: Viewer, rid: int, body: Any) -> None:
         if not isinstance(body, dict):
-            raise ProtocolError("cmd: expected an object, e.g. {\"kind\": \"pause\"}")
+            raise ProtocolError('cmd: expected an object, e.g. {"kind": "pause"}')
         try:
             command = Command.from_dict({**body, "source": self._source(body, "remote")})
         except (TypeError, ValueError) as e:
@@ -352,7 +375,9 @@ class ControlServer:
 
     def _on_status(self, viewer: Viewer, rid: int, body: Any) -> None:
         status = {"state": "created", **self.store.snapshot().status}  # "created": the trainer has not begun
-        self._send(viewer, {"id": rid, "reply": reply(True, status=status, viewers=len(self._viewers), pid=os.getpid())})
+        self._send(
+            viewer, {"id": rid, "reply": reply(True, status=status, viewers=len(self._viewers), pid=os.getpid())}
+        )
 
     def _on_subscribe(self, viewer: Viewer, rid: int, body: Any) -> None:
         body = body if isinstance(body, dict) else {}
@@ -380,7 +405,9 @@ class ControlServer:
         with self._render_lock:
             busy, self._rendering = self._rendering, True
         if busy:
-            self._send(viewer, {"id": rid, "reply": reply(False, error="a render is running already (one at a time per run)")})
+            self._send(
+                viewer, {"id": rid, "reply": reply(False, error="a render is running already (one at a time per run)")}
+            )
             return
         cancel = threading.Event()
         viewer.renders[rid] = cancel
@@ -391,7 +418,9 @@ class ControlServer:
                 self._end_render(viewer, rid)
                 self._send(viewer, {"id": rid, "reply": policy})
                 return
-            threading.Thread(target=self._render, args=(viewer, rid, policy, cancel), name="cockpit-render", daemon=True).start()
+            threading.Thread(
+                target=self._render, args=(viewer, rid, policy, cancel), name="cockpit-render", daemon=True
+            ).start()
 
         self.control.submit(Command("policy", source=source)).add_done_callback(weights_taken)
 
@@ -405,15 +434,26 @@ class ControlServer:
         from cockpit.engine import seeding
 
         def frame(shown) -> dict:
-            return {"render": rid, "frame": {**encode_frame(shown.frame), "step": shown.step, "action": shown.action,
-                                             "reward": shown.reward, "return": shown.episode_return, "done": shown.done}}
+            return {
+                "render": rid,
+                "frame": {
+                    **encode_frame(shown.frame),
+                    "step": shown.step,
+                    "action": shown.action,
+                    "reward": shown.reward,
+                    "return": shown.episode_return,
+                    "done": shown.done,
+                },
+            }
 
         self._renders += 1
         episode, started, last = None, False, None
         try:
             from cockpit.engine.rendering import play_greedy
 
-            episode = play_greedy(self.config, policy, seeding.derive(self.config.run.seed, seeding.RENDER, self._renders))
+            episode = play_greedy(
+                self.config, policy, seeding.derive(self.config.run.seed, seeding.RENDER, self._renders)
+            )
             last = next(episode)
             self._send(viewer, {"id": rid, "reply": reply(True, step=policy["step"], render=rid)})
             started = True

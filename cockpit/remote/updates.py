@@ -38,8 +38,13 @@ def delta(snap: Snapshot, marks: Marks) -> dict:
     series = {k: pts for k, s in snap.series.items() if (pts := points_after(s, marks.steps.get(k, -1)))}
     new = snap.event_count - marks.events
     events = snap.events[-new:] if 0 < new <= len(snap.events) else (list(snap.events) if new > 0 else [])
-    update = {"version": snap.version, "status": snap.status, "series": series,
-              "evaluations": snap.evaluations[marks.evaluations:], "events": events}
+    update = {
+        "version": snap.version,
+        "status": snap.status,
+        "series": series,
+        "evaluations": snap.evaluations[marks.evaluations :],
+        "events": events,
+    }
     marks.steps = {k: s.steps[-1] for k, s in snap.series.items() if s.steps}
     marks.evaluations, marks.events = len(snap.evaluations), snap.event_count
     return update
@@ -53,5 +58,10 @@ def backfill(snap: Snapshot, since_step: float, since_time: float | None) -> dic
         events = [e for e in snap.events if e.get("step", 0) > since_step]
     else:
         events = [e for e in snap.events if e.get("time", 0) > since_time]
-    return {"version": snap.version, "status": snap.status, "series": series,
-            "evaluations": [e for e in snap.evaluations if e.get("step", 0) > since_step], "events": events}
+    return {
+        "version": snap.version,
+        "status": snap.status,
+        "series": series,
+        "evaluations": [e for e in snap.evaluations if e.get("step", 0) > since_step],
+        "events": events,
+    }

@@ -75,11 +75,13 @@ def make_server(run_dir: Path, port: int, token: str):
         async def _make_app(self) -> web.Application:
             app = web.Application(middlewares=[self.require_token])
             aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(self.templates_path))
-            app.add_routes([
-                web.get("/", self.handle_index, name="index"),
-                web.get("/ws/{token}", self.handle_websocket, name="websocket"),
-                web.static("/static", self.statics_path, name="static"),
-            ])
+            app.add_routes(
+                [
+                    web.get("/", self.handle_index, name="index"),
+                    web.get("/ws/{token}", self.handle_websocket, name="websocket"),
+                    web.static("/static", self.statics_path, name="static"),
+                ]
+            )
             self.viewers: dict[ViewerProcess, web.WebSocketResponse] = {}
             app.on_shutdown.append(self.end_viewers)
             return app
@@ -88,12 +90,19 @@ def make_server(run_dir: Path, port: int, token: str):
             """textual-serve's, but the viewer process is ended with its page, however the page went."""
             websocket = web.WebSocketResponse(heartbeat=15)
             await websocket.prepare(request)
-            viewer = ViewerProcess(self.command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
-                                   close=websocket.close, download_manager=self.download_manager, debug=self.debug)
+            viewer = ViewerProcess(
+                self.command,
+                write_bytes=websocket.send_bytes,
+                write_str=websocket.send_str,
+                close=websocket.close,
+                download_manager=self.download_manager,
+                debug=self.debug,
+            )
             self.viewers[viewer] = websocket
             try:
-                await viewer.start(to_int(request.query.get("width", "80"), 80),
-                                   to_int(request.query.get("height", "24"), 24))
+                await viewer.start(
+                    to_int(request.query.get("width", "80"), 80), to_int(request.query.get("height", "24"), 24)
+                )
                 await self._process_messages(websocket, viewer)
             finally:
                 del self.viewers[viewer]
@@ -112,7 +121,9 @@ def make_server(run_dir: Path, port: int, token: str):
                 return await handler(request)
             given = request.match_info.get("token") or request.query.get("token", "")
             if not hmac.compare_digest(given.encode(), token.encode()):
-                raise web.HTTPForbidden(text="403: this cockpit needs the token in the address printed when it started\n")
+                raise web.HTTPForbidden(
+                    text="403: this cockpit needs the token in the address printed when it started\n"
+                )
             return await handler(request)
 
         @aiohttp_jinja2.template("app_index.html")
@@ -128,10 +139,17 @@ def make_server(run_dir: Path, port: int, token: str):
             """Until Ctrl+C or SIGTERM; the address is printed once the port listens."""
             self.debug = debug
             self.initialize_logging()
-            web.run_app(self._make_app(), host=HOST, port=self.port, handle_signals=True,
-                        print=lambda _banner: print(
-                            f"cockpit: serving the cockpit on {run_dir} to a browser: open\n"
-                            f"    {self.public_url}/?token={token}\n(Ctrl+C to stop serving; the run goes on)", flush=True))
+            web.run_app(
+                self._make_app(),
+                host=HOST,
+                port=self.port,
+                handle_signals=True,
+                print=lambda _banner: print(
+                    f"cockpit: serving the cockpit on {run_dir} to a browser: open\n"
+                    f"    {self.public_url}/?token={token}\n(Ctrl+C to stop serving; the run goes on)",
+                    flush=True,
+                ),
+            )
 
     # exec: textual-serve starts the command with a shell, which would take the signals, not the viewer
     command = "exec " + shlex.join([sys.executable, "-m", "cockpit", "attach", str(Path(run_dir).resolve())])

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -67,8 +67,17 @@ def _bootstrap(data: tuple, statistic, paired: bool, seed: int) -> tuple[np.ndar
         # Identical values (e.g. every seed at the maximum return) give a zero-width interval,
         # which is the right answer; scipy warns about it all the same.
         warnings.filterwarnings("ignore", message=".*degenerate.*")
-        result = bootstrap(data, statistic, n_resamples=RESAMPLES, vectorized=True, paired=paired, axis=0,
-                           confidence_level=CONFIDENCE, method="percentile", rng=np.random.default_rng(seed))
+        result = bootstrap(
+            data,
+            statistic,
+            n_resamples=RESAMPLES,
+            vectorized=True,
+            paired=paired,
+            axis=0,
+            confidence_level=CONFIDENCE,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     return result.confidence_interval.low, result.confidence_interval.high
 
 
@@ -120,8 +129,11 @@ class Score:
         return last_k_mean(eval_means, len(eval_means) if self.kind == "mean" else self.k)
 
     def describe(self) -> str:
-        return {"last": f"the mean of its last {self.k} scheduled evaluations",
-                "mean": "the mean of all its scheduled evaluations", "best": "its best scheduled evaluation"}[self.kind]
+        return {
+            "last": f"the mean of its last {self.k} scheduled evaluations",
+            "mean": "the mean of all its scheduled evaluations",
+            "best": "its best scheduled evaluation",
+        }[self.kind]
 
 
 def last_k_mean(eval_means: Sequence[float], k: int) -> float:
@@ -139,8 +151,14 @@ def describe(values: Sequence[float]) -> dict:
         return {"n": 0, "mean": None, "stderr": None, "iqm": None, "iqm_ci_low": None, "iqm_ci_high": None}
     mean, stderr = mean_stderr(x)
     low, high = iqm_ci(x[:, None])
-    return {"n": len(x), "mean": _num(mean), "stderr": _num(stderr), "iqm": _num(iqm(x)),
-            "iqm_ci_low": _num(low[0]), "iqm_ci_high": _num(high[0])}
+    return {
+        "n": len(x),
+        "mean": _num(mean),
+        "stderr": _num(stderr),
+        "iqm": _num(iqm(x)),
+        "iqm_ci_low": _num(low[0]),
+        "iqm_ci_high": _num(high[0]),
+    }
 
 
 def curve_stats(matrix: np.ndarray) -> dict[str, np.ndarray]:

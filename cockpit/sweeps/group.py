@@ -55,16 +55,30 @@ class Group:
         c = self.curves
         if not c:
             return Series(label or self.label, [], [])
-        return Series(label or self.label, c["step"], c["mean"], c["mean"] - c["stderr"], c["mean"] + c["stderr"],
-                      runs=[(r.steps, r.means) for r in self.with_evals], band="± stderr")
+        return Series(
+            label or self.label,
+            c["step"],
+            c["mean"],
+            c["mean"] - c["stderr"],
+            c["mean"] + c["stderr"],
+            runs=[(r.steps, r.means) for r in self.with_evals],
+            band="± stderr",
+        )
 
     def iqm_series(self, label: str | None = None) -> Series:
         """IQM with its 95% bootstrap interval."""
         c = self.curves
         if not c:
             return Series(label or self.label, [], [])
-        return Series(label or f"{self.label} IQM", c["step"], c["iqm"], c["iqm_ci_low"], c["iqm_ci_high"], style="--",
-                      band="95% CI")
+        return Series(
+            label or f"{self.label} IQM",
+            c["step"],
+            c["iqm"],
+            c["iqm_ci_low"],
+            c["iqm_ci_high"],
+            style="--",
+            band="95% CI",
+        )
 
     def curves_json(self) -> dict:
         c = self.curves

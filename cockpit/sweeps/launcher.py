@@ -73,7 +73,11 @@ class Job:
             if not isinstance(record, dict) or not isinstance(record.get("step"), int):
                 continue
             self.step = max(self.step, record["step"])
-            if record.get("kind") == "eval" and record.get("scheduled") and isinstance(record.get("mean"), (int, float)):
+            if (
+                record.get("kind") == "eval"
+                and record.get("scheduled")
+                and isinstance(record.get("mean"), (int, float))
+            ):
                 self.evals.append(record)
                 new.append(record)
         return new
@@ -94,7 +98,7 @@ def _die_with_parent() -> None:
 class Launcher:
     """Starts waiting jobs while fewer than `workers` run; `poll()` reports what changed."""
 
-    def __init__(self, workers: int, display: "Display"):
+    def __init__(self, workers: int, display: Display):
         self.workers = workers
         self.display = display
         self.jobs: list[Job] = []
@@ -121,8 +125,14 @@ class Launcher:
         for job in self.waiting[: max(0, self.workers - len(self.running))]:
             job.log.parent.mkdir(parents=True, exist_ok=True)
             with open(job.log, "wb") as log:
-                job.proc = subprocess.Popen(job.command(), stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_die_with_parent)
+                job.proc = subprocess.Popen(
+                    job.command(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    process_group=0,
+                    preexec_fn=_die_with_parent,
+                )
             job.started_at = time.monotonic()
             self.display.line(f"{job.label}: started → {job.run_dir}")
 
@@ -207,7 +217,11 @@ class Display:
 
     def ended(self, job: Job) -> None:
         last = f" · final eval {job.evals[-1]['mean']:.1f}" if job.evals else ""
-        how = "stopped" if job.cancelled else ("finished" if job.returncode == 0 else f"FAILED (exit {job.returncode}, see {job.log})")
+        how = (
+            "stopped"
+            if job.cancelled
+            else ("finished" if job.returncode == 0 else f"FAILED (exit {job.returncode}, see {job.log})")
+        )
         self.line(f"{job.label}: {how} at step {job.step:,}{last} after {clock(job.ended_at - job.started_at)}")
 
     def refresh(self, jobs: list[Job], every_s: float = 0.5) -> None:

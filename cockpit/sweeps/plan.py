@@ -38,8 +38,9 @@ def base_config(preset: str, overrides: list[str], workers: int = 1) -> Config:
     env's existence, the device, memory for `workers` runs at once) before any process starts."""
     from cockpit.cli import resolve_config
 
-    return resolve_config(argparse.Namespace(preset=preset, set=list(overrides), seed=None, total_steps=None),
-                          workers=workers)
+    return resolve_config(
+        argparse.Namespace(preset=preset, set=list(overrides), seed=None, total_steps=None), workers=workers
+    )
 
 
 def sweep_dir(out: Path | None, kind: str, config: Config, resume: bool = False) -> Path:
@@ -63,14 +64,21 @@ def seed_list(first: int, n: int) -> list[int]:
     return list(range(first, first + n))
 
 
-def seed_jobs(preset: str, overrides: list[str], seeds: list[int], directory: Path, label: str,
-              total_steps: int, tag=None) -> list[Job]:
+def seed_jobs(
+    preset: str, overrides: list[str], seeds: list[int], directory: Path, label: str, total_steps: int, tag=None
+) -> list[Job]:
     """One `cockpit PRESET --seed S --set ...` job per seed, run directories `directory/s<seed>`,
     logs `directory/logs/s<seed>.log` (beside the run directory: the run creates its own)."""
     sets = [arg for override in overrides for arg in ("--set", override)]
     return [
-        Job(label=f"{label}s{seed}", run_dir=directory / f"s{seed}", args=[str(preset), "--seed", str(seed), *sets],
-            total_steps=total_steps, log=directory / "logs" / f"s{seed}.log", tag=tag)
+        Job(
+            label=f"{label}s{seed}",
+            run_dir=directory / f"s{seed}",
+            args=[str(preset), "--seed", str(seed), *sets],
+            total_steps=total_steps,
+            log=directory / "logs" / f"s{seed}.log",
+            tag=tag,
+        )
         for seed in seeds
     ]
 

@@ -30,8 +30,14 @@ class Ranked:
     """Against the best: {"difference", "low", "high", "pairs", "includes_zero"}; empty for the best."""
 
     def to_json(self) -> dict:
-        return {"label": self.label, "seed_scores": self.scores, "iqm": self.iqm, "iqm_ci_low": self.low,
-                "iqm_ci_high": self.high, "vs_best": self.diff or None}
+        return {
+            "label": self.label,
+            "seed_scores": self.scores,
+            "iqm": self.iqm,
+            "iqm_ci_low": self.low,
+            "iqm_ci_high": self.high,
+            "vs_best": self.diff or None,
+        }
 
 
 def rank(settings: list[tuple[str, list[float]]]) -> list[Ranked]:
@@ -48,13 +54,20 @@ def rank(settings: list[tuple[str, list[float]]]) -> list[Ranked]:
     ranked.sort(key=lambda r: -r.iqm if math.isfinite(r.iqm) else math.inf)
     best = ranked[0]
     for other in ranked[1:]:
-        pairs = [(a, b) for a, b in zip(best.scores, other.scores) if math.isfinite(a) and math.isfinite(b)]
+        pairs = [
+            (a, b) for a, b in zip(best.scores, other.scores, strict=False) if math.isfinite(a) and math.isfinite(b)
+        ]
         if not pairs:
             continue
-        a, b = zip(*pairs)
+        a, b = zip(*pairs, strict=False)
         difference, low, high = aggregate.paired_difference_ci(a, b)
-        other.diff = {"difference": difference, "low": low, "high": high, "pairs": len(pairs),
-                      "includes_zero": not (math.isfinite(low) and (low > 0 or high < 0))}
+        other.diff = {
+            "difference": difference,
+            "low": low,
+            "high": high,
+            "pairs": len(pairs),
+            "includes_zero": not (math.isfinite(low) and (low > 0 or high < 0)),
+        }
     return ranked
 
 
@@ -64,12 +77,20 @@ def ranking_text(ranked: list[Ranked], name: str, seeds: list[int], score: aggre
     for i, r in enumerate(ranked, 1):
         d = r.diff
         vs = "(best)" if i == 1 else (f"{d['difference']:+.1f} {interval(d['low'], d['high'])}" if d else "-")
-        rows.append([str(i), r.label, fmt(r.iqm), interval(r.low, r.high), vs,
-                     " ".join(fmt(s) for s in r.scores)])
-    headers = ["rank", name, "score IQM", "95% CI", "best − this (paired, 95% CI)", "per seed " + ",".join(map(str, seeds))]
+        rows.append([str(i), r.label, fmt(r.iqm), interval(r.low, r.high), vs, " ".join(fmt(s) for s in r.scores)])
+    headers = [
+        "rank",
+        name,
+        "score IQM",
+        "95% CI",
+        "best − this (paired, 95% CI)",
+        "per seed " + ",".join(map(str, seeds)),
+    ]
     text = table(headers, rows, left=2)
-    text += (f"\nscore: for each seed {score.describe()}, then the IQM over "
-             f"{len(seeds)} seeds; settings share seeds, so they are compared on paired differences")
+    text += (
+        f"\nscore: for each seed {score.describe()}, then the IQM over "
+        f"{len(seeds)} seeds; settings share seeds, so they are compared on paired differences"
+    )
     return text + "\n" + verdict(ranked, len(seeds))
 
 
@@ -84,12 +105,16 @@ def verdict(ranked: list[Ranked], n_seeds: int) -> str:
     if n_seeds < MIN_SEEDS_FOR_A_VERDICT:
         # With 2 seeds the bootstrap has 3 distinct resamples: any difference whose seeds agree in
         # sign "excludes zero", which says nothing.
-        return (f"with {n_seeds} seeds the intervals are too coarse to separate settings: this ranking is "
-                f"anecdotal, not to be trusted (run {MIN_SEEDS_FOR_A_VERDICT} seeds or more)")
+        return (
+            f"with {n_seeds} seeds the intervals are too coarse to separate settings: this ranking is "
+            f"anecdotal, not to be trusted (run {MIN_SEEDS_FOR_A_VERDICT} seeds or more)"
+        )
     unclear = [r.label for r in ranked[1:] if not r.diff or r.diff["includes_zero"]]
     if unclear:
-        return (f"the interval of the difference includes zero for {', '.join(unclear)}: "
-                f"{ranked[0].label} is not distinguishable from {'it' if len(unclear) == 1 else 'them'} yet, "
-                "so the ranking is not to be trusted yet "
-                "(run more seeds)")
+        return (
+            f"the interval of the difference includes zero for {', '.join(unclear)}: "
+            f"{ranked[0].label} is not distinguishable from {'it' if len(unclear) == 1 else 'them'} yet, "
+            "so the ranking is not to be trusted yet "
+            "(run more seeds)"
+        )
     return f"{ranked[0].label} is ahead of every other setting on these seeds (no paired interval includes zero)"

@@ -6,15 +6,17 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from cockpit.engine.files import write_atomic, write_json_atomic
 from cockpit.engine.runlog import clean_json
 
-ANECDOTAL = ("note: fewer than 3 seeds: this result is anecdotal; differences between seeds of the same "
-             "setting are often larger than the effect you are looking for")
+ANECDOTAL = (
+    "note: fewer than 3 seeds: this result is anecdotal; differences between seeds of the same "
+    "setting are often larger than the effect you are looking for"
+)
 
 
 @dataclass
@@ -39,8 +41,11 @@ def fmt(value, spec: str = ".1f") -> str:
 
 
 def interval(low, high, spec: str = ".1f") -> str:
-    return "-" if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)) else \
-        f"[{low:{spec}}, {high:{spec}}]"
+    return (
+        "-"
+        if low is None or high is None or not (math.isfinite(low) and math.isfinite(high))
+        else f"[{low:{spec}}, {high:{spec}}]"
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
@@ -49,7 +54,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) 
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     lines = []
     for row in [list(headers)] + rows:
-        cells = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False))]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -83,8 +88,14 @@ def target_in_view(series: Sequence[Series], target: float | None) -> bool:
 MARKERS = ("braille", "•", "+", "x", "*", "o", "#", "@")
 
 
-def terminal_plot(series: Sequence[Series], title: str, target: float | None = None, color: bool = False,
-                  width: int | None = None, height: int = 18) -> str:
+def terminal_plot(
+    series: Sequence[Series],
+    title: str,
+    target: float | None = None,
+    color: bool = False,
+    width: int | None = None,
+    height: int = 18,
+) -> str:
     """The curves as text. One curve shows its band as two dotted lines; several curves show
     lines only, each with its own marker so they stay apart without colour (logs, pipes)."""
     import shutil
@@ -113,8 +124,13 @@ def terminal_plot(series: Sequence[Series], title: str, target: float | None = N
     return (text if color else plt.uncolorize(text)) + note
 
 
-def png_plot(path: Path, series: Sequence[Series], title: str, target: float | None = None,
-             ylabel: str = "greedy evaluation return") -> None:
+def png_plot(
+    path: Path,
+    series: Sequence[Series],
+    title: str,
+    target: float | None = None,
+    ylabel: str = "greedy evaluation return",
+) -> None:
     """The curves, their bands (filled) and their individual runs (thin) as a PNG. matplotlib's
     object API without pyplot: no global figure state and no GUI backend is ever touched. A path that
     cannot take the file is refused (ConfigError naming it) before anything is drawn or written."""

@@ -100,5 +100,9 @@ def find_run_dirs(path: Path) -> list[Path]:
 
 def flatten(tables: dict) -> dict[str, object]:
     """{"dqn": {"gamma": 0.99}} -> {"dqn.gamma": 0.99}; nested tables (env.kwargs) stay whole."""
-    return {f"{table}.{key}": value for table, values in tables.items() if isinstance(values, dict)
-            for key, value in values.items()}
+    return {
+        f"{table}.{key}": value
+        for table, values in tables.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+    }

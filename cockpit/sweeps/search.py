@@ -51,7 +51,9 @@ class ActiveTrial:
 
 def study_name(base: Config, dims: list[Dimension], seeds: list[int], score: aggregate.Score) -> str:
     """Same preset (after --set), same search, same seeds and score → same study, on any machine."""
-    blob = json.dumps([base.to_dict(), [d.describe() for d in dims], seeds, score.describe()], sort_keys=True, default=str)
+    blob = json.dumps(
+        [base.to_dict(), [d.describe() for d in dims], seeds, score.describe()], sort_keys=True, default=str
+    )
     return f"cockpit-{base.name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
@@ -63,21 +65,27 @@ def open_storage(url: str, heartbeat: int):
 
     storages = optuna.storages
     retry = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
-    callback = {"heartbeat_stale_trial_callback": retry(max_retry=3)} if retry else \
-        {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=3)}
+    callback = (
+        {"heartbeat_stale_trial_callback": retry(max_retry=3)}
+        if retry
+        else {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=3)}
+    )
     engine_kwargs = {"pool_pre_ping": True} if not url.startswith("sqlite") else {}
     for attempt in range(STORAGE_RETRIES):
         try:
-            return storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-                                       grace_period=2 * heartbeat, **callback)
+            return storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **callback
+            )
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             if attempt == STORAGE_RETRIES - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
         except ImportError as e:  # optuna wraps the driver's ModuleNotFoundError
             missing = getattr(e.__cause__, "name", None) or getattr(e, "name", None) or "its database driver"
-            raise ConfigError(f"--storage {safe_url(url)}: {missing} is not installed "
-                              "(pip install 'cockpit[postgres]' for PostgreSQL)") from None
+            raise ConfigError(
+                f"--storage {safe_url(url)}: {missing} is not installed "
+                "(pip install 'cockpit[postgres]' for PostgreSQL)"
+            ) from None
         except (sqlalchemy.exc.SQLAlchemyError, ValueError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ConfigError(f"--storage {safe_url(url)}: cannot open ({first})") from None
@@ -110,8 +118,9 @@ def counted_trials(trials) -> tuple[int, int, int]:
 
 
 class Search:
-    def __init__(self, study, storage, args: argparse.Namespace, base: Config, dims: list[Dimension], seeds: list[int],
-                 out: Path):
+    def __init__(
+        self, study, storage, args: argparse.Namespace, base: Config, dims: list[Dimension], seeds: list[int], out: Path
+    ):
         self.study, self.storage, self.args, self.base = study, storage, args, base
         self.dims, self.seeds, self.out = dims, seeds, out
         self.display = Display(sys.stdout, f"search {study.study_name}")
@@ -170,8 +179,15 @@ class Search:
         active = ActiveTrial(trial)
         directory = self.out / "trials" / f"t{trial.number:04d}"
         trial.set_user_attr("directory", str(directory))
-        active.jobs = plan.seed_jobs(self.args.preset, [*self.args.set, *overrides], self.seeds, directory,
-                                     f"t{trial.number} ", config.run.total_steps, tag=active)
+        active.jobs = plan.seed_jobs(
+            self.args.preset,
+            [*self.args.set, *overrides],
+            self.seeds,
+            directory,
+            f"t{trial.number} ",
+            config.run.total_steps,
+            tag=active,
+        )
         for job in active.jobs:
             self.launcher.submit(job)
         self.active.append(active)
@@ -218,8 +234,11 @@ class Search:
         failed = [job for job in active.jobs if job.returncode != 0]
         scores = [self.args.score_rule.of([e["mean"] for e in job.evals]) for job in active.jobs]
         if failed or not all(math.isfinite(s) for s in scores):
-            why = (f"seed run {failed[0].label.strip()} exited {failed[0].returncode} (see {failed[0].log})" if failed
-                   else "a seed has no scheduled evaluation (is run.eval_freq > run.total_steps?)")
+            why = (
+                f"seed run {failed[0].label.strip()} exited {failed[0].returncode} (see {failed[0].log})"
+                if failed
+                else "a seed has no scheduled evaluation (is run.eval_freq > run.total_steps?)"
+            )
             active.trial.set_user_attr("error", why)
             self.tell(active, state=optuna.trial.TrialState.FAIL)
             self.display.line(f"trial {active.trial.number}: failed: {why}")
@@ -229,12 +248,17 @@ class Search:
             active.trial.set_user_attr("seed_scores", scores)
         except optuna.exceptions.UpdateFinishedTrialError:
             active.told = True
-            self.display.line(f"trial {active.trial.number}: ended, but another worker had already failed it "
-                              "(missed heartbeats); its retry counts instead")
+            self.display.line(
+                f"trial {active.trial.number}: ended, but another worker had already failed it "
+                "(missed heartbeats); its retry counts instead"
+            )
             return
         self.tell(active, values=value)
-        self.display.line(f"trial {active.trial.number}: score {value:.1f} (IQM over seeds; per seed "
-                          + " ".join(f"{s:.1f}" for s in scores) + ")")
+        self.display.line(
+            f"trial {active.trial.number}: score {value:.1f} (IQM over seeds; per seed "
+            + " ".join(f"{s:.1f}" for s in scores)
+            + ")"
+        )
 
     def tell(self, active: ActiveTrial, **kwargs) -> None:
         active.told = True
@@ -308,15 +332,29 @@ def run_search(args: argparse.Namespace, base: Config, seeds: list[int]) -> int:
     url = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
     storage = storage or open_storage(url, args.heartbeat)
     name = args.study or study_name(base, dims, seeds, args.score_rule)
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=base.run.total_steps // 4)
-              if args.pruner == "median" else optuna.pruners.NopPruner())
-    study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=args.sampler_seed), pruner=pruner)
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=base.run.total_steps // 4)
+        if args.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        direction="maximize",
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=args.sampler_seed),
+        pruner=pruner,
+    )
     check_study(study, args, dims, seeds)
     existing = len(study.get_trials(deepcopy=False))
-    print(f"cockpit tune --search: study {name} in {safe_url(url)}" + (f" ({existing} trials so far)" if existing else ""))
-    print(f"  {', '.join(d.describe() for d in dims)}; {args.trials} trials × seeds {seeds[0]}..{seeds[-1]}, "
-          f"{args.workers} runs at a time → {out}", flush=True)
+    print(
+        f"cockpit tune --search: study {name} in {safe_url(url)}" + (f" ({existing} trials so far)" if existing else "")
+    )
+    print(
+        f"  {', '.join(d.describe() for d in dims)}; {args.trials} trials × seeds {seeds[0]}..{seeds[-1]}, "
+        f"{args.workers} runs at a time → {out}",
+        flush=True,
+    )
     code = Search(study, storage, args, base, dims, seeds, out).run()
     write_report(study, args, base, dims, seeds, out, url)
     if code == 130:
@@ -332,5 +370,7 @@ def check_study(study, args: argparse.Namespace, dims: list[Dimension], seeds: l
     if known is None:
         study.set_user_attr("cockpit", {**setup, "preset": str(args.preset), "overrides": args.set})
     elif {k: known.get(k) for k in setup} != setup:
-        raise ConfigError(f"study {study.study_name}: was started with search {known.get('search')}, seeds "
-                          f"{known.get('seeds')}, score {known.get('score')!r}; use another --study or --out")
+        raise ConfigError(
+            f"study {study.study_name}: was started with search {known.get('search')}, seeds "
+            f"{known.get('seeds')}, score {known.get('score')!r}; use another --study or --out"
+        )

@@ -81,8 +81,10 @@ class Param:
 def parse_param(texts: list[str], base: Config) -> Param:
     if len(texts) != 1:
         keys = ", ".join(t.partition("=")[0] for t in texts)
-        raise ConfigError(f"--param given {len(texts)} times ({keys}): a one-factor sweep changes exactly one "
-                          "hyperparameter, everything else fixed; use --search for several at once")
+        raise ConfigError(
+            f"--param given {len(texts)} times ({keys}): a one-factor sweep changes exactly one "
+            "hyperparameter, everything else fixed; use --search for several at once"
+        )
     text = texts[0]
     key, rest = split_key(text, "--param")
     where = f"--param {text}"

@@ -18,16 +18,16 @@ import asyncio
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable, Iterable
 
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
-from textual.message import Message
 from textual.geometry import Size
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -87,23 +87,62 @@ class CockpitApp(App):
         Binding("question_mark", "help", "Help", id="help", tooltip="Keys and the debugging order"),
         Binding("q", "quit_run", "Quit", id="quit", tooltip="Stop the run gracefully and quit"),
         Binding("q", "detach", "Detach", id="detach", tooltip="Close this view; the run goes on"),
-        Binding("S", "stop_run", "Stop run", id="stop", tooltip="Stop the run gracefully (end of episode, checkpoint, summary)"),
-        Binding("m", "mute_alert", "Mute alert", id="mute", show=False,
-                tooltip="Mute (or show again) the kind of the latest alert; muted alerts are still counted"),
+        Binding(
+            "S",
+            "stop_run",
+            "Stop run",
+            id="stop",
+            tooltip="Stop the run gracefully (end of episode, checkpoint, summary)",
+        ),
+        Binding(
+            "m",
+            "mute_alert",
+            "Mute alert",
+            id="mute",
+            show=False,
+            tooltip="Mute (or show again) the kind of the latest alert; muted alerts are still counted",
+        ),
         Binding("escape", "back", "Back", show=False, tooltip="Close the render, or restore a maximized chart"),
-        Binding("f", "maximize_chart", "Maximize chart", id="maximize", show=False,
-                tooltip="Fill the screen with the selected chart (1-6 select; f or escape restores)"),
-        Binding("s", "screenshot", "Screenshot", id="screenshot", show=False,
-                tooltip="Save an SVG screenshot of the cockpit in the run directory's screenshots/"),
-        Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True, id="interrupt",
-                tooltip="As SIGINT: stop the run gracefully and quit (attached: detach)"),
+        Binding(
+            "f",
+            "maximize_chart",
+            "Maximize chart",
+            id="maximize",
+            show=False,
+            tooltip="Fill the screen with the selected chart (1-6 select; f or escape restores)",
+        ),
+        Binding(
+            "s",
+            "screenshot",
+            "Screenshot",
+            id="screenshot",
+            show=False,
+            tooltip="Save an SVG screenshot of the cockpit in the run directory's screenshots/",
+        ),
+        Binding(
+            "ctrl+c",
+            "interrupt",
+            "Interrupt",
+            show=False,
+            priority=True,
+            id="interrupt",
+            tooltip="As SIGINT: stop the run gracefully and quit (attached: detach)",
+        ),
         *[Binding(str(i + 1), f"show_chart({i})", spec.title, show=False) for i, spec in enumerate(CHARTS)],
     ]
 
-    def __init__(self, title: str, control: Control, store: MetricsStore,
-                 make_trainer: Callable[[], object] | None = None, run_dir: Path | None = None,
-                 render_episode: Callable | None = None, refresh_s: float = REFRESH_S,
-                 attached: bool = False, notice: str | None = None):
+    def __init__(
+        self,
+        title: str,
+        control: Control,
+        store: MetricsStore,
+        make_trainer: Callable[[], object] | None = None,
+        run_dir: Path | None = None,
+        render_episode: Callable | None = None,
+        refresh_s: float = REFRESH_S,
+        attached: bool = False,
+        notice: str | None = None,
+    ):
         """`make_trainer` builds the trainer in the worker thread (None: show the store only, e.g. a
         recorded history); `render_episode(policy, seed)` yields RenderedStep frames. `attached`: the
         run is in another process, steered through `control` (None: its history, read-only);
@@ -200,8 +239,10 @@ class CockpitApp(App):
             self.quit_requested_at = time.monotonic()
             self.state_override = "stopping"
             self.control.submit(Command("stop", source=source))
-            self.events_pane.note(f"{source}: stopping at the end of this episode (checkpoint, summary); "
-                                  "again to checkpoint at once", style="bold")
+            self.events_pane.note(
+                f"{source}: stopping at the end of this episode (checkpoint, summary); again to checkpoint at once",
+                style="bold",
+            )
             self.refresh_view()
 
     def action_interrupt(self) -> None:
@@ -248,8 +289,13 @@ class CockpitApp(App):
                     self.exit(return_code=2)
                     return
                 self.store.publish({"state": "failed", "error": str(error)})
-                self.store.add_event({"kind": "error", "step": self.store.status.get("step", 0),
-                                      "message": f"{type(error).__name__}: {error}"})
+                self.store.add_event(
+                    {
+                        "kind": "error",
+                        "step": self.store.status.get("step", 0),
+                        "message": f"{type(error).__name__}: {error}",
+                    }
+                )
                 self._finished()
 
     def _finished(self) -> None:
@@ -465,7 +511,9 @@ class CockpitApp(App):
                 self.control.stop("ui")
                 self.refresh_view()
 
-        self.push_screen(Confirm("The run is not done. Stop it (end of episode, checkpoint, summary) and quit?"), answered)
+        self.push_screen(
+            Confirm("The run is not done. Stop it (end of episode, checkpoint, summary) and quit?"), answered
+        )
 
     def action_detach(self) -> None:
         self.exit()
@@ -479,7 +527,9 @@ class CockpitApp(App):
                 self._send(self.control.stop("ui"), "stop")
                 self.events_pane.note("stop requested: the run ends its episode, checkpoints and writes its summary")
 
-        self.push_screen(Confirm("Stop the run (end of episode, checkpoint, summary)? Other viewers see it end too."), answered)
+        self.push_screen(
+            Confirm("Stop the run (end of episode, checkpoint, summary)? Other viewers see it end too."), answered
+        )
 
     def action_mute_alert(self, kind: str | None = None) -> None:
         """Mute the kind of the latest alert (or `kind`), or show it again if it is muted."""
@@ -500,8 +550,9 @@ class CockpitApp(App):
             if (binding.show or binding.id == "mute") and self.check_action(binding.action, ()):
                 yield SystemCommand(binding.description, binding.tooltip, lambda a=binding.action: self.run_action(a))
         for kind in self.store.status.get("muted_alerts", ()):
-            yield SystemCommand(f"Show alert {kind} again", "Unmute this kind of alert",
-                                lambda k=kind: self.action_mute_alert(k))
+            yield SystemCommand(
+                f"Show alert {kind} again", "Unmute this kind of alert", lambda k=kind: self.action_mute_alert(k)
+            )
 
     # ------------------------------------------------------------ render
     def _play(self, policy: dict) -> None:
@@ -519,8 +570,10 @@ class CockpitApp(App):
         self.call_from_thread(panel.open, title)
         for shown in self.render_episode(policy, number):
             frames.append(shown.frame)
-            caption = (f"step {shown.step} · action {shown.action if shown.action is not None else '-'} · "
-                       f"reward {shown.reward:g} · return {shown.episode_return:g}")
+            caption = (
+                f"step {shown.step} · action {shown.action if shown.action is not None else '-'} · "
+                f"reward {shown.reward:g} · return {shown.episode_return:g}"
+            )
             self.call_from_thread(panel.show_frame, shown.frame, caption)
             time.sleep(1 / 30)
             if get_current_worker().is_cancelled:

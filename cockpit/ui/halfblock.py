@@ -32,7 +32,7 @@ def to_text(frame: np.ndarray) -> Text:
         changes = np.flatnonzero((top[1:] != top[:-1]) | (bottom[1:] != bottom[:-1])) + 1
         starts = np.concatenate([[0], changes])
         ends = np.concatenate([changes, [len(top)]])
-        for start, end in zip(starts, ends):
+        for start, end in zip(starts, ends, strict=False):
             key = (int(top[start]), int(bottom[start]))
             style = styles.get(key)
             if style is None:

@@ -14,8 +14,14 @@ def title_of(config: Config) -> str:
     return f"cockpit · {config.env.id} · {config.name} · seed {config.run.seed}"
 
 
-def create_app(config: Config, run_dir: Path | None, checkpoint: Path | None = None, fork: bool = False, changes=(),
-               refresh_s: float | None = None) -> CockpitApp:
+def create_app(
+    config: Config,
+    run_dir: Path | None,
+    checkpoint: Path | None = None,
+    fork: bool = False,
+    changes=(),
+    refresh_s: float | None = None,
+) -> CockpitApp:
     """The cockpit on a new (or resumed, or forked) run; the trainer is built in the app's worker
     thread, so the first frame does not wait for torch."""
     control, store = Control(), MetricsStore()

@@ -89,8 +89,19 @@ class PlaySession:
         obs, agent_reward, terminated, truncated, _ = self.env.step(action)
         episode_return = raw_return_so_far(self.env)
         v = self.view
-        self.view = StepView(v.episode, v.reset_seed, v.step + 1, action, episode_return - v.episode_return,
-                             float(agent_reward), episode_return, bool(terminated), bool(truncated), obs, self._frame())
+        self.view = StepView(
+            v.episode,
+            v.reset_seed,
+            v.step + 1,
+            action,
+            episode_return - v.episode_return,
+            float(agent_reward),
+            episode_return,
+            bool(terminated),
+            bool(truncated),
+            obs,
+            self._frame(),
+        )
         return self.view
 
     def random_action(self) -> int:
@@ -171,8 +182,9 @@ class PlayApp(App):
         if key in mapping:
             self.action_act(mapping[key])
         else:
-            self.notify(f"{key}: no arrow mapping for {self.session.n_actions} actions; use the number keys",
-                        severity="warning")
+            self.notify(
+                f"{key}: no arrow mapping for {self.session.n_actions} actions; use the number keys", severity="warning"
+            )
 
     def action_random_step(self) -> None:
         self.action_act(self.session.random_action())

@@ -21,7 +21,7 @@ HELP = """\
 | `1`–`6` | select a chart (the compact layout shows the selected one) |
 | `f` | maximize the selected chart; `f` or `escape` restores |
 | `s` | save an SVG screenshot in the run directory's `screenshots/` |
-| `q` | quit: stops the run gracefully (episode end, checkpoint, summary); attached to a headless run (`cockpit attach`), `q` only detaches |
+| `q` | quit: stops the run gracefully (episode end, checkpoint, summary); attached (`cockpit attach`), only detaches |
 | `S` | attached only: stop the headless run gracefully (asks first) |
 | `ctrl+p` | command palette: the same actions |
 

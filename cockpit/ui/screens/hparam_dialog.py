@@ -7,7 +7,8 @@ dialog says so and sends nothing.
 from __future__ import annotations
 
 import tomllib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding

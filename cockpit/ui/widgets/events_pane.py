@@ -7,8 +7,17 @@ from textual.widgets import RichLog
 
 from cockpit.text import event_parts
 
-TAG_STYLES = {"eval": "cyan", "eval*": "cyan", "ckpt": "magenta", "hparam": "green", "⚠ alert": "yellow", "✗ alert": "bold red",
-              "✗ error": "bold red", "end": "blue", "stop": "yellow"}
+TAG_STYLES = {
+    "eval": "cyan",
+    "eval*": "cyan",
+    "ckpt": "magenta",
+    "hparam": "green",
+    "⚠ alert": "yellow",
+    "✗ alert": "bold red",
+    "✗ error": "bold red",
+    "end": "blue",
+    "stop": "yellow",
+}
 
 
 class EventsPane(RichLog):

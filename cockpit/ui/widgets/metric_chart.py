@@ -30,7 +30,13 @@ class ChartSpec:
 
 CHARTS = (
     ChartSpec("return", "Return", (("rollout/ep_return", "training episodes", "blue"),), evals=True, band=False),
-    ChartSpec("q", "Q magnitude", (("train/q_mean", "mean Q", "cyan"), ("train/q_max", "max Q", "blue")), bound=True, band=False),
+    ChartSpec(
+        "q",
+        "Q magnitude",
+        (("train/q_mean", "mean Q", "cyan"), ("train/q_max", "max Q", "blue")),
+        bound=True,
+        band=False,
+    ),
     ChartSpec("loss", "Loss", (("train/loss", "TD loss", "orange"),)),
     ChartSpec("grad", "Gradient norm (before clipping)", (("train/grad_norm", "grad norm", "magenta"),)),
     ChartSpec("epsilon", "Epsilon", (("rollout/epsilon", "epsilon", "green"),), band=False),
@@ -136,12 +142,19 @@ class MetricChart(PlotextPlot):
             low_edge, high_edge = min(low_edge, lo.min()), max(high_edge, hi.max())
         bad = np.concatenate(broken) if broken else np.zeros(0)
         if not np.isfinite(low_edge):  # nothing finite to draw: say so instead of an empty plot
-            plt.title(f"no finite values: NaN/Inf from step {steps_label(bad.min())}" if len(bad) else "waiting for data…")
+            plt.title(
+                f"no finite values: NaN/Inf from step {steps_label(bad.min())}" if len(bad) else "waiting for data…"
+            )
             return
         if self.spec.evals and snap.evaluations:
             ev = snap.evaluations
-            plt.error([e["step"] for e in ev], [e["mean"] for e in ev], yerr=[e["std"] for e in ev], color="green",
-                      label="greedy eval ± std")
+            plt.error(
+                [e["step"] for e in ev],
+                [e["mean"] for e in ev],
+                yerr=[e["std"] for e in ev],
+                color="green",
+                label="greedy eval ± std",
+            )
             target = snap.status.get("target_return")
             if target is not None and np.isfinite(target):
                 plt.hline(target, "red")

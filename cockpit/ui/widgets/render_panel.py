@@ -9,7 +9,6 @@ from textual.widgets import Static
 
 from cockpit.ui.halfblock import fit_frame, to_text
 
-
 MAX_COLUMNS = 120
 """Wider frames cost more per frame than they show: a CartPole frame reads well at 120 columns."""
 

@@ -12,14 +12,27 @@ from textual.widgets import Static
 from cockpit.text import TRAINING, clock, eta_s, number
 
 STATE_STYLES = {
-    "running": "bold green", "paused": "bold yellow", "evaluating": "bold cyan", "rendering": "bold cyan",
-    "stopping": "bold yellow", "done": "bold blue", "stopped": "bold blue", "failed": "bold red", "created": "dim",
+    "running": "bold green",
+    "paused": "bold yellow",
+    "evaluating": "bold cyan",
+    "rendering": "bold cyan",
+    "stopping": "bold yellow",
+    "done": "bold blue",
+    "stopped": "bold blue",
+    "failed": "bold red",
+    "created": "dim",
     "loading": "dim",
 }
 HPARAM_LABELS = (
-    ("learning_rate", "lr"), ("gamma", "γ"), ("epsilon_end", "ε_end"), ("epsilon_decay", "ε_decay"),
-    ("batch_size", "batch"), ("target_update", "target"), ("train_freq", "train_freq"),
-    ("gradient_steps", "grad_steps"), ("max_grad_norm", "clip"),
+    ("learning_rate", "lr"),
+    ("gamma", "γ"),
+    ("epsilon_end", "ε_end"),
+    ("epsilon_decay", "ε_decay"),
+    ("batch_size", "batch"),
+    ("target_update", "target"),
+    ("train_freq", "train_freq"),
+    ("gradient_steps", "grad_steps"),
+    ("max_grad_norm", "clip"),
 )
 
 
@@ -69,21 +82,27 @@ class StatusStrip(Static):
         state = s.get("state", "created")
         step, total = s.get("step", 0), s.get("total_steps", 1) or 1
         sps = s.get("steps_per_s") or 0.0
-        line1 = _fit([
-            (3, Text(self.title_text, style="bold")),
-            (9, Text(f"● {state.upper()}", style=STATE_STYLES.get(state, "bold"))),
-            (8, Text(f"{step:,} / {total:,}")),
-            (2, Text(_bar(step / total, 20))),
-            (7, Text(f"{step / total:.0%}")),
-            (5, Text(f"{sps:,.0f} steps/s" if state in TRAINING else "")),
-            (4, Text(f"{clock(s.get('elapsed_s'))} · ETA {clock(eta_s(s))}")),
-        ], width)
+        line1 = _fit(
+            [
+                (3, Text(self.title_text, style="bold")),
+                (9, Text(f"● {state.upper()}", style=STATE_STYLES.get(state, "bold"))),
+                (8, Text(f"{step:,} / {total:,}")),
+                (2, Text(_bar(step / total, 20))),
+                (7, Text(f"{step / total:.0%}")),
+                (5, Text(f"{sps:,.0f} steps/s" if state in TRAINING else "")),
+                (4, Text(f"{clock(s.get('elapsed_s'))} · ETA {clock(eta_s(s))}")),
+            ],
+            width,
+        )
         hp = s.get("hyperparameters", {})
         pending = s.get("pending_change")
         last = s.get("last_eval")
         changed = s.get("last_changed")  # the one a person just touched outranks the others
-        parts = [(8.5 if key == changed else 6 - i * 0.1, Text(f"{label} {_value(hp[key])}"))
-                 for i, (key, label) in enumerate(HPARAM_LABELS) if key in hp]
+        parts = [
+            (8.5 if key == changed else 6 - i * 0.1, Text(f"{label} {_value(hp[key])}"))
+            for i, (key, label) in enumerate(HPARAM_LABELS)
+            if key in hp
+        ]
         parts.insert(2, (6.5, Text(f"ε {s.get('epsilon', 0):.3f}")))
         if pending:
             parts.insert(0, (10, Text(f"pending {pending['key']}={_value(pending['value'])}", style="yellow")))
