@@ -18,26 +18,9 @@ from cockpit import signals as stop_signals
 from cockpit.engine.config import Config
 from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore
-from cockpit.text import TRAINING, clock, eta_s, eval_text, event_line
+from cockpit.text import clock, event_line, progress_line
 
 POLL_S = 0.5
-
-
-def progress_line(status: dict, elapsed: float, width: int | None) -> str:
-    step, total = status.get("step", 0), status.get("total_steps", 1)
-    sps = status.get("steps_per_s") or 0.0
-    fraction = step / total if total else 0.0
-    head = f"{status.get('state', '?'):>9}  {step:,}/{total:,}"
-    speed = f"{sps:,.0f} steps/s · " if status.get("state") in TRAINING else ""  # none while loading, paused or ended
-    tail = (
-        f"{fraction:4.0%} · {speed}{clock(elapsed)} · ETA {clock(eta_s(status))} · {eval_text(status.get('last_eval'))}"
-    )
-    if width is None:
-        return f"{head} · {tail} · ε {status.get('epsilon', 0):.3f}"
-    bar_width = max(0, min(30, width - len(head) - len(tail) - 4))
-    filled = int(fraction * bar_width)
-    bar = f" ▕{'█' * filled}{'░' * (bar_width - filled)}▏ " if bar_width >= 5 else " "
-    return (head + bar + tail)[:width]
 
 
 def summary_text(summary: dict, run_dir: Path) -> str:

@@ -88,7 +88,7 @@ def test_engine_and_headless_run_never_import_textual(tmp_path):
 
 
 def test_the_progress_line_gives_no_eta_while_the_run_waits():
-    from cockpit.headless import progress_line
+    from cockpit.text import progress_line
 
     status = {"step": 1000, "total_steps": 3000, "steps_per_s": 500.0}
     assert "ETA 00:04" in progress_line({**status, "state": "running"}, 1.0, None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cockpit.engine.config import ALERT_KINDS, LIVE_KEYS, ConfigError, parse_override, validate_live_change
 from cockpit.engine.control import Command
-from cockpit.text import reply_text
+from cockpit.text import progress_line, reply_text
 
 EXIT_REFUSED = 1
 EXIT_NOT_LISTENING = 3
@@ -95,8 +95,6 @@ def command_of(args: argparse.Namespace) -> Command | None:
 
 def describe(action: str, reply: dict) -> str:
     if action == "status":
-        from cockpit.headless import progress_line
-
         status = reply["status"]
         return f"{progress_line(status, status.get('elapsed_s') or 0.0, None)} · {reply['viewers']} connected"
     text = reply_text(ACTIONS[action], reply)
