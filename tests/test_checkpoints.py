@@ -418,3 +418,31 @@ def test_resume_extends_the_run_keeps_the_new_total_and_refuses_a_finished_one(f
     assert "total_steps = 700" in (run_dir / "config.toml").read_text()
     done = cockpit("--resume", run_dir, "--no-ui", cwd=tmp_path)  # the new total was kept: nothing left to do
     assert done.returncode == 2 and "expected --total-steps above 700" in done.stderr
+
+
+FORMAT_1 = Path(__file__).parent / "fixtures" / "format1_run"
+"""A tiny run's directory cut at a checkpoint written before checkpoints carried a `format` (a replayed
+live change still measuring its effect, alert state, a pinned change): what older runs hold."""
+
+
+def test_a_checkpoint_from_before_format_versions_resumes_as_it_was_saved(tmp_path):
+    from cockpit.engine.config import build_config
+    from cockpit.engine.trainer_state import capture
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(FORMAT_1, run_dir)
+    checkpoint = run_dir / "checkpoints" / "step-000000408"
+    saved_tensors, saved_meta = checkpoints.load(checkpoint)
+    assert "format" not in saved_meta
+    trainer = Trainer(build_config(saved_meta["config"], "fixture", name=saved_meta["run_name"]), run_dir)
+    trainer.resume_from(checkpoint)
+    tensors, meta = capture(trainer, "periodic")
+    assert_tensors_equal({k: tensors[k] for k in saved_tensors}, saved_tensors)
+    meta = json.loads(json.dumps(meta))
+    for key, value in saved_meta.items():
+        if key != "log_lines":  # counted by the run log, which opens when the run goes on
+            assert meta[key] == value, key
+    summary = trainer.run()
+    assert summary["status"] == "finished" and summary["steps"] == 600
+    kept = (FORMAT_1 / "metrics.jsonl").read_text().splitlines()[: saved_meta["log_lines"]["metrics"]]
+    assert (run_dir / "metrics.jsonl").read_text().splitlines()[: len(kept)] == kept
