@@ -25,6 +25,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class EnvConfig:
+    """The environment: which one, its time limit, and what is done to its observations and rewards
+    before the agent sees them (returns are always logged raw)."""
+
     id: str = "CartPole-v1"
     """Any id `gymnasium.make` accepts, including `module:EnvName-v0` (imports the user's module)."""
     kwargs: dict = field(default_factory=dict)
@@ -47,6 +50,8 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class DQNConfig:
+    """The agent: the Q-network's shape, the replay buffer, exploration and the update."""
+
     learning_rate: float = 3e-4
     """Adam step size."""
     batch_size: int = 64
@@ -83,6 +88,9 @@ class DQNConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """The run around the agent: its seed and length, evaluations, logging, checkpoints and the
+    machine it computes on."""
+
     seed: int = 1
     """Seeds python, numpy, torch, the env's resets and its action space."""
     total_steps: int = 50_000
@@ -96,7 +104,7 @@ class RunConfig:
     threads: int = 1
     """torch intra-op threads; one beats several for small networks."""
     device: str = "cpu"
-    """torch device: `cpu` or `cuda`."""
+    """torch device: `cpu` or `cuda[:N]`."""
     checkpoint_keep: int = 3
     """Periodic checkpoints kept (plus `best` and every on-demand one)."""
     compute: str = "fast"
@@ -112,8 +120,8 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    """Thresholds of the live health alerts (cockpit/engine/alerts.py); the README lists them and
-    docs/benchmarks.md the calibration behind their defaults."""
+    """Thresholds of the live health alerts (cockpit/engine/alerts.py); docs/alerts.md says what each
+    alert watches, and docs/benchmarks.md the calibration behind the defaults."""
 
     grad_spike_factor: float = 8.0
     """Alert when the gradient norm lies this many robust scales (MADs, of its logarithm over the
