@@ -1,0 +1,281 @@
+"""Replay for image observations: each frame stored once, stacks rebuilt from indices when sampled.
+
+The buffer is a ring of frames in the order the env produced them. A transition is the frame it
+starts from plus its action, reward and flags; its next observation is the frame after it. An
+episode of T steps takes T + 1 slots: its final frame (terminal or truncated) is stored too, so a
+truncated transition still bootstraps from the observation the env returned.
+
+A stack of `frame_stack` frames ending at frame j is frames j-k+1 .. j, each clamped to the first
+frame of j's episode: Gymnasium's `FrameStackObservation` pads an episode's first stacks with its
+reset observation (`padding_type="reset"`, the default), and so does this. Each slot keeps how far
+it lies into its episode (`depth`, capped at k - 1), which is all the clamping needs.
+
+Which transitions can be sampled is a queue of their absolute frame indices, oldest first: a
+transition joins when its next frame is written and leaves when the ring overwrites the oldest
+frame its stacks use. Sampling maps a uniform position in that queue to a transition, so draws are
+uniform over exactly the sampleable transitions, with vectorised index arithmetic only.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+TRANSITION, TERMINATED, TRUNCATED = 1, 2, 4
+"""Bits of a slot's flags: a transition starts here (its action was taken); how its episode ended."""
+
+
+class FrameBatch(NamedTuple):
+    obs: np.ndarray  # uint8 [B, frame_stack, *frame_shape]
+    next_obs: np.ndarray  # uint8, same shape; a view of the same gather as obs
+    actions: np.ndarray  # int64
+    rewards: np.ndarray  # float32
+    terminated: np.ndarray  # float32, 1.0 where the next state is terminal (no bootstrap)
+
+
+def record_dtype(frame_shape: tuple[int, ...]) -> np.dtype:
+    """One slot as a record: how the segment store writes a run of slots as one array."""
+    return np.dtype(
+        [
+            ("frame", np.uint8, frame_shape),
+            ("action", np.int32),
+            ("reward", np.float32),
+            ("flags", np.uint8),
+            ("depth", np.uint8),
+        ]
+    )
+
+
+class FrameReplayBuffer:
+    """A ring of `capacity` uint8 frames of `frame_shape`, sampled as stacks of `frame_stack`.
+
+    `capacity` counts frames: an episode's final frame takes a slot without being a transition, and
+    the oldest frames of an episode whose start was overwritten cannot be stacked, so `size` (the
+    sampleable transitions) stays a little under `capacity` once the ring has wrapped.
+    """
+
+    def __init__(self, capacity: int, frame_shape: tuple[int, ...], frame_stack: int = 1):
+        if not 1 <= frame_stack <= 256:
+            raise ValueError(f"frame_stack = {frame_stack}: expected 1 to 256")
+        if capacity <= frame_stack:
+            raise ValueError(f"capacity = {capacity}: expected more than frame_stack ({frame_stack})")
+        self.capacity = capacity
+        self.frame_shape = tuple(int(n) for n in frame_shape)
+        self.frame_stack = frame_stack
+        self.frames = np.zeros((capacity, *self.frame_shape), dtype=np.uint8)
+        self.actions = np.zeros(capacity, dtype=np.int32)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.flags = np.zeros(capacity, dtype=np.uint8)
+        self.depth = np.zeros(capacity, dtype=np.uint8)
+        self._queue = np.zeros(capacity, dtype=np.int64)  # a ring of sampleable transitions' frame indices
+        self._head = self._tail = 0  # absolute positions in that ring
+        self.written = 0
+        """Frames written since the buffer was created: frame j lives in slot j % capacity."""
+        self.open = False
+        """Whether the newest frame belongs to an episode still running (the next `add` continues it)."""
+        self.generation = 0
+        """Counts restores: the segment store writes only what changed since the state it last saved
+        or loaded, which holds while the generation is the same."""
+        self._offsets = np.arange(frame_stack + 1, dtype=np.int64) - (frame_stack - 1)
+
+    @property
+    def size(self) -> int:
+        """How many transitions can be sampled."""
+        return self._tail - self._head
+
+    @property
+    def record_dtype(self) -> np.dtype:
+        return record_dtype(self.frame_shape)
+
+    # ------------------------------------------------------------------ adding
+    def frame_of(self, obs: np.ndarray) -> np.ndarray:
+        """The newest frame of an observation: the last of a stack, or the observation itself."""
+        obs = np.asarray(obs)
+        if obs.shape == (self.frame_stack, *self.frame_shape):
+            return obs[-1]
+        if self.frame_stack == 1 and obs.shape == self.frame_shape:
+            return obs
+        raise ValueError(
+            f"observation of shape {obs.shape}: expected {(self.frame_stack, *self.frame_shape)}"
+            + (f" or {self.frame_shape}" if self.frame_stack == 1 else "")
+        )
+
+    def add(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: int,
+        reward: float,
+        terminated: bool,
+        truncated: bool = False,
+    ) -> None:
+        """One env step, as the loop sees it. Only `next_obs`'s newest frame is stored, and `obs`'s
+        at the first step of an episode; an episode ends with `terminated` or `truncated`."""
+        if not self.open:
+            self._write(self.frame_of(obs), depth=0)
+            self.open = True
+        j = self.written - 1
+        slot = j % self.capacity
+        self.actions[slot] = action
+        self.rewards[slot] = reward
+        self.flags[slot] = TRANSITION | (TERMINATED if terminated else 0) | (TRUNCATED if truncated else 0)
+        self._write(self.frame_of(next_obs), depth=min(int(self.depth[slot]) + 1, self.frame_stack - 1))
+        self._queue[self._tail % self.capacity] = j
+        self._tail += 1
+        self.open = not (terminated or truncated)
+
+    def _write(self, frame: np.ndarray, depth: int) -> None:
+        """Frame `written` into its slot, after dropping the transitions whose stacks use the frame it replaces."""
+        overwritten = self.written - self.capacity
+        queue, cap = self._queue, self.capacity
+        while self._head < self._tail:
+            j = int(queue[self._head % cap])
+            if j - int(self.depth[j % cap]) > overwritten:
+                break
+            self._head += 1
+        slot = self.written % cap
+        self.frames[slot] = frame
+        self.depth[slot] = depth
+        self.flags[slot] = 0
+        self.written += 1
+
+    # ---------------------------------------------------------------- sampling
+    def transitions(self) -> np.ndarray:
+        """The frame indices of the sampleable transitions, oldest first (position p is `gather`'s p)."""
+        return self._queue[(self._head + np.arange(self.size)) % self.capacity]
+
+    def gather(self, positions: np.ndarray) -> FrameBatch:
+        """The transitions at `positions` (integers in [0, size)) of the sampleable ones, oldest first."""
+        cap = self.capacity
+        j = self._queue[(self._head + positions) % cap]
+        slots = j % cap
+        depth = self.depth[slots].astype(np.int64)
+        frames = (j[:, None] + np.maximum(self._offsets, -depth[:, None])) % cap
+        stacks = self.frames.take(frames, axis=0)  # [B, frame_stack + 1, *frame_shape]
+        return FrameBatch(
+            obs=stacks[:, :-1],
+            next_obs=stacks[:, 1:],
+            actions=self.actions[slots].astype(np.int64),
+            rewards=self.rewards[slots],
+            terminated=((self.flags[slots] & TERMINATED) != 0).astype(np.float32),
+        )
+
+    def newest_rewards(self, n: int) -> np.ndarray:
+        """The rewards of the last `n` transitions added (fewer when fewer can be sampled)."""
+        n = min(n, self.size)
+        return self.rewards[self._queue[(self._tail - n + np.arange(n)) % self.capacity] % self.capacity]
+
+    # ------------------------------------------------------------------- state
+    def held(self) -> int:
+        """Slots written at least once: 0 .. held - 1."""
+        return min(self.written, self.capacity)
+
+    def records(self, start: int, stop: int) -> np.ndarray:
+        """Slots start .. stop - 1 as one array of records (a copy)."""
+        out = np.empty(stop - start, dtype=self.record_dtype)
+        out["frame"] = self.frames[start:stop]
+        out["action"] = self.actions[start:stop]
+        out["reward"] = self.rewards[start:stop]
+        out["flags"] = self.flags[start:stop]
+        out["depth"] = self.depth[start:stop]
+        return out
+
+    def put_records(self, start: int, records: np.ndarray) -> None:
+        stop = start + len(records)
+        self.frames[start:stop] = records["frame"]
+        self.actions[start:stop] = records["action"]
+        self.rewards[start:stop] = records["reward"]
+        self.flags[start:stop] = records["flags"]
+        self.depth[start:stop] = records["depth"]
+
+    def counters(self) -> dict:
+        return {"written": self.written, "open": self.open}
+
+    def restore_counters(self, counters: dict) -> None:
+        """Put the counters back once the slots are in place, and rebuild the queue from the slots."""
+        written, is_open = counters.get("written"), counters.get("open")
+        if not isinstance(written, int) or isinstance(written, bool) or written < 0:
+            raise ValueError(f"written = {written!r}: expected an integer >= 0")
+        if not isinstance(is_open, bool) or (is_open and written == 0):
+            raise ValueError(f"open = {is_open!r}: expected true or false (false while nothing is written)")
+        held = min(written, self.capacity)
+        if held and int(self.depth[:held].max()) >= self.frame_stack:
+            raise ValueError(
+                f"depth up to {int(self.depth[:held].max())}: expected below frame_stack ({self.frame_stack})"
+            )
+        self.written, self.open = written, is_open
+        first = written - held
+        frames = np.arange(first, written, dtype=np.int64)
+        slots = frames % self.capacity
+        sampleable = ((self.flags[slots] & TRANSITION) != 0) & (frames - self.depth[slots] >= first)
+        found = frames[sampleable]
+        self._queue[: len(found)] = found
+        self._head, self._tail = 0, len(found)
+        self.generation += 1
+
+    def state_dict(self) -> dict:
+        """The held slots' arrays and the counters: for buffers small enough to checkpoint whole."""
+        held = self.held()
+        arrays = {
+            "frames": self.frames,
+            "actions": self.actions,
+            "rewards": self.rewards,
+            "flags": self.flags,
+            "depth": self.depth,
+        }
+        return {**{k: a[:held].copy() for k, a in arrays.items()}, **self.counters()}
+
+    def load_state_dict(self, state: dict) -> None:
+        held = min(int(state["written"]), self.capacity)
+        expected = {"frames": (held, *self.frame_shape), "actions": (held,), "rewards": (held,), "flags": (held,)}
+        expected["depth"] = (held,)
+        for key, shape in expected.items():
+            if tuple(state[key].shape) != shape:
+                raise ValueError(f"replay {key} of shape {tuple(state[key].shape)}: expected {shape}")
+        self.frames[:held] = state["frames"]
+        self.actions[:held] = state["actions"]
+        self.rewards[:held] = state["rewards"]
+        self.flags[:held] = state["flags"]
+        self.depth[:held] = state["depth"]
+        self.restore_counters({"written": int(state["written"]), "open": bool(state["open"])})
+
+
+class FrameSampler:
+    """Replay draws from a generator of their own, in blocks, as `buffer.ReplaySampler` draws them.
+
+    Uniform floats are drawn POOL at a time and scaled by the number of sampleable transitions when
+    used. The state is the generator's state from before the current pool and the position in it,
+    so a restored sampler redraws the same pool and continues bit for bit.
+    """
+
+    POOL = 16_384
+
+    def __init__(self, buffer: FrameReplayBuffer, seed: int):
+        self.buffer = buffer
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self._refill()
+
+    def _refill(self) -> None:
+        self._pool_state = self.rng.bit_generator.state
+        self._pool = self.rng.random(self.POOL)
+        self._pos = 0
+
+    def sample(self, batch_size: int) -> FrameBatch:
+        """A batch drawn uniformly with replacement from the sampleable transitions."""
+        if self.buffer.size == 0:
+            raise ValueError("no transition to sample yet")
+        if self._pos + batch_size > self.POOL:
+            self._refill()
+        uniform = self._pool[self._pos : self._pos + batch_size]
+        self._pos += batch_size
+        positions = (uniform * self.buffer.size).astype(np.int64)  # floor: in [0, size)
+        return self.buffer.gather(positions)
+
+    def state_dict(self) -> dict:
+        return {"pool_state": self._pool_state, "pos": self._pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["pool_state"]
+        self._refill()
+        self._pos = int(state["pos"])

@@ -1,0 +1,159 @@
+"""The frame replay rebuilds, for every transition it can sample, exactly the stacks the env returned."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.wrappers import FrameStackObservation
+
+from cockpit.engine.frame_buffer import FrameReplayBuffer, FrameSampler
+
+
+class Flicker(gym.Env):
+    """Random frames; episodes of 1 to 9 steps that end terminated or truncated, chosen by the seed."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.observation_space = gym.spaces.Box(0, 255, shape, dtype=np.uint8)
+        self.action_space = gym.spaces.Discrete(3)
+        self._left = 0
+
+    def _frame(self) -> np.ndarray:
+        return self.np_random.integers(0, 256, self.observation_space.shape, dtype=np.uint8)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._left = int(self.np_random.integers(1, 10))
+        return self._frame(), {}
+
+    def step(self, action):
+        self._left -= 1
+        ended = self._left == 0
+        terminated = ended and bool(self.np_random.integers(2))
+        return self._frame(), float(self.np_random.normal()), terminated, ended and not terminated, {}
+
+
+class Recorder:
+    """Steps a stacked Flicker into a buffer and keeps what the env returned, by frame index."""
+
+    def __init__(self, buffer: FrameReplayBuffer, shape: tuple[int, ...], seed: int = 0):
+        self.buffer, self.k = buffer, buffer.frame_stack
+        self.env = FrameStackObservation(Flicker(shape), self.k) if self.k > 1 else Flicker(shape)
+        self.env.action_space.seed(seed)
+        self.obs, _ = self.env.reset(seed=seed)
+        self.episode_start = None
+        self.seen: dict[int, tuple] = {}  # frame index -> (obs, next_obs, action, reward, terminated, episode start)
+        self.episodes = {"terminated": 0, "truncated": 0}
+
+    def step(self) -> None:
+        action = int(self.env.action_space.sample())
+        next_obs, reward, terminated, truncated, _ = self.env.step(action)
+        starts = not self.buffer.open
+        self.buffer.add(self.obs, next_obs, action, reward, terminated, truncated)
+        j = self.buffer.written - 2
+        if starts:
+            self.episode_start = j
+        self.seen[j] = (self.obs, next_obs, action, np.float32(reward), terminated, self.episode_start)
+        if terminated or truncated:
+            self.episodes["terminated" if terminated else "truncated"] += 1
+            self.obs, _ = self.env.reset()
+        else:
+            self.obs = next_obs
+
+    def expected_sampleable(self) -> list[int]:
+        """Transitions whose every frame (first of the stack .. next observation) is still held."""
+        oldest = self.buffer.written - min(self.buffer.written, self.buffer.capacity)
+        return sorted(j for j, s in self.seen.items() if max(s[5], j - self.k + 1) >= oldest)
+
+    def check_all(self) -> None:
+        buffer = self.buffer
+        indices = buffer.transitions()
+        assert indices.tolist() == self.expected_sampleable()
+        batch = buffer.gather(np.arange(buffer.size))
+        shape = (self.k, *buffer.frame_shape)
+        for p, j in enumerate(indices.tolist()):
+            obs, next_obs, action, reward, terminated, _ = self.seen[j]
+            np.testing.assert_array_equal(batch.obs[p], np.reshape(obs, shape))
+            np.testing.assert_array_equal(batch.next_obs[p], np.reshape(next_obs, shape))
+            assert (batch.actions[p], batch.rewards[p], batch.terminated[p]) == (action, reward, float(terminated))
+
+
+CASES = [  # (frame_stack, frame shape, capacity)
+    (4, (5, 6), 23),
+    (4, (5, 6), 5),
+    (3, (2, 5, 6), 17),
+    (1, (5, 6), 11),
+    (1, (2, 5, 6), 4),
+]
+
+
+@pytest.mark.parametrize(("stack", "shape", "capacity"), CASES)
+def test_every_sampleable_transition_is_the_stacks_the_env_returned(stack, shape, capacity):
+    buffer = FrameReplayBuffer(capacity, shape, stack)
+    run = Recorder(buffer, shape, seed=stack * 100 + capacity)
+    for _ in range(12 * capacity):
+        run.step()
+        run.check_all()
+    assert buffer.written > 4 * capacity  # the ring wrapped several times
+    assert min(run.episodes.values()) >= 3  # both endings, several times
+    assert buffer.size > 0
+
+
+def test_a_stack_never_reaches_into_an_overwritten_episode():
+    buffer = FrameReplayBuffer(6, (2, 2), 4)
+    frames = [np.full((4, 2, 2), i, np.uint8) for i in range(20)]
+    buffer.add(frames[0], frames[1], 0, 0.0, False)
+    for i in range(1, 8):
+        buffer.add(frames[i], frames[i + 1], 0, 0.0, False)
+    # frames 0..8 written in a ring of 6: frames 3..8 held; transition j needs max(0, j-3) .. j+1
+    assert buffer.transitions().tolist() == [6, 7]
+
+
+def test_sampling_is_reproducible_and_resumes_exactly_after_a_state_round_trip():
+    shape, capacity = (3, 4), 40
+    buffer = FrameReplayBuffer(capacity, shape, 4)
+    sampler, run = FrameSampler(buffer, 11), Recorder(buffer, shape, seed=3)
+    sampler.POOL = 64  # so that the run below refills the pool several times
+    sampler._refill()
+    for _ in range(90):
+        run.step()
+    sampler.sample(32)
+    buffer_state, sampler_state = buffer.state_dict(), sampler.state_dict()
+
+    steps, first = [], []
+    add = buffer.add
+    buffer.add = lambda *args: (steps.append(args), add(*args))  # type: ignore[method-assign]  # records the calls
+    for i in range(400):
+        run.step()
+        if i % 3 == 0:
+            first.append(sampler.sample(32))
+
+    again = FrameReplayBuffer(capacity, shape, 4)
+    resampler = FrameSampler(again, 999)
+    resampler.POOL = 64
+    again.load_state_dict(buffer_state)
+    resampler.load_state_dict(sampler_state)
+    second = []
+    for i, args in enumerate(steps):
+        again.add(*args)
+        if i % 3 == 0:
+            second.append(resampler.sample(32))
+    assert len(first) == len(second) > 100
+    for a, b in zip(first, second, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(again.transitions(), buffer.transitions())
+
+
+def test_newest_rewards_are_the_last_transitions_added():
+    buffer = FrameReplayBuffer(10, (2, 2), 2)
+    frame = np.zeros((2, 2, 2), np.uint8)
+    for i in range(25):
+        buffer.add(frame, frame, 0, float(i), terminated=i % 7 == 6)
+    assert buffer.newest_rewards(3).tolist() == [22.0, 23.0, 24.0]
+
+
+def test_an_observation_of_another_shape_is_refused_naming_it():
+    buffer = FrameReplayBuffer(10, (84, 84), 4)
+    with pytest.raises(ValueError, match=r"shape \(3, 84, 84\): expected \(4, 84, 84\)"):
+        buffer.add(np.zeros((3, 84, 84), np.uint8), np.zeros((3, 84, 84), np.uint8), 0, 0.0, False)
