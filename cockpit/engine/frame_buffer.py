@@ -214,30 +214,20 @@ class FrameReplayBuffer:
         self._head, self._tail = 0, len(found)
         self.generation += 1
 
+    ARRAYS = ("frames", "actions", "rewards", "flags", "depth")
+
     def state_dict(self) -> dict:
         """The held slots' arrays and the counters: for buffers small enough to checkpoint whole."""
         held = self.held()
-        arrays = {
-            "frames": self.frames,
-            "actions": self.actions,
-            "rewards": self.rewards,
-            "flags": self.flags,
-            "depth": self.depth,
-        }
-        return {**{k: a[:held].copy() for k, a in arrays.items()}, **self.counters()}
+        return {**{k: getattr(self, k)[:held].copy() for k in self.ARRAYS}, **self.counters()}
 
     def load_state_dict(self, state: dict) -> None:
         held = min(int(state["written"]), self.capacity)
-        expected = {"frames": (held, *self.frame_shape), "actions": (held,), "rewards": (held,), "flags": (held,)}
-        expected["depth"] = (held,)
-        for key, shape in expected.items():
+        for key in self.ARRAYS:
+            shape: tuple[int, ...] = (held, *self.frame_shape) if key == "frames" else (held,)
             if tuple(state[key].shape) != shape:
                 raise ValueError(f"replay {key} of shape {tuple(state[key].shape)}: expected {shape}")
-        self.frames[:held] = state["frames"]
-        self.actions[:held] = state["actions"]
-        self.rewards[:held] = state["rewards"]
-        self.flags[:held] = state["flags"]
-        self.depth[:held] = state["depth"]
+            getattr(self, key)[:held] = state[key]
         self.restore_counters({"written": int(state["written"]), "open": bool(state["open"])})
 
 
