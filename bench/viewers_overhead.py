@@ -73,8 +73,8 @@ def parse_args() -> argparse.Namespace:
 def viewer(run_dir: Path, timeout: float) -> int:
     """One viewer process: wait for the run to listen, attach as `cockpit attach` does, read to the end."""
     import cockpit.engine.history  # noqa: F401 (torch: imported before the run starts, not during it)
-    from cockpit.commands.attach import history_store
     from cockpit.remote.client import Connection
+    from cockpit.ui.launch import history_store
 
     print("ready", flush=True)
     deadline = time.monotonic() + timeout

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from live_run import LiveRun, wait_for_file
 
-from cockpit.commands.attach import create_attach_app
 from cockpit.ui.app import CockpitApp
+from cockpit.ui.launch import create_attach_app
 from cockpit.ui.screens.confirm import Confirm
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
 from cockpit.ui.widgets.render_panel import RenderPanel

@@ -13,8 +13,7 @@ from live_run import wait_for_file
 from tiny import tiny_config, write_tiny_preset
 from waiting import until
 
-from cockpit.commands.attach import create_attach_app
-from cockpit.ui.launch import create_app
+from cockpit.ui.launch import create_app, create_attach_app
 from cockpit.ui.widgets.metric_chart import MetricChart
 
 TESTS = Path(__file__).parent

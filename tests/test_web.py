@@ -20,7 +20,6 @@ from live_run import wait_for_file
 from tiny import tiny_config
 
 from cockpit.commands import ctl
-from cockpit.commands.attach import create_attach_app
 from cockpit.commands.ls import describe_run
 from cockpit.engine.config import to_toml
 from cockpit.engine.control import Control
@@ -29,6 +28,7 @@ from cockpit.remote import server as server_module
 from cockpit.remote import web
 from cockpit.remote.client import Busy, Connection
 from cockpit.remote.server import ControlServer
+from cockpit.ui.launch import create_attach_app
 
 RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"
 WAIT_S = 30

@@ -10,6 +10,8 @@ import argparse
 import json
 import time
 
+from cockpit.presets import resolve_config
+
 EXIT_FAILED = 1
 MARKS = {"ok": "✓", "warn": "⚠", "fail": "✗"}
 
@@ -35,15 +37,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="override run.seed")
     p.add_argument("--total-steps", type=int, help="override run.total_steps")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.set_defaults(fork=None)
     return p
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from cockpit.cli import resolve_config
-
-    config = resolve_config(args)
+    config = resolve_config(args.preset, args.set, seed=args.seed, total_steps=args.total_steps)
     from cockpit.engine.checks import FAIL, as_dict, run_checks, summary
 
     started = time.perf_counter()

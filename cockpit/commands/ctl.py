@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cockpit.engine.config import ALERT_KINDS, LIVE_KEYS, ConfigError, parse_override, validate_live_change
 from cockpit.engine.control import Command
+from cockpit.presets import run_dir_config
 from cockpit.text import progress_line, reply_text
 
 EXIT_REFUSED = 1
@@ -111,8 +112,6 @@ def main(argv: list[str]) -> int:
     if not (args.run_dir / "config.toml").is_file():
         raise ConfigError(f"{args.run_dir}: not a run directory (no config.toml)")
     if command is not None and command.kind == "set":  # a bad value is bad input (2), checked against the run's config
-        from cockpit.cli import run_dir_config
-
         validate_live_change(run_dir_config(args.run_dir), command.key, command.value)
     from cockpit.remote.client import Busy, Connection, ConnectionLost
     from cockpit.remote.protocol import ProtocolError

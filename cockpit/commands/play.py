@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from cockpit.engine.config import ConfigError
+from cockpit.presets import resolve_config
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -21,16 +24,12 @@ def parser() -> argparse.ArgumentParser:
         help="override any preset key, as for a run (repeatable)",
     )
     p.add_argument("--seed", type=int, help="override run.seed (the reset seeds derive from it)")
-    p.set_defaults(fork=None, total_steps=None)
     return p
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    from cockpit.cli import resolve_config
-
-    config = resolve_config(args)
-    from cockpit.engine.config import ConfigError
+    config = resolve_config(args.preset, args.set, seed=args.seed)
     from cockpit.engine.envs import describe_exception
     from cockpit.ui.play_app import create_play_app
 

@@ -18,8 +18,7 @@ import math
 import sys
 from pathlib import Path
 
-from cockpit.engine.config import Config, ConfigError, apply_overrides, to_toml
-from cockpit.engine.files import write_atomic
+from cockpit.engine.config import Config, ConfigError
 from cockpit.sweeps import plan, report
 from cockpit.sweeps.aggregate import Score
 from cockpit.sweeps.group import Group
@@ -165,14 +164,6 @@ def seed_scores(group: Group, seeds: list[int], score: Score) -> list[float]:
     return [by_seed.get(seed, math.nan) for seed in seeds]
 
 
-def write_best(path: Path, base: Config, overrides: list[str], comment: str) -> Config:
-    """The best setting as a preset: the base config (its --sets included) plus the winning values."""
-    best = apply_overrides(base.to_dict(), overrides, "best setting", base.name)
-    header = "".join(f"# {line}\n" for line in comment.splitlines())
-    write_atomic(path, header + to_toml(best))
-    return best
-
-
 def write_report(out: Path, args, base: Config, key: str, seeds: list[int], groups: list[Group], ranked) -> None:
     by_label = {g.label: g for g in groups}
     target = next((g.target() for g in groups if g.target() is not None), None)
@@ -194,7 +185,7 @@ def write_report(out: Path, args, base: Config, key: str, seeds: list[int], grou
         f"score IQM {report.fmt(best.iqm)} {report.interval(best.low, best.high)}"
     )
     if math.isfinite(best.iqm):
-        write_best(out / "best.toml", base, [f"{key}={best.label}"], comment)
+        report.write_best(out / "best.toml", base, [f"{key}={best.label}"], comment)
     summary = {
         "kind": "tune",
         "preset": str(args.preset),

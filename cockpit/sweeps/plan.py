@@ -3,13 +3,13 @@ setting. Shared by `cockpit seeds` and `cockpit tune` so both launch runs the sa
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from datetime import datetime
 from pathlib import Path
 
 from cockpit.engine.config import Config, ConfigError
+from cockpit.presets import resolve_config
 from cockpit.sweeps.launcher import Job
 
 
@@ -36,11 +36,7 @@ def positive(flag: str, value: int) -> int:
 def base_config(preset: str, overrides: list[str], workers: int = 1) -> Config:
     """The preset with its `--set`s, checked as a single run would check it (keys, values, the
     env's existence, the device, memory for `workers` runs at once) before any process starts."""
-    from cockpit.cli import resolve_config
-
-    return resolve_config(
-        argparse.Namespace(preset=preset, set=list(overrides), seed=None, total_steps=None), workers=workers
-    )
+    return resolve_config(preset, overrides, workers=workers)
 
 
 def sweep_dir(out: Path | None, kind: str, config: Config, resume: bool = False) -> Path:

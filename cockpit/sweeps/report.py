@@ -1,5 +1,5 @@
-"""How a sweep's results leave the process: a text table, CSV and JSON files, a terminal plot
-(plotext) and a PNG (matplotlib). The statistics are computed elsewhere; this only shows them."""
+"""How a sweep's results leave the process: a text table, CSV and JSON files, the best setting as a
+preset, a terminal plot (plotext) and a PNG (matplotlib). The statistics are computed elsewhere; this only shows them."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cockpit.engine.config import Config, apply_overrides, to_toml
 from cockpit.engine.files import write_atomic, write_json_atomic
 from cockpit.engine.runlog import clean_json
 
@@ -70,6 +71,14 @@ def write_csv(path: Path, headers: Sequence[str], rows: Sequence[Sequence]) -> N
 
 def write_json(path: Path, obj: object) -> None:
     write_json_atomic(path, clean_json(obj))
+
+
+def write_best(path: Path, base: Config, overrides: list[str], comment: str) -> Config:
+    """The best setting as a preset: the base config (its --sets included) plus the winning values."""
+    best = apply_overrides(base.to_dict(), overrides, "best setting", base.name)
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    write_atomic(path, header + to_toml(best))
+    return best
 
 
 def target_in_view(series: Sequence[Series], target: float | None) -> bool:

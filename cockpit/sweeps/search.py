@@ -356,7 +356,7 @@ def run_search(args: argparse.Namespace, base: Config, seeds: list[int]) -> int:
         flush=True,
     )
     code = Search(study, storage, args, base, dims, seeds, out).run()
-    write_report(study, args, base, dims, seeds, out, url)
+    write_report(study, args, base, dims, seeds, out, safe_url(url))
     if code == 130:
         print(f"interrupted: the unfinished trials are queued again; resume with the same command and --out {out}")
     return code

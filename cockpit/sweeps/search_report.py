@@ -17,12 +17,10 @@ TOP = 10
 
 
 def write_report(
-    study, args: argparse.Namespace, base: Config, dims: list[Dimension], seeds: list[int], out: Path, url: str
+    study, args: argparse.Namespace, base: Config, dims: list[Dimension], seeds: list[int], out: Path, storage: str
 ) -> None:
+    """`storage` is the study's URL as it may be shown (no password)."""
     import optuna
-
-    from cockpit.commands.tune import write_best
-    from cockpit.sweeps.search import safe_url
 
     trials = study.get_trials(deepcopy=False)
     states = Counter(t.state.name.lower() for t in trials)
@@ -54,14 +52,14 @@ def write_report(
             f"score IQM {report.fmt(ranked[0].iqm)} {report.interval(ranked[0].low, ranked[0].high)}\n"
             + " ".join(best.user_attrs["overrides"])
         )
-        write_best(out / "best.toml", base, best.user_attrs["overrides"], comment)
+        report.write_best(out / "best.toml", base, best.user_attrs["overrides"], comment)
         print(f"\nbest preset: {out / 'best.toml'} (run it: cockpit {out / 'best.toml'})")
     else:
         print("no trial has completed yet: no ranking and no best preset")
     summary = {
         "kind": "search",
         "study": study.study_name,
-        "storage": safe_url(url),
+        "storage": storage,
         "preset": str(args.preset),
         "name": base.name,
         "overrides": args.set,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cockpit.engine.config import Config, ConfigError, build_config, parse_override
+from cockpit.presets import check_runnable
 
 FIXED = {"run.seed": "the seeds are what every setting shares (use --seeds / --first-seed)"}
 
@@ -42,8 +43,6 @@ def check(base: Config, key: str, value: Any, where: str) -> Any:
     tables[table] = {**tables[table], name: value}
     config = build_config(tables, where, name=base.name)
     if table == "env" or key == "run.device":  # refused now, as a single run would, not in a child later
-        from cockpit.cli import check_runnable
-
         check_runnable(config, where)
     return config.to_dict()[table][name]
 

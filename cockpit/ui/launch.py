@@ -1,13 +1,19 @@
-"""Building the cockpit for a run (the factory the CLI and the tests share) and running it."""
+"""The one place that builds the cockpit app: on a run in this process (`cockpit PRESET`), or on a
+run in another (`cockpit attach`, live or read-only); the commands and the tests share it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cockpit.engine.config import Config
+from cockpit.engine.config import Config, ConfigError
 from cockpit.engine.control import Control
+from cockpit.engine.history import load_history
 from cockpit.engine.metrics import MetricsStore
-from cockpit.ui.app import CockpitApp
+from cockpit.presets import run_dir_config
+from cockpit.remote.client import CONNECT_TIMEOUT_S, Connection, ConnectionLost, RemoteControl, RemoteStore
+from cockpit.remote.protocol import ProtocolError
+from cockpit.remote.runs import probe
+from cockpit.ui.app import REFRESH_S, CockpitApp
 
 
 def title_of(config: Config) -> str:
@@ -20,7 +26,7 @@ def create_app(
     checkpoint: Path | None = None,
     fork: bool = False,
     changes=(),
-    refresh_s: float | None = None,
+    refresh_s: float = REFRESH_S,
 ) -> CockpitApp:
     """The cockpit on a new (or resumed, or forked) run; the trainer is built in the app's worker
     thread, so the first frame does not wait for torch."""
@@ -40,8 +46,60 @@ def create_app(
 
         return play_greedy(config, policy, seeding.derive(config.run.seed, seeding.RENDER, number))
 
-    kwargs = {} if refresh_s is None else {"refresh_s": refresh_s}
-    return CockpitApp(title_of(config), control, store, make_trainer, run_dir, render_episode, **kwargs)
+    return CockpitApp(title_of(config), control, store, make_trainer, run_dir, render_episode, refresh_s)
+
+
+def history_store(run_dir: Path) -> RemoteStore:
+    """A RemoteStore holding the run's logs. A live run's half-written last line is left for the next
+    read; a damaged log is refused, naming its file and line."""
+    return load_history(run_dir, RemoteStore())
+
+
+def create_attach_app(run_dir: Path, refresh_s: float = REFRESH_S) -> CockpitApp:
+    """The cockpit attached to the run in `run_dir` (its history read-only when nothing listens)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.toml").is_file():
+        raise ConfigError(f"{run_dir}: not a run directory (no config.toml)")
+    title = title_of(run_dir_config(run_dir))
+    found = probe(run_dir)
+    store = history_store(run_dir)
+    reason = found.reason
+    if found.listening:
+        try:
+            connection = Connection(found.socket)
+        except ConnectionLost as e:
+            reason = f"cannot connect to the run ({e})"
+        else:
+            connection.on_close = store.lost
+            last_time = store.events[-1].get("time") if store.events else None
+            try:
+                connection.subscribe(store.apply, store.status.get("step", 0), last_time).result(CONNECT_TIMEOUT_S)
+            except (ConnectionLost, ProtocolError, TimeoutError) as e:
+                connection.close()
+                reason = f"cannot subscribe to the run ({e})"
+            else:
+                pid = connection.hello.get("pid")
+                return CockpitApp(
+                    f"{title} · attached",
+                    RemoteControl(connection, store),
+                    store,
+                    run_dir=run_dir,
+                    render_episode=lambda policy, number: policy["frames"],
+                    attached=True,
+                    notice=f"attached to the run (pid {pid}): q detaches, the run goes on; S stops it",
+                    refresh_s=refresh_s,
+                )
+    if found.state in ("dead", "running"):
+        store.publish({"state": "dead" if found.state == "dead" else "not listening"})
+    return CockpitApp(
+        f"{title} · read-only",
+        None,
+        store,
+        run_dir=run_dir,
+        attached=True,
+        notice=f"read-only: {reason}",
+        refresh_s=refresh_s,
+    )
 
 
 def run_ui(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False, changes=()) -> int:

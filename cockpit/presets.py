@@ -1,0 +1,78 @@
+"""From a preset (or a run directory) to a config that will run here: overrides applied, then the
+env, the device and the memory checked before anything starts.
+
+Shared by the commands that start runs (a run, `check`, `play`, the sweeps), so each refuses bad
+input with the same one-line message. Only the config module is imported up front: gymnasium and
+torch load inside the checks that need them, after the preset has been read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from cockpit.engine.config import Config, ConfigError, apply_overrides, build_config, load_preset
+
+
+def resolve_config(
+    source: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    seed: int | None = None,
+    total_steps: int | None = None,
+    base: Config | None = None,
+    workers: int = 1,
+) -> Config:
+    """The preset at `source` (or `base`, the config read from `source`, a run directory or a
+    checkpoint) with `--set` overrides, `--seed` and `--total-steps` applied, checked for
+    `workers` runs at once; errors name `source`."""
+    where = str(source)
+    overrides = list(overrides)
+    if seed is not None:
+        overrides.append(f"run.seed={seed}")
+    if total_steps is not None:
+        overrides.append(f"run.total_steps={total_steps}")
+    if base is None:
+        config = load_preset(source, overrides)
+    else:
+        config = apply_overrides(base.to_dict(), overrides, where, base.name)
+    check_runnable(config, where, workers)
+    return config
+
+
+def check_runnable(config: Config, where: str, workers: int = 1) -> None:
+    """The env can be made, the device exists and `workers` runs of the config fit in the memory
+    available; errors name `where` (a preset, a run dir, a sweep flag)."""
+    from cockpit.engine.envs import inspect_env  # gymnasium, not torch
+    from cockpit.engine.resources import check_memory, check_threads
+
+    try:
+        check_threads(config)
+        info = inspect_env(config.env)
+        check_device(config.run.device)
+        check_memory(config, info.obs_dim, info.n_actions, workers)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def check_device(device: str) -> None:
+    """Refuse a device torch cannot use, before a run directory exists (imports torch only for cuda)."""
+    if device == "cpu":
+        return
+    import torch
+
+    index = int(device.partition(":")[2] or 0)
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise ConfigError(
+            f"run.device = {device!r}: not available here ({found} CUDA devices; expected 'cpu' or an existing cuda:N)"
+        )
+
+
+def run_dir_config(run_dir: Path) -> Config:
+    """The resolved config a run directory was started with (its total_steps as last resumed)."""
+    from cockpit.engine.history import read_config_tables, read_metadata
+
+    tables = read_config_tables(run_dir)
+    name = read_metadata(run_dir).get("preset", "custom")
+    return build_config(tables, str(Path(run_dir) / "config.toml"), name=name)
