@@ -46,6 +46,28 @@ class EnvConfig:
     """Smallest reward per step, for the range Q must stay in; absent (NaN) measures it from random rollouts."""
     reward_max: float = math.nan
     """Largest reward per step, likewise."""
+    frame_stack: int = 1
+    """Image observations: the last N frames stacked along the channel axis (1 = no stacking)."""
+    channels_first: bool | None = None
+    """Image observations whose first and last axes are both of size <= 4: true for (C, H, W), false
+    for (H, W, C); absent (the default) such a shape is refused rather than guessed."""
+    frame_skip: int = 4
+    """Atari (`ALE/` ids): emulator frames per agent step, the observation max-pooled over the last two."""
+    noop_max: int = 30
+    """Atari: up to this many no-op steps at reset (a random start); 0 turns it off."""
+    screen_size: int = 84
+    """Atari: frames resized to screen_size x screen_size."""
+    grayscale: bool = True
+    """Atari: grayscale frames (one channel) instead of RGB."""
+    terminal_on_life_loss: bool = False
+    """Atari: a lost life ends the episode for learning only (the TD target does not bootstrap through it;
+    `info["life_lost"]`); the game, and the logged return, go on."""
+    fire_reset: bool = True
+    """Atari: press FIRE on reset and after a lost life, in games whose action meanings include FIRE
+    (several do not start until it is pressed)."""
+    repeat_action_probability: float = 0.25
+    """Atari: sticky actions, the chance the emulator repeats the previous action (ALE v5's default;
+    0 is the older DQN protocol)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,9 @@ class DQNConfig:
     """Clip the global gradient norm to this; 0 turns clipping off."""
     double_dqn: bool = False
     """Select the next action with the online network, evaluate it with the target network."""
+    network: str = "auto"
+    """Q-network: `mlp` (vectors), `nature_cnn` (the DQN paper's convolutions, images of 36x36 or more),
+    `small_cnn` (two 3x3 convolutions, for small images), or `auto` (chosen from the observation)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,9 @@ class RunConfig:
     compute: str = "fast"
     """The update's compute path: `fast` (hand-derived backward of the MLP, checked against autograd)
     or `autograd`. Bitwise reproducibility holds per path; the metadata records which ran."""
+    eval_epsilon: float = 0.0
+    """Exploration rate of evaluation episodes: 0 is greedy; Atari evaluates at 0.05 (a fully greedy
+    policy can stall a game forever)."""
 
     @property
     def compute_path(self) -> str:
@@ -229,12 +257,20 @@ def _probability(v: float) -> bool:
 MAX_LEARNING_RATE = 10.0
 """Far above any step size that trains; a larger one is a typo (1e308 overflows Adam at once)."""
 
+NETWORKS = ("auto", "mlp", "nature_cnn", "small_cnn")
+"""The values of dqn.network (cockpit/engine/networks.py builds them)."""
+
 # (test, what was expected) per key; types come from the dataclass annotations.
 _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env.id": (lambda v: bool(v.strip()), "a non-empty gymnasium id"),
     "env.max_episode_steps": (_non_negative, "an integer >= 0 (0 keeps the env's limit)"),
     "env.clip_reward": (_non_negative, "a number >= 0 (0 turns clipping off)"),
     "env.reward_abs_max": (_non_negative, "a number >= 0 (0 measures it)"),
+    "env.frame_stack": (_positive, "an integer > 0 (1: no stacking)"),
+    "env.frame_skip": (_positive, "an integer > 0"),
+    "env.noop_max": (_non_negative, "an integer >= 0 (0: no no-op starts)"),
+    "env.screen_size": (_positive, "an integer > 0"),
+    "env.repeat_action_probability": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "dqn.learning_rate": (lambda v: 0 < v <= MAX_LEARNING_RATE, f"a number in (0, {MAX_LEARNING_RATE:g}]"),
     "dqn.batch_size": (_positive, "an integer > 0"),
     "dqn.gamma": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
@@ -250,6 +286,10 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dqn.gradient_steps": (_positive, "an integer > 0"),
     "dqn.loss": (lambda v: v in ("huber", "mse"), "one of 'huber', 'mse'"),
     "dqn.max_grad_norm": (_non_negative, "a number >= 0 (0 turns clipping off)"),
+    "dqn.network": (
+        lambda v: v in NETWORKS,
+        f"one of {', '.join(repr(n) for n in NETWORKS)}",
+    ),
     "run.seed": (lambda v: 0 <= v < 2**63, "an integer in [0, 2**63)"),
     "run.total_steps": (_positive, "an integer > 0"),
     "run.eval_freq": (_positive, "an integer > 0"),
@@ -259,6 +299,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run.device": (lambda v: re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None, "'cpu' or 'cuda[:N]'"),
     "run.checkpoint_keep": (_positive, "an integer > 0"),
     "run.compute": (lambda v: v in ("fast", "autograd"), "one of 'fast', 'autograd'"),
+    "run.eval_epsilon": (_probability, "a number in [0, 1]"),
     "alerts.grad_spike_factor": (_positive, "a number of MADs > 0"),
     "alerts.loss_spike_factor": (_positive, "a number of MADs > 0"),
     "alerts.spike_persistence": (_positive, "an integer > 0"),
@@ -306,9 +347,12 @@ ALERT_KINDS = (
 NAN_MEANS_ABSENT = ("env.target_return", "env.reward_min", "env.reward_max")
 """Float keys whose NaN default means "not given" (TOML has nan, and the resolved config writes it)."""
 
+NONE_MEANS_ABSENT = ("env.channels_first",)
+"""Keys whose None default means "not given": TOML has no null, so the resolved config leaves them out."""
+
 
 def _field_types(cls: type) -> dict[str, type]:
-    names = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict, "list": list}
+    names = {"str": str, "int": int, "float": float, "bool": bool, "bool | None": bool, "dict": dict, "list": list}
     return {f.name: names[str(f.type)] for f in dataclasses.fields(cls)}
 
 
@@ -318,6 +362,8 @@ def _check_value(where: str, key: str, value: Any, expected_type: type) -> Any:
     def fail(expected: str) -> ConfigError:
         return ConfigError(f"{where}: {key} = {value!r}: expected {expected}")
 
+    if value is None and key in NONE_MEANS_ABSENT:  # from a resolved config's JSON (metadata), not TOML
+        return None
     if expected_type is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail("a number")
@@ -443,4 +489,5 @@ def to_toml(config: Config) -> str:
     """The resolved config as TOML (the run directory's config.toml); loads back as a preset."""
     import tomli_w
 
-    return f"# resolved config of preset {config.name}\n" + tomli_w.dumps(config.to_dict())
+    tables = {t: {k: v for k, v in values.items() if v is not None} for t, values in config.to_dict().items()}
+    return f"# resolved config of preset {config.name}\n" + tomli_w.dumps(tables)
