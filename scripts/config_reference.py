@@ -23,7 +23,7 @@ OUTPUT = ROOT / "docs" / "configuration.md"
 COMMAND = ".venv/bin/python scripts/config_reference.py"
 
 TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false"}
-TYPE_WORDS.update({"dict": "a table", "list": "a list"})
+TYPE_WORDS.update({"dict": "a table", "list": "a list", "bool | None": "true or false"})
 
 HEADER = """\
 # Configuration reference
@@ -54,7 +54,7 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def default_text(key: str, value: object, absent: tuple[str, ...]) -> str:
-    if isinstance(value, float) and math.isnan(value) and key in absent:
+    if value is None or (isinstance(value, float) and math.isnan(value) and key in absent):
         return "absent"
     if isinstance(value, bool):
         return "`true`" if value else "`false`"
