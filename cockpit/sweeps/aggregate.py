@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -30,26 +31,26 @@ def align(curves: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tuple[np
     latest first evaluation to the earliest last one), so no run is extrapolated; a run without
     an evaluation at a grid step is linearly interpolated there. Runs of one preset share their
     steps, so for them this is the identity."""
-    curves = [(np.asarray(s, float), np.asarray(v, float)) for s, v in curves if len(s)]
-    if not curves:
+    runs = [(np.asarray(s, float), np.asarray(v, float)) for s, v in curves if len(s)]
+    if not runs:
         return np.zeros(0), np.zeros((0, 0))
-    start = max(s[0] for s, _ in curves)
-    stop = min(s[-1] for s, _ in curves)
-    grid = np.unique(np.concatenate([s[(s >= start) & (s <= stop)] for s, _ in curves]))
-    return grid, np.array([np.interp(grid, s, v) for s, v in curves])
+    start = max(s[0] for s, _ in runs)
+    stop = min(s[-1] for s, _ in runs)
+    grid = np.unique(np.concatenate([s[(s >= start) & (s <= stop)] for s, _ in runs]))
+    return grid, np.array([np.interp(grid, s, v) for s, v in runs])
 
 
-def mean_stderr(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def mean_stderr(x: npt.ArrayLike, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard error of the mean (sample std with ddof=1 over √n); NaN error for n < 2."""
-    x = np.asarray(x, float)
-    n = x.shape[axis]
-    mean = x.mean(axis=axis)
+    values = np.asarray(x, float)
+    n = values.shape[axis]
+    mean = values.mean(axis=axis)
     if n < 2:
         return mean, np.full_like(mean, np.nan)
-    return mean, x.std(axis=axis, ddof=1) / math.sqrt(n)
+    return mean, values.std(axis=axis, ddof=1) / math.sqrt(n)
 
 
-def iqm(x: np.ndarray, axis: int = 0) -> np.ndarray:
+def iqm(x: npt.ArrayLike, axis: int = 0) -> np.ndarray:
     """Interquartile mean: the mean after cutting 25% of the values from each end."""
     from scipy.stats import trim_mean
 
@@ -101,13 +102,13 @@ def _iqm_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
 def paired_difference_ci(a: Sequence[float], b: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
     """IQM(a) − IQM(b) and its 95% bootstrap interval, resampling *seeds* (the same indices for a
     and b): two settings run on the same seeds share each seed's luck, and pairing removes it."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape:
-        raise ValueError(f"paired samples differ in length ({len(a)} and {len(b)})")
-    difference = float(_iqm_difference(a, b, axis=0))
-    if len(a) < 2:
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired samples differ in length ({len(x)} and {len(y)})")
+    difference = float(_iqm_difference(x, y, axis=0))
+    if len(x) < 2:
         return difference, math.nan, math.nan
-    low, high = _bootstrap((a, b), _iqm_difference, paired=True, seed=seed)
+    low, high = _bootstrap((x, y), _iqm_difference, paired=True, seed=seed)
     return difference, float(low), float(high)
 
 

@@ -82,7 +82,7 @@ class Group:
 
     def curves_json(self) -> dict:
         c = self.curves
-        out = {key: [float(v) for v in values] for key, values in c.items()}
+        out: dict[str, object] = {key: [float(v) for v in values] for key, values in c.items()}
         out["runs"] = {str(r.seed): {"step": r.steps, "mean": r.means} for r in self.records}
         return out
 

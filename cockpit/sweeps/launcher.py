@@ -51,6 +51,13 @@ class Job:
     def done(self) -> bool:
         return self.returncode is not None or (self.cancelled and self.proc is None)
 
+    @property
+    def seconds(self) -> float | None:
+        """How long it ran; None until it has ended."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return self.ended_at - self.started_at
+
     def command(self) -> list[str]:
         return [sys.executable, "-m", "cockpit", *self.args, "--no-ui", "--run-dir", str(self.run_dir)]
 
@@ -107,8 +114,13 @@ class Launcher:
         self.jobs.append(job)
 
     @property
+    def processes(self) -> list[tuple[Job, subprocess.Popen]]:
+        """The running jobs and their processes."""
+        return [(j, j.proc) for j in self.jobs if j.proc is not None and j.returncode is None]
+
+    @property
     def running(self) -> list[Job]:
-        return [j for j in self.jobs if j.proc is not None and j.returncode is None]
+        return [j for j, _ in self.processes]
 
     @property
     def waiting(self) -> list[Job]:
@@ -140,8 +152,8 @@ class Launcher:
         """Start what can start, read progress; (new evaluations, jobs that just ended)."""
         self.start_ready()
         evals, ended = [], []
-        for job in self.running:
-            returncode = job.proc.poll()
+        for job, proc in self.processes:
+            returncode = proc.poll()
             evals += [(job, record) for record in job.read_progress()]
             if returncode is not None:
                 job.returncode, job.ended_at = returncode, time.monotonic()
@@ -166,13 +178,13 @@ class Launcher:
             if not job.done:
                 self.cancel(job)
         self.display.line(f"interrupted: stopping {len(self.running)} runs (they checkpoint first)")
-        for job in self.running:
+        for job, proc in self.processes:
             try:
-                job.returncode = job.proc.wait()
+                job.returncode = proc.wait()
             except KeyboardInterrupt:
-                for other in self.running:
-                    other.proc.send_signal(signal.SIGINT)
-                job.returncode = job.proc.wait()
+                for _, other in self.processes:
+                    other.send_signal(signal.SIGINT)
+                job.returncode = proc.wait()
             job.read_progress()
         self.display.close()
 
@@ -222,7 +234,7 @@ class Display:
             if job.cancelled
             else ("finished" if job.returncode == 0 else f"FAILED (exit {job.returncode}, see {job.log})")
         )
-        self.line(f"{job.label}: {how} at step {job.step:,}{last} after {clock(job.ended_at - job.started_at)}")
+        self.line(f"{job.label}: {how} at step {job.step:,}{last} after {clock(job.seconds)}")
 
     def refresh(self, jobs: list[Job], every_s: float = 0.5) -> None:
         now = time.monotonic()

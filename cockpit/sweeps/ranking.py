@@ -48,8 +48,8 @@ def rank(settings: list[tuple[str, list[float]]]) -> list[Ranked]:
         r = Ranked(label, list(scores))
         if len(finite):
             r.iqm = float(aggregate.iqm(finite))
-            low, high = aggregate.iqm_ci(finite[:, None])
-            r.low, r.high = float(low[0]), float(high[0])
+            lows, highs = aggregate.iqm_ci(finite[:, None])
+            r.low, r.high = float(lows[0]), float(highs[0])
         ranked.append(r)
     ranked.sort(key=lambda r: -r.iqm if math.isfinite(r.iqm) else math.inf)
     best = ranked[0]

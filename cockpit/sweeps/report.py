@@ -9,10 +9,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cockpit.engine.config import Config, apply_overrides, to_toml
 from cockpit.engine.files import write_atomic, write_json_atomic
 from cockpit.engine.runlog import clean_json
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ANECDOTAL = (
     "note: fewer than 3 seeds: this result is anecdotal; differences between seeds of the same "
@@ -25,10 +29,10 @@ class Series:
     """One curve to draw: a line, optionally a band around it, optionally its individual runs."""
 
     label: str
-    steps: Sequence[float]
-    values: Sequence[float]
-    low: Sequence[float] | None = None
-    high: Sequence[float] | None = None
+    steps: Sequence[float] | np.ndarray
+    values: Sequence[float] | np.ndarray
+    low: Sequence[float] | np.ndarray | None = None
+    high: Sequence[float] | np.ndarray | None = None
     runs: list[tuple[Sequence[float], Sequence[float]]] = field(default_factory=list)
     style: str = "-"
     band: str = ""
@@ -160,7 +164,7 @@ def png_plot(
             ax.plot(s.steps, s.values, s.style, color=color, linewidth=2, label=s.label)
         if s.low is not None and s.high is not None and len(s.steps):
             ax.fill_between(s.steps, s.low, s.high, color=color, alpha=0.2, linewidth=0)
-    if target_in_view(series, target):
+    if target is not None and target_in_view(series, target):
         ax.axhline(target, color="gray", linestyle=":", linewidth=1, label=f"target {target:g}")
     ax.set_title(title)
     ax.set_xlabel("env step")

@@ -25,11 +25,15 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cockpit.engine.config import Config, ConfigError, apply_overrides
 from cockpit.sweeps import aggregate, plan
 from cockpit.sweeps.launcher import POLL_S, Display, Job, Launcher
 from cockpit.sweeps.space import Dimension, override, parse_search, short
+
+if TYPE_CHECKING:
+    import optuna
 
 STORAGE_RETRIES = 5
 IDLE_POLL_S = 1.0
@@ -39,7 +43,7 @@ IDLE_POLL_S = 1.0
 class ActiveTrial:
     """A trial this worker runs: its Optuna handle, its seed jobs, what it has reported."""
 
-    trial: object
+    trial: optuna.Trial
     jobs: list[Job] = field(default_factory=list)
     reported: set[int] = field(default_factory=set)
     told: bool = False

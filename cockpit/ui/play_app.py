@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from typing import cast
 
 # Before pygame loads: frames are drawn off-screen, with no window and no sound device.
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -67,7 +68,7 @@ class PlaySession:
     def __init__(self, config: Config):
         self.config = config
         self.env, self.note = open_env(config)
-        self.n_actions = int(self.env.action_space.n)
+        self.n_actions = int(cast(gym.spaces.Discrete, self.env.action_space).n)  # make_env refuses any other
         self.env.action_space.seed(seeding.derive(config.run.seed, seeding.ACTIONS))
         self.episode = 0
         self.view = self.reset(first=True)
