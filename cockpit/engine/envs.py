@@ -18,17 +18,33 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.wrappers import ClipReward, NormalizeObservation, RecordEpisodeStatistics, TransformObservation
 
+from cockpit.engine import atari
 from cockpit.engine.config import ConfigError, EnvConfig
+from cockpit.engine.observations import channels_first_frames, check_observation_space, is_image_space
 
 
 @dataclass(frozen=True)
 class EnvInfo:
     """What the engine needs to know about an env, found once before training starts."""
 
-    obs_dim: int
+    obs_dim: int  # every number of the observation, images included
     n_actions: int
     time_limit: int  # 0 when the env has none
     target_return: float  # NaN when neither the preset nor the spec gives one
+    obs_shape: tuple[int, ...] = ()  # what the agent sees: (obs_dim,), or (C·frame_stack, H, W) uint8
+    frame_stack: int = 1  # frames per image observation; each has obs_shape[0] // frame_stack channels
+    action_meanings: tuple[str, ...] = ()  # the game's names of its actions, where it has them (Atari)
+
+    @property
+    def image(self) -> bool:
+        """Image observations: uint8, channels-first, for a CNN."""
+        return len(self.obs_shape) == 3
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """One frame of an image observation, (C, H, W); the frame replay stores each once."""
+        channels, height, width = self.obs_shape
+        return (channels // self.frame_stack, height, width)
 
 
 def describe_exception(error: BaseException) -> str:
@@ -74,8 +90,12 @@ def _make_raw(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
         )
     _import_env_module(cfg.id)
     kwargs = dict(cfg.kwargs)
-    if cfg.max_episode_steps:
-        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    if atari.is_atari(cfg.id):
+        kwargs.update(atari.make_kwargs(cfg))  # its time limit is applied after frame skipping
+    else:
+        atari.check_not_atari_keys(cfg)
+        if cfg.max_episode_steps:
+            kwargs["max_episode_steps"] = cfg.max_episode_steps
     if render_mode:
         kwargs["render_mode"] = render_mode
     try:
@@ -96,21 +116,13 @@ def _one_line(space: spaces.Space) -> str:
 
 
 def check_spaces(env: gym.Env, cfg: EnvConfig) -> None:
-    """Refuse what a DQN on an MLP cannot use, naming the space and what was expected."""
+    """Refuse what a DQN cannot use, naming the space and what was expected."""
     if not isinstance(env.action_space, spaces.Discrete) or env.action_space.start != 0:
         raise ConfigError(
             f"env.id = {cfg.id!r}: action space {_one_line(env.action_space)} is not supported "
             "(expected Discrete(n) starting at 0: DQN picks one of N actions)"
         )
-    obs = env.observation_space
-    if isinstance(obs, spaces.Discrete):
-        return
-    if isinstance(obs, spaces.Box) and len(obs.shape) == 1:
-        return
-    raise ConfigError(
-        f"env.id = {cfg.id!r}: observation space {_one_line(obs)} is not supported "
-        "(expected a flat Box vector or Discrete; images and Dict spaces are not)"
-    )
+    check_observation_space(env.observation_space, cfg)
 
 
 def _one_hot(space: spaces.Discrete):
@@ -119,10 +131,16 @@ def _one_hot(space: spaces.Discrete):
 
 
 def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
-    """The wrapped env the agent acts in; `info["episode"]["r"]` carries the raw return."""
+    """The wrapped env the agent acts in; `info["episode"]["r"]` carries the raw return. Images
+    reach the agent as (C·frame_stack, H, W) uint8; Atari ids get the DQN preprocessing first
+    (cockpit/engine/atari.py), and with env.terminal_on_life_loss `info["life_lost"]`."""
     env = _make_raw(cfg, render_mode)
+    if atari.is_atari(cfg.id):
+        env = atari.preprocess(env, cfg)
     check_spaces(env, cfg)
     env = RecordEpisodeStatistics(env)
+    if is_image_space(env.observation_space):
+        env = channels_first_frames(env, cfg)
     if isinstance(env.observation_space, spaces.Discrete):
         n = env.observation_space.n
         env = TransformObservation(env, _one_hot(env.observation_space), spaces.Box(0.0, 1.0, (n,), np.float32))
@@ -139,14 +157,20 @@ def inspect_env(cfg: EnvConfig) -> EnvInfo:
     try:
         spec = env.spec
         time_limit = (spec.max_episode_steps if spec else None) or 0
+        if atari.is_atari(cfg.id):  # the spec's limit would count emulator frames
+            time_limit = cfg.max_episode_steps
         target = cfg.target_return
         if math.isnan(target) and spec is not None and spec.reward_threshold is not None:
             target = float(spec.reward_threshold)
+        shape = tuple(int(n) for n in env.observation_space.shape or ())
         return EnvInfo(
-            obs_dim=int(np.prod(env.observation_space.shape)),
+            obs_dim=int(np.prod(shape)),
             n_actions=int(env.action_space.n),
             time_limit=int(time_limit),
             target_return=target,
+            obs_shape=shape,
+            frame_stack=cfg.frame_stack if len(shape) == 3 else 1,
+            action_meanings=atari.action_meanings(env),
         )
     finally:
         env.close()
