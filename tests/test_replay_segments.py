@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -233,3 +234,23 @@ def test_the_default_segment_is_a_few_megabytes_of_atari_frames():
     buffer = FrameReplayBuffer(10_000, (84, 84), 4)
     slots = replay_segments.default_segment_slots(buffer)
     assert 1_000 <= slots <= 1_200 and buffer.record_dtype.itemsize == 84 * 84 + 10
+
+
+def test_a_fork_links_the_segments_and_its_first_checkpoint_writes_only_what_changed(tmp_path):
+    source, fork = tmp_path / "source", tmp_path / "fork"
+    buffer, steps = FrameReplayBuffer(CAPACITY, SHAPE, STACK), env_steps(8)
+    store = SegmentStore(source, segment_slots=SLOTS)
+    feed(buffer, steps, 70)
+    manifest, expected = store.save(buffer), snapshot(buffer)
+    forked = SegmentStore(fork, segment_slots=SLOTS)
+    again = forked.load(manifest, source=source)
+    same(again, expected)
+    assert on_disk(fork) == files_of(manifest)
+    shutil.rmtree(source)  # the source run goes: the fork's links stay
+    before = again.written
+    feed(again, steps, 1)
+    later = forked.save(again)
+    assert len(forked.last_written) == len({(j % CAPACITY) // SLOTS for j in range(before - 1, again.written)})
+    expected_later = snapshot(again)
+    forked.collect_garbage([later])
+    same(SegmentStore(fork).load(later), expected_later)

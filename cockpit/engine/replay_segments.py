@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import zlib
 from pathlib import Path
 
@@ -135,9 +136,16 @@ class SegmentStore:
         return [m for p in self.dir.iterdir() if (m := SEGMENT_FILE.fullmatch(p.name))]
 
     # -------------------------------------------------------------------- load
-    def load(self, manifest: dict, into: FrameReplayBuffer | None = None) -> FrameReplayBuffer:
-        """The buffer a manifest describes (into `into` when given, which must have its shape)."""
+    def load(
+        self, manifest: dict, into: FrameReplayBuffer | None = None, source: Path | None = None
+    ) -> FrameReplayBuffer:
+        """The buffer a manifest describes (into `into` when given, which must have its shape).
+
+        `source`: the run directory the manifest belongs to, where it is not this one (a fork). Its
+        segment files are linked into this run's (copied across file systems), so that the fork's
+        first checkpoint writes only what changed, and either run may remove its own files."""
         _check_manifest(manifest)
+        folder = self.dir if source is None else replay_dir(source)
         shape, capacity, stack = tuple(manifest["frame_shape"]), manifest["capacity"], manifest["frame_stack"]
         if into is None:
             into = FrameReplayBuffer(capacity, shape, stack)
@@ -154,11 +162,16 @@ class SegmentStore:
                 if not fresh:
                     into.put_records(start, np.zeros(stop - start, into.record_dtype))
                 continue
-            into.put_records(start, self._read(self.dir / segment_name(i, entry[0]), entry[1], stop - start, into))
+            into.put_records(start, self._read(folder / segment_name(i, entry[0]), entry[1], stop - start, into))
         try:
             into.restore_counters({"written": manifest["written"], "open": manifest["open"]})
         except ValueError as e:
             raise ReplaySegmentError(f"replay manifest: {e}") from None
+        if folder.resolve() != self.dir.resolve():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            for name in sorted(files_of(manifest)):
+                _link(folder / name, self.dir / name)
+            fsync_dir(self.dir)
         self._base = (into, into.generation, manifest)
         return into
 
@@ -191,6 +204,28 @@ class SegmentStore:
                 freed += path.stat().st_size
                 path.unlink()
         return freed
+
+
+def _link(source: Path, target: Path) -> None:
+    """`source` under a second name, or a copy of it where a link cannot cross file systems."""
+    if target.exists():
+        if os.path.samefile(source, target):
+            return
+        raise ReplaySegmentError(f"{target}: already there, and not {source} (expected a new run directory)")
+    try:
+        os.link(source, target)
+        return
+    except OSError:
+        pass
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise write_failed(target, e) from None
 
 
 def _crc(records: np.ndarray) -> int:
