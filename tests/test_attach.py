@@ -25,10 +25,10 @@ RECORDED = Path(__file__).parent / "fixtures" / "recorded_run"
 ANSWER_S = 30
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """One run for the module; the last test stops it with S."""
-    with LiveRun(tmp_path_factory.mktemp("attach")) as run:
+@pytest.fixture
+def live(tmp_path):
+    """A run of the test's own: each test steers, serves or stops it."""
+    with LiveRun(tmp_path) as run:
         yield run
 
 
