@@ -27,11 +27,13 @@ TRANSITION, TERMINATED, TRUNCATED = 1, 2, 4
 
 
 class FrameBatch(NamedTuple):
-    obs: np.ndarray  # uint8 [B, frame_stack, *frame_shape]
-    next_obs: np.ndarray  # uint8, same shape; a view of the same gather as obs
+    obs: np.ndarray  # uint8 [B, frame_stack, *frame_shape], a view of `frames`
+    next_obs: np.ndarray  # uint8, same shape, a view of `frames`
     actions: np.ndarray  # int64
     rewards: np.ndarray  # float32
     terminated: np.ndarray  # float32, 1.0 where the next state is terminal (no bootstrap)
+    frames: np.ndarray  # uint8 [B, frame_stack + 1, *frame_shape]: obs is [:, :-1], next_obs [:, 1:],
+    # so that one conversion (to a tensor, to float) serves both
 
 
 def record_dtype(frame_shape: tuple[int, ...]) -> np.dtype:
@@ -159,6 +161,7 @@ class FrameReplayBuffer:
             actions=self.actions[slots].astype(np.int64),
             rewards=self.rewards[slots],
             terminated=((self.flags[slots] & TERMINATED) != 0).astype(np.float32),
+            frames=stacks,
         )
 
     def newest_rewards(self, n: int) -> np.ndarray:
