@@ -4,8 +4,9 @@
 
 Runs the cartpole preset headless for `--total-steps` steps (scheduled evaluations every 50,000
 steps, to spend the time on training) and prints the process's resident memory every `--every`
-seconds from /proc, then the first, the largest and the last sample. Flat means the largest sample
-stays within a few MB of the one taken once the replay buffer is full.
+seconds from /proc, then the first, the largest and the last sample. The replay buffer is full
+before the first sample, so everything after it should be flat. Target: the largest sample at most
+TARGET_GROWTH_MB above the first.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TARGET_GROWTH_MB = 5.0
 
 
 def rss_mb(pid: int) -> float | None:
@@ -65,11 +67,13 @@ def main() -> int:
         tail = log.read().strip().splitlines()[-3:]
         log.close()
     print("\n".join(tail))
+    growth = max(samples) - samples[0]
     print(
         f"RSS first sample {samples[0]:.1f} MB · largest {max(samples):.1f} MB · last {samples[-1]:.1f} MB "
-        f"over {len(samples)} samples"
+        f"over {len(samples)} samples · growth {growth:.1f} MB (target ≤ {TARGET_GROWTH_MB:g} MB: "
+        f"{'MET' if growth <= TARGET_GROWTH_MB else 'NOT MET'})"
     )
-    return run.returncode
+    return run.returncode or (0 if growth <= TARGET_GROWTH_MB else 1)
 
 
 if __name__ == "__main__":
