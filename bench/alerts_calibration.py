@@ -13,7 +13,7 @@ that must name it fires within 10% of the run's length after the fault.
 Runs are in-process `Trainer`s with no run directory, several at a time in a process pool (one run
 is single-threaded). Progress goes to stderr; stdout is markdown for docs/benchmarks.md.
 
-    .venv/bin/python bench/alerts_calibration.py                      # everything (~15-30 min, 2 cores)
+    .venv/bin/python bench/alerts_calibration.py                      # everything: the longest bench
     .venv/bin/python bench/alerts_calibration.py --only faults
     .venv/bin/python bench/alerts_calibration.py --only healthy --configs cleanrl-cartpole --seeds 2
     .venv/bin/python bench/alerts_calibration.py --quick              # smoke test: short runs, 1 seed
