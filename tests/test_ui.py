@@ -71,10 +71,9 @@ def status_text(app: CockpitApp) -> str:
     return str(app.status_strip.render())
 
 
-def footer_keys(app) -> list[str]:
-    from textual.widgets._footer import FooterKey
-
-    return [key.description for key in app.query(FooterKey)]
+def footer_keys(app: CockpitApp) -> set[str]:
+    """What the footer shows: the screen's active bindings marked to be shown."""
+    return {active.binding.description for active in app.screen.active_bindings.values() if active.binding.show}
 
 
 async def test_space_pauses_and_resumes(tmp_path):
@@ -99,6 +98,8 @@ async def test_m_mutes_the_latest_alerts_kind_and_shows_it_again(tmp_path):
     app = live_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         await started(app, pilot)
+        await pilot.press("space")  # paused: no alert of the run's own comes after this one
+        assert (await answered(app, pilot))["state"] == "paused"
         app.store.add_event({"kind": "alert", "step": 1, "name": "grad_spike", "message": "spike", "fatal": False})
         await pilot.press("m")
         assert (await answered(app, pilot)) == {
@@ -109,7 +110,8 @@ async def test_m_mutes_the_latest_alerts_kind_and_shows_it_again(tmp_path):
         }
         assert "grad_spike" in app.store.status["muted_alerts"] and "alert   grad_spike muted by ui" in events_text(app)
         await pilot.press("m")
-        assert (await answered(app, pilot))["muted"] is False and app.store.status["muted_alerts"] == []
+        shown = await answered(app, pilot)
+        assert (shown["alert"], shown["muted"]) == ("grad_spike", False) and app.store.status["muted_alerts"] == []
 
 
 async def test_e_evaluates_now_and_shows_the_result(tmp_path):
