@@ -13,9 +13,10 @@ metrics.jsonl, every field but the timing one ("steps_per_s"): the UI must not c
 The runs of a round go one after the other, never at once, and the order alternates (headless
 then UI, then UI then headless, ...): on a shared machine the load drifts over minutes, and a
 fixed order would charge that drift to one side. On a loaded machine the second run of a round
-can also be slower than the first, whichever it is, so rounds are paired, one of each order, and a pair's figure is the geometric mean of its two ratios, which
-cancels a position effect; the median over pairs (over rounds when there is only one) then damps
-a pair that an outside burst spoiled. The script prints the position effect it saw, and the CPU
+can also be slower than the first, whichever it is, so rounds are paired, one of each order, and
+a pair's figure is the geometric mean of its two ratios, which cancels a position effect; the
+median over pairs (over rounds when there is only one) then damps a pair that an outside burst
+spoiled. The script prints the position effect it saw, and the CPU
 time of the UI run's threads (from /proc) as a share of its wall time: a figure that, unlike
 steps/s, does not swing with the machine's load.
 
