@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 from gymnasium.wrappers import FrameStackObservation
 
+from cockpit.engine.config import EnvConfig
+from cockpit.engine.envs import make_env
 from cockpit.engine.frame_buffer import FrameReplayBuffer, FrameSampler
+from cockpit.engine.observations import channels_first_frames
+from tests import catch_env
 
 
 class Flicker(gym.Env):
@@ -33,12 +37,19 @@ class Flicker(gym.Env):
         return self._frame(), float(self.np_random.normal()), terminated, ended and not terminated, {}
 
 
-class Recorder:
-    """Steps a stacked Flicker into a buffer and keeps what the env returned, by frame index."""
+def stacked(env: gym.Env, k: int) -> gym.Env:
+    return FrameStackObservation(env, k) if k > 1 else env
 
-    def __init__(self, buffer: FrameReplayBuffer, shape: tuple[int, ...], seed: int = 0):
-        self.buffer, self.k = buffer, buffer.frame_stack
-        self.env = FrameStackObservation(Flicker(shape), self.k) if self.k > 1 else Flicker(shape)
+
+class Recorder:
+    """Steps a stacked env into a buffer and keeps what the env returned, by frame index.
+
+    `life_loss`: every fifth step of an episode is terminal for learning only, as a lost life with
+    env.terminal_on_life_loss is: no bootstrap, and the episode and its stacks go on."""
+
+    def __init__(self, buffer: FrameReplayBuffer, env: gym.Env, seed: int = 0, life_loss: bool = False):
+        self.buffer, self.k, self.env, self.life_loss = buffer, buffer.frame_stack, env, life_loss
+        self.t = 0
         self.env.action_space.seed(seed)
         self.obs, _ = self.env.reset(seed=seed)
         self.episode_start = 0
@@ -49,14 +60,18 @@ class Recorder:
     def step(self) -> None:
         action = int(self.env.action_space.sample())
         next_obs, reward, terminated, truncated, _ = self.env.step(action)
+        ends = terminated or truncated
+        self.t = 0 if ends else self.t + 1
+        lost = self.life_loss and self.t % 5 == 4
         starts = not self.buffer.open
-        self.calls.append((self.obs, next_obs, action, float(reward), terminated, truncated))
+        self.calls.append((self.obs, next_obs, action, float(reward), terminated or lost, truncated, ends))
         self.buffer.add(*self.calls[-1])
+        terminated = terminated or lost
         j = self.buffer.written - 2
         if starts:
             self.episode_start = j
         self.seen[j] = (self.obs, next_obs, action, np.float32(reward), terminated, self.episode_start)
-        if terminated or truncated:
+        if ends:
             self.episodes["terminated" if terminated else "truncated"] += 1
             self.obs, _ = self.env.reset()
         else:
@@ -72,7 +87,7 @@ class Recorder:
         indices = buffer.transitions()
         assert indices.tolist() == self.expected_sampleable()
         batch = buffer.gather(np.arange(buffer.size))
-        shape = (self.k, *buffer.frame_shape)
+        shape = buffer.obs_shape
         for p, j in enumerate(indices.tolist()):
             obs, next_obs, action, reward, terminated, _ = self.seen[j]
             np.testing.assert_array_equal(batch.obs[p], np.reshape(obs, shape))
@@ -92,13 +107,50 @@ CASES = [  # (frame_stack, frame shape, capacity)
 @pytest.mark.parametrize(("stack", "shape", "capacity"), CASES)
 def test_every_sampleable_transition_is_the_stacks_the_env_returned(stack, shape, capacity):
     buffer = FrameReplayBuffer(capacity, shape, stack)
-    run = Recorder(buffer, shape, seed=stack * 100 + capacity)
+    run = Recorder(buffer, stacked(Flicker(shape), stack), seed=stack * 100 + capacity)
     for _ in range(12 * capacity):
         run.step()
         run.check_all()
     assert buffer.written > 4 * capacity  # the ring wrapped several times
     assert min(run.episodes.values()) >= 3  # both endings, several times
     assert buffer.size > 0
+
+
+@pytest.mark.parametrize(("stack", "layout"), [(4, (5, 6, 2)), (3, (1, 5, 6)), (1, (5, 6, 3))])
+def test_stacks_as_cockpits_env_layer_hands_them_to_the_agent(stack, layout):
+    """Channels first and the stack along them, (stack * C, H, W): the batches come the same way."""
+    env = channels_first_frames(Flicker(layout), EnvConfig(frame_stack=stack))
+    channels, height, width = env.observation_space.shape or ()
+    buffer = FrameReplayBuffer(19, (channels // stack, height, width), stack, merged=True)
+    assert buffer.obs_shape == env.observation_space.shape
+    run = Recorder(buffer, env, seed=stack)
+    for _ in range(200):
+        run.step()
+        run.check_all()
+
+
+def test_the_catch_game_through_the_whole_env_layer():
+    for kwargs, limit, ending in (({"size": 6}, 0, "terminated"), ({"size": 8, "layout": "hwc"}, 5, "truncated")):
+        cfg = EnvConfig(id=f"tests.catch_env:{catch_env.ENV_ID}", kwargs=kwargs, max_episode_steps=limit, frame_stack=4)
+        env = make_env(cfg)
+        channels, height, width = env.observation_space.shape or ()
+        buffer = FrameReplayBuffer(23, (channels // 4, height, width), 4, merged=True)
+        run = Recorder(buffer, env, seed=1)
+        for _ in range(100):
+            run.step()
+            run.check_all()
+        assert run.episodes[ending] >= 10
+
+
+def test_a_life_lost_is_terminal_for_learning_while_the_stacks_go_on():
+    buffer = FrameReplayBuffer(31, (4, 5), 4)
+    run = Recorder(buffer, stacked(Flicker((4, 5)), 4), seed=5, life_loss=True)
+    for _ in range(300):
+        run.step()
+        run.check_all()
+    held = buffer.transitions().tolist()
+    lost = [j for j in held if run.seen[j][4] and j + 1 in run.seen and run.seen[j + 1][5] == run.seen[j][5]]
+    assert lost  # terminal transitions followed by more of their episode, their stacks checked above
 
 
 def test_a_stack_never_reaches_into_an_overwritten_episode():
@@ -114,7 +166,7 @@ def test_a_stack_never_reaches_into_an_overwritten_episode():
 def test_sampling_is_reproducible_and_resumes_exactly_after_a_state_round_trip():
     shape, capacity = (3, 4), 40
     buffer = FrameReplayBuffer(capacity, shape, 4)
-    sampler, run = FrameSampler(buffer, 11), Recorder(buffer, shape, seed=3)
+    sampler, run = FrameSampler(buffer, 11), Recorder(buffer, stacked(Flicker(shape), 4), seed=3)
     sampler.POOL = 64  # so that the run below refills the pool several times
     sampler._refill()
     for _ in range(90):

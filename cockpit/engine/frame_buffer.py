@@ -27,13 +27,13 @@ TRANSITION, TERMINATED, TRUNCATED = 1, 2, 4
 
 
 class FrameBatch(NamedTuple):
-    obs: np.ndarray  # uint8 [B, frame_stack, *frame_shape], a view of `frames`
-    next_obs: np.ndarray  # uint8, same shape, a view of `frames`
+    obs: np.ndarray  # uint8 [B, *obs_shape], a view of `frames`
+    next_obs: np.ndarray  # uint8 [B, *obs_shape], a view of `frames`
     actions: np.ndarray  # int64
     rewards: np.ndarray  # float32
     terminated: np.ndarray  # float32, 1.0 where the next state is terminal (no bootstrap)
-    frames: np.ndarray  # uint8 [B, frame_stack + 1, *frame_shape]: obs is [:, :-1], next_obs [:, 1:],
-    # so that one conversion (to a tensor, to float) serves both
+    frames: np.ndarray  # uint8: frame_stack + 1 frames each, obs the first frame_stack, next_obs the
+    # last, so that one conversion (to a tensor, to float) serves both
 
 
 def record_dtype(frame_shape: tuple[int, ...]) -> np.dtype:
@@ -55,9 +55,13 @@ class FrameReplayBuffer:
     `capacity` counts frames: an episode's final frame takes a slot without being a transition, and
     the oldest frames of an episode whose start was overwritten cannot be stacked, so `size` (the
     sampleable transitions) stays a little under `capacity` once the ring has wrapped.
+
+    Observations come, and batches go, as `obs_shape`: (frame_stack, *frame_shape) as
+    `FrameStackObservation` returns them, or with `merged` the stack along the channels of (C, H, W)
+    frames, (frame_stack * C, H, W), as cockpit's env layer hands images to the agent.
     """
 
-    def __init__(self, capacity: int, frame_shape: tuple[int, ...], frame_stack: int = 1):
+    def __init__(self, capacity: int, frame_shape: tuple[int, ...], frame_stack: int = 1, merged: bool = False):
         if not 1 <= frame_stack <= 256:
             raise ValueError(f"frame_stack = {frame_stack}: expected 1 to 256")
         if capacity <= frame_stack:
@@ -65,6 +69,14 @@ class FrameReplayBuffer:
         self.capacity = capacity
         self.frame_shape = tuple(int(n) for n in frame_shape)
         self.frame_stack = frame_stack
+        if merged and len(self.frame_shape) != 3:
+            raise ValueError(f"frames of shape {self.frame_shape} with merged channels: expected (C, H, W)")
+        self.merged = merged
+        if merged:
+            channels, *rest = self.frame_shape
+            self.obs_shape: tuple[int, ...] = (frame_stack * channels, *rest)
+        else:
+            self.obs_shape = (frame_stack, *self.frame_shape)
         self.frames = np.zeros((capacity, *self.frame_shape), dtype=np.uint8)
         self.actions = np.zeros(capacity, dtype=np.int32)
         self.rewards = np.zeros(capacity, dtype=np.float32)
@@ -94,13 +106,13 @@ class FrameReplayBuffer:
     def frame_of(self, obs: np.ndarray) -> np.ndarray:
         """The newest frame of an observation: the last of a stack, or the observation itself."""
         obs = np.asarray(obs)
-        if obs.shape == (self.frame_stack, *self.frame_shape):
-            return obs[-1]
+        if obs.shape == self.obs_shape:
+            return obs[-self.frame_shape[0] :] if self.merged else obs[-1]
         if self.frame_stack == 1 and obs.shape == self.frame_shape:
             return obs
         raise ValueError(
-            f"observation of shape {obs.shape}: expected {(self.frame_stack, *self.frame_shape)}"
-            + (f" or {self.frame_shape}" if self.frame_stack == 1 else "")
+            f"observation of shape {obs.shape}: expected {self.obs_shape}"
+            + (f" or {self.frame_shape}" if self.frame_stack == 1 and not self.merged else "")
         )
 
     def add(
@@ -111,9 +123,12 @@ class FrameReplayBuffer:
         reward: float,
         terminated: bool,
         truncated: bool = False,
+        ends_episode: bool | None = None,
     ) -> None:
         """One env step, as the loop sees it. Only `next_obs`'s newest frame is stored, and `obs`'s
-        at the first step of an episode; an episode ends with `terminated` or `truncated`."""
+        at the first step of an episode. `terminated`: the TD target does not bootstrap from
+        `next_obs`. `ends_episode`: the env's episode is over, the next step comes from a reset; by
+        default `terminated or truncated`, false for a lost life that is terminal for learning only."""
         if not self.open:
             self._write(self.frame_of(obs), depth=0)
             self.open = True
@@ -125,7 +140,7 @@ class FrameReplayBuffer:
         self._write(self.frame_of(next_obs), depth=min(int(self.depth[slot]) + 1, self.frame_stack - 1))
         self._queue[self._tail % self.capacity] = j
         self._tail += 1
-        self.open = not (terminated or truncated)
+        self.open = not (terminated or truncated if ends_episode is None else ends_episode)
 
     def _write(self, frame: np.ndarray, depth: int) -> None:
         """Frame `written` into its slot, after dropping the transitions whose stacks use the frame it replaces."""
@@ -155,9 +170,13 @@ class FrameReplayBuffer:
         depth = self.depth[slots].astype(np.int64)
         frames = (j[:, None] + np.maximum(self._offsets, -depth[:, None])) % cap
         stacks = self.frames.take(frames, axis=0)  # [B, frame_stack + 1, *frame_shape]
+        step = 1
+        if self.merged:
+            step = self.frame_shape[0]
+            stacks = stacks.reshape(len(j), -1, *self.frame_shape[1:])
         return FrameBatch(
-            obs=stacks[:, :-1],
-            next_obs=stacks[:, 1:],
+            obs=stacks[:, :-step],
+            next_obs=stacks[:, step:],
             actions=self.actions[slots].astype(np.int64),
             rewards=self.rewards[slots],
             terminated=((self.flags[slots] & TERMINATED) != 0).astype(np.float32),
