@@ -9,7 +9,7 @@ from gymnasium.wrappers import FrameStackObservation
 
 from cockpit.engine.config import EnvConfig
 from cockpit.engine.envs import make_env
-from cockpit.engine.frame_buffer import FrameReplayBuffer, FrameSampler
+from cockpit.engine.frame_buffer import FrameReplayBuffer, FrameSampler, replay_bytes
 from cockpit.engine.observations import channels_first_frames
 from tests import catch_env
 
@@ -210,3 +210,10 @@ def test_an_observation_of_another_shape_is_refused_naming_it():
     buffer = FrameReplayBuffer(10, (84, 84), 4)
     with pytest.raises(ValueError, match=r"shape \(3, 84, 84\): expected \(4, 84, 84\)"):
         buffer.add(np.zeros((3, 84, 84), np.uint8), np.zeros((3, 84, 84), np.uint8), 0, 0.0, False)
+
+
+def test_the_memory_a_full_buffer_takes_is_known_before_it_is_built():
+    buffer = FrameReplayBuffer(1000, (84, 84), 4)
+    arrays = (buffer.frames, buffer.actions, buffer.rewards, buffer.flags, buffer.depth, buffer._queue)
+    assert replay_bytes(1000, (84, 84)) == sum(a.nbytes for a in arrays)
+    assert replay_bytes(1_000_000, (84, 84)) / 1e6 < 7.2e3  # under ~7.2 KB per 84x84 transition

@@ -49,6 +49,12 @@ def record_dtype(frame_shape: tuple[int, ...]) -> np.dtype:
     )
 
 
+def replay_bytes(capacity: int, frame_shape: tuple[int, ...]) -> int:
+    """The memory a `FrameReplayBuffer` of this size takes once full: a run can refuse a buffer that
+    cannot fit before it starts, naming this figure."""
+    return capacity * (record_dtype(frame_shape).itemsize + np.dtype(np.int64).itemsize)
+
+
 class FrameReplayBuffer:
     """A ring of `capacity` uint8 frames of `frame_shape`, sampled as stacks of `frame_stack`.
 
