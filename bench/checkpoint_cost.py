@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cockpit.engine.frame_buffer import FrameReplayBuffer
+from cockpit.engine.frame_buffer import FrameReplayBuffer, replay_bytes
 from cockpit.engine.replay_segments import SegmentStore
 
 FRAME, STACK, KEEP = (84, 84), 4, 3
@@ -72,8 +72,7 @@ def main() -> int:
         "--dir", type=Path, default=None, help="where the run directory goes (default: a temporary one)"
     )
     args = parser.parse_args()
-    record = FrameReplayBuffer(2, FRAME, 1).record_dtype.itemsize
-    need, have = args.capacity * (record + 8), available_bytes()
+    need, have = replay_bytes(args.capacity, FRAME), available_bytes()
     print(f"buffer of {args.capacity:,} frames needs {need / 1e9:.1f} GB; {have / 1e9:.1f} GB available")
     if need > 0.8 * have:
         print("not enough memory: pass a smaller --capacity (the incremental cost does not depend on it)")
