@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -298,14 +297,12 @@ def test_accepted_envs_get_past_validation(tmp_path, tiny_preset, env_id):
 # --------------------------------------------------------------------------- --help and import order
 
 
-def test_help_exits_zero_quickly(tmp_path):
-    start = time.monotonic()
+def test_help_prints_the_usage_and_exits_zero(tmp_path):
+    """Quick because it imports neither torch nor gymnasium (the next test), not timed here."""
     proc = cockpit(tmp_path, "--help", timeout=30)
-    elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: cockpit") and "--set" in proc.stdout and "--run-dir" in proc.stdout
     assert proc.stderr == ""
-    assert elapsed < 10, f"--help took {elapsed:.1f} s"
 
 
 IMPORT_PROBE = """
