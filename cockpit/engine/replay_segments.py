@@ -172,6 +172,7 @@ class SegmentStore:
             for name in sorted(files_of(manifest)):
                 _link(folder / name, self.dir / name)
             fsync_dir(self.dir)
+            self._next_version = None  # the next save numbers its files after the ones linked in
         self._base = (into, into.generation, manifest)
         return into
 
