@@ -28,6 +28,30 @@ log_interval = 32
 """
 
 
+SHARED = ("finished_run", "pristine", "changed_run", "seeds_sweep")
+"""Module-scoped fixtures that build a run (or a sweep) once for the tests that only read it."""
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under `root` with its size and modification time."""
+    return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
+
+
+@pytest.fixture(autouse=True)
+def shared_runs_stay_as_found(request):
+    """A test that wrote into a shared run (instead of a copy of its own) fails here, so that no test
+    depends on which ran before it, nor on how pytest-xdist shares the module between workers."""
+    roots = []
+    for name in SHARED:
+        if name in request.fixturenames:
+            value = request.getfixturevalue(name)
+            roots += [v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, Path)]
+    before = {root: tree_state(root) for root in roots}
+    yield
+    for root, state in before.items():
+        assert tree_state(root) == state, f"{root}: changed by a test that shares it; copy it first"
+
+
 @pytest.fixture
 def write_preset(tmp_path: Path):
     """write_preset(text, name="preset.toml") -> the path of a preset file holding `text`."""
