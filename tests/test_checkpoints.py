@@ -174,21 +174,22 @@ def test_kill_9_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_p
 
 
 class Exploit:
+    """Unpickled, it touches `marker`: the proof that a checkpoint's code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
     def __reduce__(self):
-        return (os.system, (f"touch {MARKER}",))
-
-
-MARKER = "/tmp/cockpit-test-pwned"
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_a_crafted_pickle_is_refused_without_running_its_code(finished_run, tmp_path):
-    if os.path.exists(MARKER):
-        os.remove(MARKER)
+    marker = tmp_path / "pwned"
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
     latest, best = checkpoints.find(run_dir), checkpoints.find(run_dir, prefer="best")
     for checkpoint in (latest, best):
-        torch.save({"q": Exploit()}, checkpoint / "state.pt")  # torch.save pickles the object as is
+        torch.save({"q": Exploit(marker)}, checkpoint / "state.pt")  # torch.save pickles the object as is
     for args in (
         ("eval", latest),
         ("eval", run_dir),
@@ -204,7 +205,7 @@ def test_a_crafted_pickle_is_refused_without_running_its_code(finished_run, tmp_
         # trainer loads them, and the app exits with the same one line (after its frames, which in a
         # terminal are on the alternate screen; here, without one, they are on stderr too).
         assert "refused to load" in done.stderr.strip().splitlines()[-1]
-    assert not os.path.exists(MARKER)
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
