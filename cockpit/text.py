@@ -91,6 +91,8 @@ def event_parts(event: dict) -> tuple[str, str] | None:
             f"{event['status']} at step {event['steps']:,} · final eval {number(event['final_eval_return'])}"
             f" · best {number(event['best_eval_return'])}"
         )
+    if kind == "warning":
+        return "⚠ warning", event["message"]
     return None
 
 

@@ -198,7 +198,7 @@ def test_evaluating_the_same_weights_twice_gives_the_same_numbers():
 
 def _agent(**dqn) -> DQNAgent:
     cfg = DQNConfig(**{"hidden_size": 16, "loss": "mse", "max_grad_norm": 0.0, **dqn})
-    return DQNAgent(obs_dim=2, n_actions=2, cfg=cfg, device="cpu", seed=0), cfg
+    return DQNAgent(obs_shape=2, n_actions=2, cfg=cfg, device="cpu", seed=0), cfg
 
 
 def _rows(obs, next_obs, action, reward, terminated) -> np.ndarray:

@@ -299,11 +299,10 @@ def test_small_cnn_for_small_images():
     assert net(torch.zeros(2, 1, 16, 16, dtype=torch.uint8)).shape == (2, 3)
 
 
-def test_mlp_twin_builds_and_draws_what_the_agent_does():
+def test_the_agent_builds_and_draws_its_mlp_with_networks():
     cfg = DQNConfig()
-    ours, theirs = networks.build_q_network((4,), 2, cfg), agent.q_network(4, 2, cfg.hidden_size, cfg.hidden_layers)
+    ours, theirs = networks.build_q_network((4,), 2, cfg), agent.DQNAgent(4, 2, cfg, "cpu", seed=3).q
     networks.init_weights(ours, torch.Generator().manual_seed(3))
-    agent.init_weights(theirs, torch.Generator().manual_seed(3))
     assert str(ours) == str(theirs)
     for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True):
         assert torch.equal(a, b)

@@ -269,6 +269,12 @@ class RunLog:
             raise write_failed(self.path / "events.jsonl", e) from None
         self.lines["events"] += 1
 
+    def amend_metadata(self, **fields: Any) -> None:
+        """metadata.json with `fields` set: what a run learns after it started (the agent's compute path)."""
+        path = self.path / "metadata.json"
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        write_json_atomic(path, clean_json({**meta, **fields}))
+
     def line_counts(self) -> dict[str, int]:
         """Lines written so far, plus the checkpoint event about to be written (kept on resume)."""
         return {"metrics": self.lines["metrics"], "events": self.lines["events"] + 1}

@@ -158,9 +158,19 @@ class Trainer(CommandsMixin, HealthMixin):
                         self.config.run.seed,
                         compute=self.config.run.compute,
                     )
+                    if self._agent.compute_path != self.config.run.compute_path:
+                        self._note_compute_path(self._agent)
                     if previous != "created":
                         self._set_state(previous)
         return self._agent
+
+    def _note_compute_path(self, agent: DQNAgent) -> None:
+        """The metadata, written before the agent existed, names the path the agent took instead; where
+        the fast update failed its check, the run says why, once, as a warning."""
+        if agent.fallback:
+            self._event("warning", message=agent.fallback)
+        if self.log is not None:
+            self.log.amend_metadata(compute_path=agent.compute_path, compute_fallback=agent.fallback)
 
     def _training_agent(self) -> DQNAgent:
         """The agent, for the loop's own thread, which from the end of the warm-up flushes denormals
