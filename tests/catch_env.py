@@ -9,7 +9,8 @@ Importing this module registers it as `cockpit-tests/Catch-v0`; a preset names i
 `env.id = "catch_env:cockpit-tests/Catch-v0"` (tests/ on PYTHONPATH) or
 `"tests.catch_env:cockpit-tests/Catch-v0"` (from the repository root). `layout` picks the
 observation's axes, for the layout tests: "hw" (size, size), "hwc" (size, size, 3) or
-"chw" (3, size, size), uint8.
+"chw" (3, size, size), uint8. At the default size of 10 the small CNN (dqn.network = "auto")
+learns to catch every ball within a few thousand steps.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ ENV_ID = f"{NAMESPACE}/Catch-v0"
 LEFT, STAY, RIGHT = 0, 1, 2
 BRIGHT = 255
 PIXELS_PER_CELL = 8
-"""Scale of rgb_array renders (a 16x16 board renders 128x128)."""
+"""Scale of rgb_array renders (a 10x10 board renders 80x80)."""
 
 
 class Catch(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, size: int = 16, layout: str = "hw", render_mode: str | None = None):
+    def __init__(self, size: int = 10, layout: str = "hw", render_mode: str | None = None):
         if layout not in ("hw", "hwc", "chw"):
             raise ValueError(f"layout = {layout!r}: expected 'hw', 'hwc' or 'chw'")
         self.size, self.layout, self.render_mode = size, layout, render_mode

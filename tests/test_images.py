@@ -118,13 +118,13 @@ def test_frame_stack_and_normalize_refused_where_they_do_not_apply():
 
 
 @pytest.mark.parametrize(
-    "layout, stack, shape", [("hw", 1, (1, 16, 16)), ("hwc", 1, (3, 16, 16)), ("chw", 2, (6, 16, 16))]
+    "layout, stack, shape", [("hw", 1, (1, 10, 10)), ("hwc", 1, (3, 10, 10)), ("chw", 2, (6, 10, 10))]
 )
 def test_image_envs_reach_the_agent_channels_first(layout, stack, shape):
     cfg = env_config(id=CATCH, kwargs={"layout": layout}, frame_stack=stack)
     info = inspect_env(cfg)
     assert (info.obs_shape, info.obs_dim, info.frame_stack, info.image) == (shape, int(np.prod(shape)), stack, True)
-    assert info.frame_shape == (shape[0] // stack, 16, 16)
+    assert info.frame_shape == (shape[0] // stack, 10, 10)
     env = make_env(cfg)
     try:
         obs, _ = env.reset(seed=1)
@@ -335,7 +335,7 @@ def test_network_chosen_from_the_observation(network, shape, expected):
             "nature_cnn",
             (1, 16, 16),
             "dqn.network = 'nature_cnn': images of shape (1, 16, 16) are too small for it (expected sides of at "
-            "least 36; 'small_cnn' takes 5)",
+            "least 36; 'small_cnn' takes 3)",
         ),
     ],
 )
@@ -349,18 +349,18 @@ def test_network_that_does_not_fit_refused(network, shape, message):
 def test_catch_plays_by_its_rules():
     env = catch_env.Catch()
     obs, _ = env.reset(seed=4)
-    assert obs.shape == (16, 16) and obs.dtype == np.uint8 and (obs == catch_env.BRIGHT).sum() == 2
+    assert obs.shape == (10, 10) and obs.dtype == np.uint8 and (obs == catch_env.BRIGHT).sum() == 2
     steps, done = 0, False
     while not done:  # follow the ball: always caught
         move = np.sign(env.ball_col - env.paddle) + catch_env.STAY
         obs, reward, done, truncated, _ = env.step(move)
         steps += 1
         assert not truncated
-    assert (steps, reward) == (15, 1.0)
+    assert (steps, reward) == (9, 1.0)
     assert env.render() is None
     frame = catch_env.Catch(render_mode="rgb_array")
     frame.reset(seed=0)
-    assert frame.render().shape == (128, 128, 3)
+    assert frame.render().shape == (80, 80, 3)
 
 
 def test_catch_random_play_loses_most_games():

@@ -108,7 +108,7 @@ class DQNConfig:
     """Select the next action with the online network, evaluate it with the target network."""
     network: str = "auto"
     """Q-network: `mlp` (vectors), `nature_cnn` (the DQN paper's convolutions, images of 36x36 or more),
-    `small_cnn` (two 3x3 convolutions, for small images), or `auto` (chosen from the observation)."""
+    `small_cnn` (MinAtar's one 3x3 convolution, for small images), or `auto` (chosen from the observation)."""
 
 
 @dataclass(frozen=True)

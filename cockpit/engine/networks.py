@@ -74,14 +74,9 @@ def nature_cnn(obs_shape: tuple[int, ...], n_actions: int) -> ImageQNetwork:
 
 
 def small_cnn(obs_shape: tuple[int, ...], n_actions: int, hidden_size: int) -> ImageQNetwork:
-    """Two 3x3 convolutions (stride 1, then 2) for images too small for the Nature CNN's 8x8/4."""
-    channels = obs_shape[0]
-    convolutions = nn.Sequential(
-        nn.Conv2d(channels, 32, 3, stride=1),
-        nn.ReLU(),
-        nn.Conv2d(32, 64, 3, stride=2),
-        nn.ReLU(),
-    )
+    """MinAtar's network (Young and Tian 2019): one 16-channel 3x3/1 convolution, then hidden_size
+    units, for images too small for the Nature CNN's 8x8/4."""
+    convolutions = nn.Sequential(nn.Conv2d(obs_shape[0], 16, 3, stride=1), nn.ReLU())
     return ImageQNetwork(convolutions, obs_shape, hidden_size, n_actions)
 
 

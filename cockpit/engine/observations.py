@@ -22,8 +22,8 @@ MAX_CHANNELS = 4
 NATURE_CNN_MIN_SIDE = 36
 """The smallest side the Nature CNN's 8x8/4, 4x4/2 and 3x3/1 convolutions leave a pixel of."""
 
-SMALL_CNN_MIN_SIDE = 5
-"""Likewise for the small CNN's 3x3/1 and 3x3/2 convolutions."""
+SMALL_CNN_MIN_SIDE = 3
+"""Likewise for the small CNN's 3x3/1 convolution."""
 
 
 @dataclass(frozen=True)
