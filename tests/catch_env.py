@@ -9,8 +9,8 @@ Importing this module registers it as `cockpit-tests/Catch-v0`; a preset names i
 `env.id = "catch_env:cockpit-tests/Catch-v0"` (tests/ on PYTHONPATH) or
 `"tests.catch_env:cockpit-tests/Catch-v0"` (from the repository root). `layout` picks the
 observation's axes, for the layout tests: "hw" (size, size), "hwc" (size, size, 3) or
-"chw" (3, size, size), uint8. At the default size of 10 the small CNN (dqn.network = "auto")
-learns to catch every ball within a few thousand steps.
+"chw" (3, size, size), uint8. At the default size of 10 a DQN with the small CNN (dqn.network =
+"auto") learns it in a short run; larger boards take much longer.
 """
 
 from __future__ import annotations
