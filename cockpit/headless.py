@@ -16,7 +16,8 @@ from typing import TextIO
 
 from cockpit import signals as stop_signals
 from cockpit.engine.config import Config
-from cockpit.engine.control import Command, Control
+from cockpit.engine.contract import RunState
+from cockpit.engine.control import Command, CommandKind, Control
 from cockpit.engine.metrics import MetricsStore
 from cockpit.text import clock, event_line, progress_line
 
@@ -67,10 +68,10 @@ class Progress:
         if self.live:
             self.out.write("\r" + progress_line(status, elapsed, width))
             self.out.flush()
-        elif status.get("step", 0) >= self.next_line_step:
+        elif status.step >= self.next_line_step:
             self.out.write(progress_line(status, elapsed, None) + "\n")
             self.out.flush()
-            self.next_line_step = (status["step"] // self.every + 1) * self.every
+            self.next_line_step = (status.step // self.every + 1) * self.every
 
     def _print(self, line: str) -> None:
         prefix = "\r\x1b[2K" if self.live else ""
@@ -82,17 +83,19 @@ class Progress:
         self.out.flush()
 
 
-def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore, out: TextIO, trainer=None):
+def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore, out: TextIO):
     """The control socket `cockpit attach` and `cockpit ctl` connect to; None (said on `out`) if it cannot be had.
-    While a viewer watches, NaN pauses the run instead of stopping it (unless the preset chose)."""
+    While a viewer watches, NaN pauses the run instead of stopping it (unless the preset chose): the
+    control surface tells the trainer."""
     from cockpit.remote.server import ControlServer, ServerError
 
-    def on_watchers(count: int) -> None:
-        if trainer is not None and config.alerts.on_non_finite == "default":
-            trainer.on_non_finite = "pause" if count else "stop"
-
     server = ControlServer(
-        run_dir, config, control, store, report=lambda line: out.write(line + "\n"), on_watchers=on_watchers
+        run_dir,
+        config,
+        control,
+        store,
+        report=lambda line: out.write(line + "\n"),
+        on_watchers=lambda count: control.set_watched(count > 0),
     )
     try:
         server.start()
@@ -132,13 +135,14 @@ def run_headless(
     def on_signal(signum: int) -> None:
         # First signal: finish the episode, checkpoint, stop. Second: checkpoint now (inexact).
         signals.append(signum)
-        control.submit(Command("stop", value="now" if len(signals) > 1 else None, source=signal.Signals(signum).name))
+        now = "now" if len(signals) > 1 else None
+        control.submit(Command(CommandKind.STOP, value=now, source=signal.Signals(signum).name))
 
     restore_signals = stop_signals.install(on_signal)
     progress = Progress(out, config.run.log_interval)
     if checkpoint is None or fork:
         out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
-    server = listen(run_dir, config, control, store, out, trainer)
+    server = listen(run_dir, config, control, store, out)
     try:
         worker.start()
         while worker.is_alive():
@@ -153,7 +157,7 @@ def run_headless(
     out.write(summary_text(result, run_dir) + "\n")
     if trainer.last_checkpoint:
         out.write(f"last checkpoint: {trainer.last_checkpoint}\n")
-    status = result.get("status")
-    if status == "stopped" and signals:
+    status = RunState.parse(result.get("status"))
+    if status == RunState.STOPPED and signals:
         return 128 + signals[0]
-    return {"finished": 0, "stopped": 0}.get(status, 1)
+    return 0 if status in (RunState.FINISHED, RunState.STOPPED) else 1

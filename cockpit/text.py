@@ -6,8 +6,16 @@ from __future__ import annotations
 import math
 import os
 
-TRAINING = ("running", "evaluating", "rendering", "stopping")
-"""States in which a steps/s figure is true; paused, loading or ended, there is none."""
+from cockpit.engine.contract import Evaluation, RunState, RunStatus
+
+FRONT_END_TRAINING = ("rendering", "stopping")
+"""States a front end shows of its own (a render playing, a stop on its way) while the run trains."""
+
+
+def training(shown: str) -> bool:
+    """Whether a state shown (the run's, or a front end's own) is one in which a steps/s figure is
+    true; paused, loading or ended, there is none."""
+    return shown in FRONT_END_TRAINING or RunState.parse(shown).training
 
 
 def clock(seconds: float | None) -> str:
@@ -18,19 +26,19 @@ def clock(seconds: float | None) -> str:
     return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
 
 
-def eta_s(status: dict) -> float | None:
+def eta_s(status: RunStatus) -> float | None:
     """Seconds left at the last chunk's pace; none while no steps are being taken (paused, waiting
     for the network while torch loads, ended)."""
-    sps = status.get("steps_per_s")
-    if not sps or status.get("state") not in ("running", "evaluating", "rendering"):
+    sps = status.steps_per_s
+    if not sps or not status.state.training:
         return None
-    return (status.get("total_steps", 0) - status.get("step", 0)) / sps
+    return (status.total_steps - status.step) / sps
 
 
-def eval_text(evaluation: dict | None) -> str:
+def eval_text(evaluation: Evaluation | None) -> str:
     if not evaluation:
         return "no eval yet"
-    return f"eval {evaluation['mean']:.1f} ± {evaluation['std']:.1f} @ {evaluation['step']:,}"
+    return f"eval {evaluation.mean:.1f} ± {evaluation.std:.1f} @ {evaluation.step:,}"
 
 
 def short_path(path: str) -> str:
@@ -122,17 +130,15 @@ def event_line(event: dict) -> str | None:
     return None if parts is None else f"{event['step']:>9,}  {parts[0]:<7} {parts[1]}"
 
 
-def progress_line(status: dict, elapsed: float, width: int | None) -> str:
-    step, total = status.get("step", 0), status.get("total_steps", 1)
-    sps = status.get("steps_per_s") or 0.0
+def progress_line(status: RunStatus, elapsed: float, width: int | None) -> str:
+    step, total = status.step, status.total_steps
+    sps = status.steps_per_s or 0.0
     fraction = step / total if total else 0.0
-    head = f"{status.get('state', '?'):>9}  {step:,}/{total:,}"
-    speed = f"{sps:,.0f} steps/s · " if status.get("state") in TRAINING else ""  # none while loading, paused or ended
-    tail = (
-        f"{fraction:4.0%} · {speed}{clock(elapsed)} · ETA {clock(eta_s(status))} · {eval_text(status.get('last_eval'))}"
-    )
+    head = f"{status.state.value:>9}  {step:,}/{total:,}"
+    speed = f"{sps:,.0f} steps/s · " if status.state.training else ""  # none while loading, paused or ended
+    tail = f"{fraction:4.0%} · {speed}{clock(elapsed)} · ETA {clock(eta_s(status))} · {eval_text(status.last_eval)}"
     if width is None:
-        return f"{head} · {tail} · ε {status.get('epsilon', 0):.3f}"
+        return f"{head} · {tail} · ε {status.epsilon or 0:.3f}"
     bar_width = max(0, min(30, width - len(head) - len(tail) - 4))
     filled = int(fraction * bar_width)
     bar = f" ▕{'█' * filled}{'░' * (bar_width - filled)}▏ " if bar_width >= 5 else " "

@@ -245,14 +245,14 @@ def test_nan_stops_a_headless_run_keeping_the_last_good_checkpoint(tmp_path):
 
 def test_nan_pauses_a_watched_run_with_the_diagnosis(tmp_path):
     trainer = diverging_trainer(tmp_path / "run", on_non_finite="pause")
-    diverge = trainer._diverge
+    diverge = trainer.commands.diverge
 
     def diverge_then_stop(message):  # a person would read the diagnosis, then stop
         diverge(message)
-        assert trainer.paused and trainer.state == "paused"
+        assert trainer.commands.paused and trainer.state == "paused"
         trainer.control.stop("test")
 
-    trainer._diverge = diverge_then_stop
+    trainer.commands.diverge = diverge_then_stop
     summary = trainer.run()
     pause = next(e for e in trainer.store.events if e["kind"] == "pause")
     assert pause["source"] == "alert" and "non-finite" in pause["message"]

@@ -58,7 +58,7 @@ async def answered(app: CockpitApp, pilot) -> dict:
 
 async def shown(app: CockpitApp, pilot, predicate) -> None:
     """Wait until the run's status, as the viewer got it, satisfies `predicate`; then redraw."""
-    assert await asyncio.to_thread(app.store.wait_for, predicate, ANSWER_S), app.store.status.get("state")
+    assert await asyncio.to_thread(app.store.wait_for, predicate, ANSWER_S), app.store.status.state
     app.refresh_view()
     await pilot.pause()
 
@@ -84,7 +84,7 @@ async def test_every_key_acts_on_the_running_trainer_and_q_detaches(live):
 
         await pilot.press("space")
         assert (await answered(app, pilot))["state"] == "paused"
-        await shown(app, pilot, lambda s: s["state"] == "paused")
+        await shown(app, pilot, lambda s: s.state == "paused")
         assert "PAUSED" in status_text(app)
 
         await pilot.press("e")
@@ -93,7 +93,7 @@ async def test_every_key_acts_on_the_running_trainer_and_q_detaches(live):
         await shown(
             app,
             pilot,
-            lambda s: (s.get("last_eval") or {}).get("step") == evaluation["step"] and not s["last_eval"]["scheduled"],
+            lambda s: s.last_eval is not None and s.last_eval.step == evaluation["step"] and not s.last_eval.scheduled,
         )
         assert f"eval*   {evaluation['mean']:.1f} ± {evaluation['std']:.1f}" in events_text(app)
 
@@ -107,11 +107,11 @@ async def test_every_key_acts_on_the_running_trainer_and_q_detaches(live):
         dialog.query_one("#value").value = "5e-4"
         await pilot.press("enter")
         assert (await answered(app, pilot))["new"] == 5e-4
-        await shown(app, pilot, lambda s: s["hyperparameters"]["learning_rate"] == 5e-4)
+        await shown(app, pilot, lambda s: s.hyperparameters["learning_rate"] == 5e-4)
         assert "lr 0.0005" in status_text(app) and "learning_rate 0.001 → 0.0005" in events_text(app)
 
         await pilot.press("space")
-        await shown(app, pilot, lambda s: s["state"] == "running")
+        await shown(app, pilot, lambda s: s.state == "running")
         await pilot.press("c")
         checkpoint = await answered(app, pilot)
         assert checkpoint["ok"] and Path(live.root, checkpoint["path"]).is_dir()
@@ -140,7 +140,7 @@ async def test_a_finished_run_opens_read_only_and_says_so(tmp_path):
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         assert "read-only: the run has ended: finished at step 6,000" in events_text(app)
-        assert "read-only" in status_text(app) and "DONE" in status_text(app)
+        assert "read-only" in status_text(app) and "FINISHED" in status_text(app)
         assert app.control is None and not app.steerable
         await pilot.press("e")  # says so; nothing to send it to
         await pilot.press("q")
@@ -200,7 +200,7 @@ async def test_S_asks_then_stops_the_run_gracefully(live):
         assert isinstance(app.screen, Confirm)
         await pilot.press("y")
         assert (await answered(app, pilot))["ok"]
-        await shown(app, pilot, lambda s: s["state"] == "stopped")
+        await shown(app, pilot, lambda s: s.state == "stopped")
         assert "STOPPED" in status_text(app)
         await pilot.press("q")
     assert live.proc.wait(ANSWER_S) == 0

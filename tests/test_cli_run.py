@@ -88,10 +88,11 @@ def test_engine_and_headless_run_never_import_textual(tmp_path):
 
 
 def test_the_progress_line_gives_no_eta_while_the_run_waits():
+    from cockpit.engine.contract import RunState, RunStatus
     from cockpit.text import progress_line
 
-    status = {"step": 1000, "total_steps": 3000, "steps_per_s": 500.0}
-    assert "ETA 00:04" in progress_line({**status, "state": "running"}, 1.0, None)
-    for state in ("loading", "paused"):
-        line = progress_line({**status, "state": state}, 1.0, None)
+    status = RunStatus(step=1000, total_steps=3000, steps_per_s=500.0)
+    assert "ETA 00:04" in progress_line(status.replace(state=RunState.RUNNING), 1.0, None)
+    for state in (RunState.LOADING, RunState.PAUSED):
+        line = progress_line(status.replace(state=state), 1.0, None)
         assert "ETA --:--" in line and "steps/s" not in line  # no 0 steps/s while the network loads

@@ -49,8 +49,8 @@ def assert_same_state(a: Trainer, b: Trainer, scheduled_evals_only: bool = False
         assert a.store.series[key].means == b.store.series[key].means, key
     evals_a, evals_b = a.store.evaluations, b.store.evaluations
     if scheduled_evals_only:
-        evals_a, evals_b = [e for e in evals_a if e["scheduled"]], [e for e in evals_b if e["scheduled"]]
-    assert [(e["step"], e["returns"]) for e in evals_a] == [(e["step"], e["returns"]) for e in evals_b]
+        evals_a, evals_b = [e for e in evals_a if e.scheduled], [e for e in evals_b if e.scheduled]
+    assert [(e.step, e.returns) for e in evals_a] == [(e.step, e.returns) for e in evals_b]
 
 
 def test_same_seed_gives_bit_identical_runs_and_another_seed_differs():
@@ -70,7 +70,7 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
     assert warm_up_only._agent is None and warm_up_only.episode > 0
     states = []
     store = MetricsStore()
-    store.publish = lambda status, points=None: states.append(status.get("state"))
+    store.publish = lambda status=None, points=None: status and states.append(status.state)
     run(tiny_config(), store=store)
     built = states.index("loading")  # while the network is built, then back to what the run was doing
     assert states[built - 1] == states[built + 1] == "running" and states.count("loading") == 1
@@ -95,7 +95,7 @@ def test_building_the_network_is_not_training_time(monkeypatch):
     monkeypatch.setattr(DQNAgent, "__init__", slow_build)
     store = MetricsStore()
     published = []
-    store.publish = lambda status, points=None: published.append(dict(status))
+    store.publish = lambda status=None, points=None: status and published.append(status)
     trainer = Trainer(tiny_config(run={"eval_freq": 1000}), store=store)
     chunks = []
     end_chunk = trainer._end_chunk
@@ -107,10 +107,10 @@ def test_building_the_network_is_not_training_time(monkeypatch):
     trainer._end_chunk = timed_chunk
     started = time.perf_counter()
     summary = trainer.run()
-    assert max(chunks) < wait_s and trainer._train_time < time.perf_counter() - started - wait_s
-    assert summary["train_steps_per_s"] == pytest.approx(trainer.step / trainer._train_time)
-    loading = next(status for status in published if status.get("state") == "loading")
-    assert "steps_per_s" in loading and loading["steps_per_s"] is None
+    assert max(chunks) < wait_s and trainer.progress.train_time_s < time.perf_counter() - started - wait_s
+    assert summary["train_steps_per_s"] == pytest.approx(trainer.step / trainer.progress.train_time_s)
+    loading = next(status for status in published if status.state == "loading")
+    assert loading.steps_per_s is None
 
 
 def test_the_loop_thread_flushes_denormals_from_the_end_of_the_warm_up_and_puts_the_mode_back():
@@ -135,7 +135,7 @@ def test_the_loop_thread_flushes_denormals_from_the_end_of_the_warm_up_and_puts_
             thread.join()
         else:
             trainer.run()
-        assert trainer.store.evaluations[0]["step"] <= 11 and seen == {False: {False}, True: {True}}, seen
+        assert trainer.store.evaluations[0].step <= 11 and seen == {False: {False}, True: {True}}, seen
         assert float(denormal * 1.0) != 0.0  # this thread's arithmetic is as it was
 
 
@@ -184,7 +184,7 @@ def test_evaluations_and_pauses_do_not_perturb_training():
             trainer.control.resume()
 
     meddled = run(config, hook=meddle)
-    on_demand = [e for e in meddled.store.evaluations if not e["scheduled"]]
+    on_demand = [e for e in meddled.store.evaluations if not e.scheduled]
     assert len(on_demand) == 6
     assert [e["kind"] for e in meddled.store.events].count("pause") == 2
     assert_same_state(plain, meddled, scheduled_evals_only=True)
@@ -304,7 +304,7 @@ def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
         "number": 1,
         "rollback": None,
     }  # no run directory to roll back in
-    assert live.applied_changes == [
+    assert live.progress.applied_changes == [
         {"step": 251, "key": "learning_rate", "value": 2e-3, "number": 1, "checkpoint": None},
         {"step": 401, "key": "epsilon_end", "value": 0.2, "number": 2, "checkpoint": None},
     ]
@@ -314,7 +314,7 @@ def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
         (251, "learning_rate", 1e-3, 2e-3),
         (401, "epsilon_end", 0.01, 0.2),
     ]
-    replayed = run(config, changes=live.applied_changes)
+    replayed = run(config, changes=live.progress.applied_changes)
     assert_same_state(live, replayed)
     assert not torch.equal(run(config).agent.q.state_dict()["0.weight"], live.agent.q.state_dict()["0.weight"])
 

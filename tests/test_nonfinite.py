@@ -27,7 +27,7 @@ def poison_rewards(trainer, action, result):
 
 
 def diagnosed(store) -> bool:
-    return store.status.get("state") == "paused" and any(
+    return store.status.state == "paused" and any(
         e["kind"] == "alert" and e.get("name") == "non_finite" for e in store.events
     )
 
@@ -85,7 +85,7 @@ async def test_an_attached_viewer_stays_open_on_a_run_gone_non_finite(tmp_path):
         wait_for_file(run_dir / "control.json", proc=proc)
         app = create_attach_app(run_dir, refresh_s=0.2)
         async with app.run_test(size=(160, 48)) as pilot:
-            assert await asyncio.to_thread(app.store.wait_for, lambda status: status.get("state") == "paused", 60)
+            assert await asyncio.to_thread(app.store.wait_for, lambda status: status.state == "paused", 60)
             await until(pilot, lambda: diagnosed(app.store))
             app.version = -1
             app.refresh_view()

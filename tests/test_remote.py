@@ -18,6 +18,7 @@ from live_run import TRAINING, LiveRun, RawClient, cockpit, wait_for_file
 from tiny import tiny_config
 
 from cockpit.engine.control import Command, Control
+from cockpit.engine.contract import RunStatus
 from cockpit.engine.metrics import MetricsStore
 from cockpit.remote import server as server_module
 from cockpit.remote import viewer as viewer_module
@@ -130,10 +131,10 @@ def test_two_viewers_see_each_others_changes(live):
     try:
         assert a.pause().result(ANSWER_S)["ok"]
         for store in (store_a, store_b):
-            assert store.wait_for(lambda s: s.get("state") == "paused", ANSWER_S)
+            assert store.wait_for(lambda s: s.state == "paused", ANSWER_S)
         assert b.resume().result(ANSWER_S)["ok"]
         for store in (store_a, store_b):
-            assert store.wait_for(lambda s: s.get("state") == "running", ANSWER_S)
+            assert store.wait_for(lambda s: s.state == "running", ANSWER_S)
             sources = [(e["kind"], e["source"]) for e in store.events if e["kind"] in ("pause", "resume")]
             assert sources[-2:] == [("pause", "viewer-a"), ("resume", "viewer-b")]
             assert store.series["rollout/epsilon"].steps  # the charts fill too
@@ -185,8 +186,8 @@ def test_a_viewer_that_stops_reading_never_holds_up_the_run(watched):
     try:
         store = RemoteStore()
         check.subscribe(store.apply).result(ANSWER_S)
-        first = store.status["step"]
-        assert store.wait_for(lambda s: s["step"] >= first + 1000, ANSWER_S)  # the run goes on
+        first = store.status.step
+        assert store.wait_for(lambda s: s.step >= first + 1000, ANSWER_S)  # the run goes on
         assert check.request("status")[1].result(ANSWER_S)["ok"]  # and the server answers the others
     finally:
         check.close()
@@ -210,8 +211,8 @@ def test_a_stalled_viewer_loses_stale_updates_and_is_told_how_many(tmp_path, mon
         healthy, seen = Connection(server.path), RemoteStore()
         healthy.subscribe(seen.apply).result(ANSWER_S)
         for step in range(1, 61):
-            store.publish({"step": step, "padding": "x" * 4000}, {"train/loss": (step, 0.5)})
-            assert seen.wait_for(lambda s, step=step: s.get("step") == step, ANSWER_S)
+            store.publish(RunStatus(step=step, error="x" * 4000), {"train/loss": (step, 0.5)})  # a large update
+            assert seen.wait_for(lambda s, step=step: s.step == step, ANSWER_S)
         assert seen.series["train/loss"].steps == list(range(1, 61))  # the healthy viewer misses nothing
         dropped, updates, last = 0, 0, None
         while last != 60:
@@ -302,7 +303,7 @@ def test_nan_pauses_instead_of_stopping_while_a_viewer_watches(tmp_path):
     control, store = Control(), MetricsStore()
     trainer = Trainer(config, control=control, store=store)
     heard = threading.Event()
-    server = listen(tmp_path, config, control, store, io.StringIO(), trainer)
+    server = listen(tmp_path, config, control, store, io.StringIO())
     original = server.on_watchers
     server.on_watchers = lambda count: (original(count), heard.set())
     try:

@@ -17,6 +17,7 @@ from waiting import until
 
 from cockpit.engine.control import Control
 from cockpit.engine.history import load_history
+from cockpit.engine.contract import RunState, RunStatus
 from cockpit.engine.metrics import MetricsStore
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.launch import create_app
@@ -86,12 +87,12 @@ async def test_space_pauses_and_resumes(tmp_path):
         assert "PAUSED" in status_text(app)
         await until(pilot, lambda: "Resume" in footer_keys(app))  # at the next refresh tick
         assert "Pause" not in footer_keys(app)  # the footer says what space does
-        step = app.store.status["step"]
+        step = app.store.status.step
         await pilot.press("space")
         assert (await answered(app, pilot))["state"] == "running"
         # running again (or in one of its scheduled evaluations): no longer paused
         assert "PAUSED" not in status_text(app) and "pause   by ui" in events_text(app)
-        assert app.store.status["step"] >= step
+        assert app.store.status.step >= step
 
 
 async def test_m_mutes_the_latest_alerts_kind_and_shows_it_again(tmp_path):
@@ -108,10 +109,10 @@ async def test_m_mutes_the_latest_alerts_kind_and_shows_it_again(tmp_path):
             "alert": "grad_spike",
             "muted": True,
         }
-        assert "grad_spike" in app.store.status["muted_alerts"] and "alert   grad_spike muted by ui" in events_text(app)
+        assert "grad_spike" in app.store.status.muted_alerts and "alert   grad_spike muted by ui" in events_text(app)
         await pilot.press("m")
         shown = await answered(app, pilot)
-        assert (shown["alert"], shown["muted"]) == ("grad_spike", False) and app.store.status["muted_alerts"] == []
+        assert (shown["alert"], shown["muted"]) == ("grad_spike", False) and app.store.status.muted_alerts == ()
 
 
 async def test_e_evaluates_now_and_shows_the_result(tmp_path):
@@ -123,7 +124,7 @@ async def test_e_evaluates_now_and_shows_the_result(tmp_path):
         assert reply["ok"] and not reply["scheduled"] and len(reply["returns"]) == 2
         assert f"eval*   {reply['mean']:.1f} ± {reply['std']:.1f}" in events_text(app)
         assert f"eval at step {reply['step']:,}: {reply['mean']:.2f} ± {reply['std']:.2f} over 2 episodes" in app.toasts
-        assert any(not e["scheduled"] for e in app.snapshot.evaluations)  # on the return chart
+        assert any(not e.scheduled for e in app.snapshot.evaluations)  # on the return chart
 
 
 async def test_c_checkpoints_at_the_episode_boundary_and_shows_the_path(tmp_path):
@@ -193,7 +194,7 @@ async def test_h_dialog_says_when_a_change_is_pending(tmp_path):
     """A scripted trainer that never reaches a step boundary, so an asked change stays pending."""
     release = threading.Event()
     store = MetricsStore()
-    store.publish({"state": "running", "hyperparameters": {"learning_rate": 1e-3, "gamma": 0.99}})
+    store.publish(RunStatus(state=RunState.RUNNING, hyperparameters={"learning_rate": 1e-3, "gamma": 0.99}))
     app = CockpitApp(
         "scripted", Control(), store, make_trainer=lambda: type("T", (), {"run": lambda s: release.wait(30) and {}})()
     )
@@ -238,7 +239,7 @@ async def test_charts_redraw_within_their_time_budget_and_a_chart_switched_to_dr
         last = max(store.series["rollout/ep_return"].steps)
 
         def new_point(step):
-            store.publish({}, {"rollout/ep_return": (step, 123.0), "train/loss": (step, 0.5, 0.4, 0.6, 10)})
+            store.publish(points={"rollout/ep_return": (step, 123.0), "train/loss": (step, 0.5, 0.4, 0.6, 10)})
             app.refresh_view()
 
         new_point(last + 100)  # drawn at once (no budget spent yet); the next draw is 1 / 3% = 33 s off

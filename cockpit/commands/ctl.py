@@ -9,21 +9,22 @@ import sys
 from pathlib import Path
 
 from cockpit.engine.config import ALERT_KINDS, LIVE_KEYS, ConfigError, parse_override, validate_live_change
-from cockpit.engine.control import Command
+from cockpit.engine.contract import RunState, RunStatus
+from cockpit.engine.control import Command, CommandKind
 from cockpit.presets import run_dir_config
 from cockpit.text import progress_line, reply_text
 
 EXIT_REFUSED = 1
 EXIT_NOT_LISTENING = 3
-ACTIONS = {
-    "pause": "pause",
-    "resume": "resume",
-    "eval": "evaluate",
-    "checkpoint": "checkpoint",
-    "stop": "stop",
-    "set": "set",
-    "mute": "mute",
-    "unmute": "unmute",
+ACTIONS: dict[str, CommandKind | None] = {
+    "pause": CommandKind.PAUSE,
+    "resume": CommandKind.RESUME,
+    "eval": CommandKind.EVALUATE,
+    "checkpoint": CommandKind.CHECKPOINT,
+    "stop": CommandKind.STOP,
+    "set": CommandKind.SET,
+    "mute": CommandKind.MUTE,
+    "unmute": CommandKind.UNMUTE,
     "status": None,
 }
 
@@ -76,13 +77,13 @@ def command_of(args: argparse.Namespace) -> Command | None:
                 f"ctl set {args.assignment}: {table}.{key} is not live-adjustable; expected dqn.KEY with "
                 f"KEY one of {', '.join(LIVE_KEYS)}"
             )
-        return Command("set", key, value, source="ctl")
+        return Command(CommandKind.SET, key, value, source="ctl")
     if args.action in ("mute", "unmute"):
         if args.assignment not in ALERT_KINDS:
             raise ConfigError(
                 f"ctl {args.action} {args.assignment or ''}: expected an alert kind, one of {', '.join(ALERT_KINDS)}"
             )
-        return Command(args.action, args.assignment, source="ctl")
+        return Command(CommandKind(args.action), args.assignment, source="ctl")
     if args.assignment:
         raise ConfigError(
             f"ctl {args.action}: unexpected argument {args.assignment!r} (only set, mute and unmute take one)"
@@ -91,14 +92,16 @@ def command_of(args: argparse.Namespace) -> Command | None:
         raise ConfigError("--now: only with stop")
     if args.action == "status":
         return None
-    return Command(ACTIONS[args.action], value="now" if args.now else None, source="ctl")
+    kind = ACTIONS[args.action]
+    assert kind is not None  # status returned above
+    return Command(kind, value="now" if args.now else None, source="ctl")
 
 
 def describe(action: str, reply: dict) -> str:
     if action == "status":
-        status = reply["status"]
-        return f"{progress_line(status, status.get('elapsed_s') or 0.0, None)} · {reply['viewers']} connected"
-    text = reply_text(ACTIONS[action], reply)
+        status = RunStatus.from_dict(reply["status"])
+        return f"{progress_line(status, status.elapsed_s or 0.0, None)} · {reply['viewers']} connected"
+    text = reply_text(str(ACTIONS[action]), reply) or ""
     if action == "eval":
         text += "\nreturns " + " ".join(f"{r:g}" for r in reply["returns"])
     return text
@@ -111,19 +114,22 @@ def main(argv: list[str]) -> int:
         raise ConfigError(f"--timeout {args.timeout}: expected seconds > 0")
     if not (args.run_dir / "config.toml").is_file():
         raise ConfigError(f"{args.run_dir}: not a run directory (no config.toml)")
-    if command is not None and command.kind == "set":  # a bad value is bad input (2), checked against the run's config
-        validate_live_change(run_dir_config(args.run_dir), command.key, command.value)
+    if (
+        command is not None and command.kind == CommandKind.SET
+    ):  # a bad value is bad input (2), checked against the run's config
+        validate_live_change(run_dir_config(args.run_dir), str(command.key), command.value)
     from cockpit.remote.client import Busy, Connection, ConnectionLost
     from cockpit.remote.protocol import ProtocolError
     from cockpit.remote.runs import probe
 
     found = probe(args.run_dir)
-    if found.state == "damaged":
+    if found.state == RunState.DAMAGED:
         raise ConfigError(found.reason)
     if not found.listening:
         print(f"cockpit: {args.run_dir}: {found.reason}", file=sys.stderr)
         return EXIT_NOT_LISTENING
     try:
+        assert found.socket is not None  # a listening run's
         connection = Connection(found.socket)
     except Busy as e:  # alive, and will answer once a viewer leaves
         print(f"cockpit: {args.run_dir}: {e}", file=sys.stderr)
@@ -132,13 +138,13 @@ def main(argv: list[str]) -> int:
         print(f"cockpit: {args.run_dir}: cannot connect ({e})", file=sys.stderr)
         return EXIT_NOT_LISTENING
     try:
-        if command is not None and command.kind == "checkpoint":
-            status = connection.request("status")[1].result(args.timeout)["status"]
-            if status.get("state") == "paused":
+        if command is not None and command.kind == CommandKind.CHECKPOINT:
+            status = RunStatus.from_dict(connection.request("status")[1].result(args.timeout)["status"])
+            if status.state == RunState.PAUSED:
                 # Taken at the end of the episode, which a paused run does not reach: do not wait for it.
                 connection.request("cmd", command.to_dict())
                 print(
-                    json.dumps({"ok": True, "queued": True, "step": status.get("step")})
+                    json.dumps({"ok": True, "queued": True, "step": status.step})
                     if args.json
                     else "checkpoint requested: the run is paused; it is taken at the end of this episode once it resumes"
                 )

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from cockpit.engine.config import ConfigError
+from cockpit.engine.contract import RunState, RunStatus
 
 STATUS_TIMEOUT_S = 2.0
 
@@ -34,16 +36,16 @@ def describe_run(run_dir: Path) -> dict:
     if reason is not None:
         return {
             "run_dir": str(run_dir),
-            "state": "damaged",
+            "state": RunState.DAMAGED.value,
             "step": None,
             "total_steps": None,
             "last_eval": None,
             "attach": "-",
             "reason": reason,
         }
-    row = {
+    row: dict[str, Any] = {
         "run_dir": str(run_dir),
-        "state": found.state,
+        "state": found.state.value,
         "step": None,
         "total_steps": total_steps(run_dir),
         "last_eval": None,
@@ -52,24 +54,25 @@ def describe_run(run_dir: Path) -> dict:
     }
     if found.listening:
         try:
+            assert found.socket is not None  # a listening run's
             connection = Connection(found.socket, timeout=STATUS_TIMEOUT_S)
             try:
-                status = connection.request("status")[1].result(STATUS_TIMEOUT_S)["status"]
+                status = RunStatus.from_dict(connection.request("status")[1].result(STATUS_TIMEOUT_S)["status"])
             finally:
                 connection.close()
         except Busy as e:  # alive, with every viewer slot taken
-            row.update(state="busy", attach="busy", reason=str(e))
+            row.update(state=RunState.BUSY.value, attach="busy", reason=str(e))
             return row
         except (ConnectionLost, TimeoutError) as e:
-            row.update(state="unknown", reason=f"listening but not answering ({e})")
+            row.update(state=RunState.UNKNOWN.value, reason=f"listening but not answering ({e})")
             return row
-        last = status.get("last_eval")
+        last = status.last_eval
         row.update(
-            state=status.get("state", "running"),
-            step=status.get("step"),
-            total_steps=status.get("total_steps"),
+            state=status.state.value,
+            step=status.step,
+            total_steps=status.total_steps,
             attach="live",
-            last_eval=last and {k: last[k] for k in ("step", "mean", "std")},
+            last_eval=last and {"step": last.step, "mean": last.mean, "std": last.std},
         )
         return row
     step, evaluation = log_tail(run_dir)

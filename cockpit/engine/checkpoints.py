@@ -8,7 +8,8 @@
       latest, best               pointer files naming a directory, replaced atomically
 
 Each directory holds `state.pt` (tensors only, loaded with `weights_only=True`) and `meta.json`
-(counters, RNG states, schedule, live changes). Loading never unpickles arbitrary objects: a
+(counters, RNG states, schedule, live changes, and the layout's `format`: checkpoints without one
+are format 1, read as they always were). Loading never unpickles arbitrary objects: a
 crafted file is refused with a `CheckpointError`, never executed. The metadata alone is read without
 torch (`load_full_meta`), so a front end can refuse a wrong checkpoint before torch's import.
 """
@@ -20,6 +21,7 @@ import os
 import random
 import re
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, is_number
@@ -29,6 +31,9 @@ STATE, META = "state.pt", "meta.json"
 SHORT_WRITE = re.compile(r"unexpected pos|file write failed|PytorchStreamWriter failed")
 """How torch's zip writer words a write the disk did not take (it raises RuntimeError, not OSError)."""
 FULL_KINDS = ("periodic", "demand", "stop")
+FORMAT = 2
+"""The layout this cockpit writes. 1 (no `format` key): before checkpoints carried one; 2 adds
+`timing` to `log_lines` (wall-clock records of their own). Both resume; a later one is refused."""
 
 
 class CheckpointError(ConfigError):
@@ -45,6 +50,11 @@ def _dir_name(step: int, kind: str) -> str:
     return f"step-{step:09d}" + ("" if kind == "periodic" else f"-{kind}")
 
 
+def path_of(run_dir: Path, step: int, kind: str) -> Path:
+    """Where `save` writes a checkpoint of `kind` taken at `step`."""
+    return checkpoints_dir(run_dir) / _dir_name(step, kind)
+
+
 def _write_file(path: Path, write) -> None:
     with open(path, "wb") as f:
         write(f)
@@ -52,7 +62,7 @@ def _write_file(path: Path, write) -> None:
         os.fsync(f.fileno())
 
 
-def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3, pinned: set[str] = frozenset()) -> Path:
+def save(run_dir: Path, tensors: dict, meta: dict, keep: int = 3, pinned: Collection[str] = ()) -> Path:
     """Write a checkpoint of `meta["kind"]`; update `latest` (full kinds) or `best`; prune old periodic
     ones but those `pinned` (by name: the last full checkpoint before each live change, for rolling it back)."""
     root = checkpoints_dir(run_dir)
@@ -225,6 +235,11 @@ def load_meta(checkpoint: Path) -> dict:
         raise CheckpointError(f"{path}: unreadable checkpoint metadata ({e})") from None
     if not isinstance(meta, dict) or meta.get("kind") not in (*FULL_KINDS, "best") or "step" not in meta:
         raise CheckpointError(f"{path}: not a cockpit checkpoint (expected kind and step)")
+    version = meta.get("format", 1)
+    if version not in (1, FORMAT):
+        raise CheckpointError(
+            f"{path}: format = {version!r}: written by a newer cockpit (expected format 1 to {FORMAT}; upgrade cockpit)"
+        )
     check = _Checker(path, meta)
     check.count("step")
     if "episode" in meta:
@@ -258,7 +273,9 @@ class _Checker:
         value = self.meta.get(key)
         bound = "" if at_most is None else f" and at most step ({at_most})"
         self.that(
-            key, is_int(value) and value >= 0 and (at_most is None or value <= at_most), f"an integer >= 0{bound}"
+            key,
+            isinstance(value, int) and is_int(value) and value >= 0 and (at_most is None or value <= at_most),
+            f"an integer >= 0{bound}",
         )
 
     def number(self, key: str, optional: bool = False) -> None:
@@ -300,7 +317,7 @@ def _check_full_meta(path: Path, meta: dict) -> None:
     segments = meta["epsilon_segments"]
     check.that(
         "epsilon_segments",
-        isinstance(segments, list) and segments and all(_is_segment(s, step) for s in segments),
+        isinstance(segments, list) and bool(segments) and all(_is_segment(s, step) for s in segments),
         "a list of {start_step <= step, start_value and end_value in [0, 1], duration > 0}",
     )
     for key in ("rng", "action_space_rng"):
@@ -371,10 +388,10 @@ def _check_full_meta(path: Path, meta: dict) -> None:
         lines is None
         or (
             isinstance(lines, dict)
-            and set(lines) == {"metrics", "events"}
+            and set(lines) in ({"metrics", "events"}, {"metrics", "events", "timing"})
             and all(is_int(n) and n >= 0 for n in lines.values())
         ),
-        "null or {metrics, events: line counts >= 0}",
+        "null or {metrics, events[, timing]: line counts >= 0}",
     )
 
 

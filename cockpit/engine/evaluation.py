@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from cockpit.engine.contract import Evaluation
 from cockpit.engine.envs import get_obs_stats, set_obs_stats
 
 
@@ -32,6 +33,10 @@ class EvalResult:
     def to_dict(self) -> dict:
         return {"mean": self.mean, "std": self.std, "returns": self.returns, "lengths": self.lengths}
 
+    def at(self, step: int, scheduled: bool) -> Evaluation:
+        """The evaluation of the policy at `step`, as the front ends and the run's files see it."""
+        return Evaluation(step, scheduled, self.mean, self.std, tuple(self.returns), tuple(self.lengths))
+
 
 def freeze_normalizer(eval_env: gym.Env, train_env: gym.Env | None) -> None:
     """Give the eval env the training normalizer's statistics, and stop it updating them."""
@@ -45,7 +50,9 @@ def evaluate(
     record_first: bool = False,
 ) -> EvalResult:
     """Run one greedy episode per seed; raw returns come from RecordEpisodeStatistics."""
-    returns, lengths, frames = [], [], []
+    returns: list[float] = []
+    lengths: list[int] = []
+    frames: list = []
     for i, seed in enumerate(seeds):
         obs, _ = env.reset(seed=seed)
         recording = record_first and i == 0
@@ -67,9 +74,9 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
     target that cannot be written is refused before the evaluation, not after it."""
     from cockpit.engine import checkpoints, seeding
     from cockpit.engine.agent import greedy_policy
+    from cockpit.engine.checkpoint_state import obs_stats_from_tensors
     from cockpit.engine.config import ConfigError, build_config
     from cockpit.engine.envs import make_env
-    from cockpit.engine.trainer_state import obs_stats_from_tensors
 
     if gif:
         from cockpit.engine.recording import check_output_file, check_pillow, save_gif
@@ -93,8 +100,10 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
         env = make_env(config.env, render_mode="rgb_array")
     try:
         try:
+            actions = env.action_space
+            assert isinstance(actions, gym.spaces.Discrete)  # make_env refuses any other
             act = greedy_policy(
-                tensors["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n), config.dqn
+                tensors["q"], int(np.prod(env.observation_space.shape or ())), int(actions.n), config.dqn
             )
         except (KeyError, RuntimeError) as e:
             raise checkpoints.CheckpointError(

@@ -11,15 +11,18 @@ from pathlib import Path
 
 from cockpit.engine.checkpoints import FULL_NAMED
 from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, is_number
+from cockpit.engine.contract import Evaluation, RunState, RunStatus
 from cockpit.engine.metrics import UPDATE_METRICS, MetricsStore
 
-STATES = {"finished": "done", "stopped": "stopped", "failed": "failed"}
+STATES = tuple(state.value for state in RunState if state.ended)
+"""What summary.json says of how a run ended."""
 RECORD_NUMBERS = {
     "episode": ("return", "length"),
     "eval": ("mean", "std"),
-    "train": ("epsilon", "action_entropy", "steps_per_s"),
+    "train": ("epsilon", "action_entropy"),
 }
-"""The figures each kind of metrics record must hold (null where a non-finite one was logged)."""
+"""The figures each kind of metrics record must hold (null where a non-finite one was logged); runs
+from before timing.jsonl also hold their train records' steps_per_s."""
 SUMMARY_FIELDS = {
     "steps": "count",
     "episodes": "count",
@@ -274,50 +277,49 @@ def load_history(run_dir: Path, store: MetricsStore | None = None) -> MetricsSto
     config = read_config_tables(run_dir)
     summary = read_summary(run_dir / "summary.json") or {}
     hyperparameters = {k: config.get("dqn", {}).get(k) for k in LIVE_KEYS}
-    status: dict = {
-        "state": "running",
-        "step": 0,
-        "total_steps": config.get("run", {}).get("total_steps"),
-        "hyperparameters": hyperparameters,
-        "last_eval": None,
-        "best_eval": None,
-    }
+    status = RunStatus(state=RunState.RUNNING, total_steps=config.get("run", {}).get("total_steps") or 0)
+    speeds = read_timing(run_dir / "timing.jsonl")
     for record in read_metrics(run_dir / "metrics.jsonl"):
         step = record["step"]
-        status["step"] = max(status["step"], step)
+        status = status.replace(step=max(status.step, step))
         if record["kind"] == "episode":
             store.publish(
-                {}, {"rollout/ep_return": (step, record["return"]), "rollout/ep_length": (step, record["length"])}
+                points={"rollout/ep_return": (step, record["return"]), "rollout/ep_length": (step, record["length"])}
             )
         elif record["kind"] == "eval":
-            store.add_evaluation({k: v for k, v in record.items() if k != "kind"})
-            status["last_eval"] = {k: v for k, v in record.items() if k != "kind"}
+            evaluation = Evaluation.from_dict(record)
+            store.add_evaluation(evaluation)
+            status = status.replace(last_eval=evaluation)
             if record["scheduled"] and record["mean"] is not None:
-                status["best_eval"] = max(status["best_eval"] or -math.inf, record["mean"])
+                status = status.replace(best_eval=max(status.best_eval or -math.inf, record["mean"]))
         elif record["kind"] == "train":
-            points = {
+            steps_per_s = speeds.get(step, record.get("steps_per_s"))  # in metrics.jsonl before timing.jsonl
+            points: dict[str, tuple] = {
                 "rollout/epsilon": (step, record["epsilon"]),
                 "rollout/action_entropy": (step, record["action_entropy"]),
-                "time/steps_per_s": (step, record["steps_per_s"]),
             }
+            if steps_per_s is not None:
+                points["time/steps_per_s"] = (step, steps_per_s)
             for name in UPDATE_METRICS:
                 if name in record:
                     agg = record[name]
                     points[f"train/{name}"] = (step, agg["mean"], agg["min"], agg["max"])
-            store.publish({}, points)
-            status.update(epsilon=record["epsilon"], steps_per_s=record["steps_per_s"])
+            store.publish(points=points)
+            status = status.replace(epsilon=record["epsilon"], steps_per_s=steps_per_s)
             if "q_bound" in record:
-                status["q_bound"] = record["q_bound"]
+                status = status.replace(q_bound=record["q_bound"])
             if "q_range" in record:
-                status["q_range"] = record["q_range"]
+                low, high = record["q_range"]
+                status = status.replace(q_range=(low, high))
     for event in read_events(run_dir / "events.jsonl"):
         store.add_event(event)
         if event["kind"] == "hparam":
             hyperparameters[event["key"]] = event["new"]
-            status["last_changed"] = event["key"]
+            status = status.replace(last_changed=event["key"])
+    status = status.replace(hyperparameters=hyperparameters)
     if summary:
-        status.update(
-            state=STATES[summary["status"]],
+        status = status.replace(
+            state=RunState(summary["status"]),
             step=summary["steps"],
             elapsed_s=summary.get("wall_time_s"),
             target_return=summary.get("target_return"),
@@ -326,3 +328,8 @@ def load_history(run_dir: Path, store: MetricsStore | None = None) -> MetricsSto
         )
     store.publish(status)
     return store
+
+
+def read_timing(path: Path) -> dict[int, float]:
+    """steps/s by step, from a run's timing.jsonl (none in runs from before it)."""
+    return {r["step"]: r["steps_per_s"] for r in read_jsonl(path) if "steps_per_s" in r and is_number(r["steps_per_s"])}

@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from cockpit.engine.contract import Evaluation, RunStatus
+
 UPDATE_METRICS = ("loss", "q_mean", "q_max", "grad_norm")
 """What each update reports, in order: TD loss, max-over-actions Q averaged and maxed over the batch,
 and the global gradient norm before clipping."""
@@ -81,9 +83,9 @@ class Snapshot:
     """A reader's copy of the store at one moment; `version` tells whether anything changed since."""
 
     version: int
-    status: dict[str, Any]
+    status: RunStatus
     series: dict[str, Series]
-    evaluations: list[dict]
+    evaluations: list[Evaluation]
     events: list[dict]  # the most recent `max_events`
     event_count: int  # events ever added: a reader's count of seen events stays valid when old ones drop
 
@@ -93,21 +95,28 @@ class MetricsStore:
     max_events: int = 2000
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     version: int = 0
-    status: dict[str, Any] = field(default_factory=dict)
+    status: RunStatus = field(default_factory=RunStatus)
     series: dict[str, Series] = field(default_factory=lambda: {k: Series() for k in SERIES})
-    evaluations: list[dict] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
     events: deque = field(default_factory=deque)
     event_count: int = 0
 
-    def publish(self, status: dict[str, Any], points: dict[str, tuple] | None = None) -> None:
-        """Update status fields and append points: key -> (step, mean[, min, max[, weight]])."""
+    def publish(self, status: RunStatus | None = None, points: dict[str, tuple] | None = None) -> None:
+        """Replace the status and append points: key -> (step, mean[, min, max[, weight]])."""
         with self._lock:
-            self.status.update(status)
+            if status is not None:
+                self.status = status
             for key, point in (points or {}).items():
                 self.series[key].add(*point)
             self.version += 1
 
-    def add_evaluation(self, evaluation: dict) -> None:
+    def update_status(self, **changes: Any) -> None:
+        """Change some of the status's fields (e.g. a front end's word that the run failed to start)."""
+        with self._lock:
+            self.status = self.status.replace(**changes)
+            self.version += 1
+
+    def add_evaluation(self, evaluation: Evaluation) -> None:
         with self._lock:
             self.evaluations.append(evaluation)
             self.version += 1
@@ -120,6 +129,12 @@ class MetricsStore:
                 self.events.popleft()
             self.version += 1
 
+    def current(self) -> Snapshot:
+        """A copy of everything, now."""
+        snap = self.snapshot(since_version=-2)
+        assert snap is not None  # the version is never -2
+        return snap
+
     def snapshot(self, since_version: int = -1) -> Snapshot | None:
         """A copy of everything, or None when nothing changed since `since_version`."""
         with self._lock:
@@ -127,7 +142,7 @@ class MetricsStore:
                 return None
             return Snapshot(
                 version=self.version,
-                status=dict(self.status),
+                status=self.status,
                 series={k: s.copy() for k, s in self.series.items()},
                 evaluations=list(self.evaluations),
                 events=list(self.events),

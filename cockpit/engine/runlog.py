@@ -5,6 +5,8 @@ Layout of `runs/<env>-<preset>-s<seed>-<time>/`:
     metadata.json    package versions, code version, command line, host, threads, compute path
     metrics.jsonl    one line per episode, per evaluation, and per `log_interval` steps of
                      aggregated update figures (mean/min/max): a million-step run stays small
+    timing.jsonl     the wall-clock figures (steps/s) of the `log_interval` records, apart: the
+                     records of metrics.jsonl are the same in every run of the seed
     events.jsonl     evaluations, live changes (with the step they took effect), checkpoints, alerts
     tb/              TensorBoard event files, hyperparameters included
     summary.json     written when the run ends: what scripts and the multi-seed tools read
@@ -90,7 +92,7 @@ def code_version() -> dict:
 
 
 def package_versions() -> dict:
-    versions = {"python": platform.python_version()}
+    versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             versions[name] = importlib_metadata.version(name)
@@ -165,19 +167,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+_QUIET_HOOKS: set = set()
+"""The hooks `quiet_tensorboard_threads` installed (it installs one once)."""
+
+
 def quiet_tensorboard_threads() -> None:
     """TensorBoard writes from a thread of its own; when a write fails (a full disk) the thread dies
     printing a traceback, and the writer raises the same error at its next call, where the run ends
     with one line. Only the thread's printout goes; every other thread's failure prints as before."""
     previous = threading.excepthook
-    if getattr(previous, "cockpit_quiet", False):
+    if previous in _QUIET_HOOKS:
         return
 
     def hook(args: threading.ExceptHookArgs) -> None:
         if not type(args.thread).__module__.startswith("tensorboard."):
             previous(args)
 
-    hook.cockpit_quiet = True
+    _QUIET_HOOKS.add(hook)
     threading.excepthook = hook
 
 
@@ -188,15 +194,16 @@ class RunLog:
         """A new run's log, or with `resume_at` (a checkpoint's step and log line counts) the old one cut
         back to that checkpoint, so that the continued run's logs read as if never interrupted."""
         self.path = Path(path)
-        self.lines = {"metrics": 0, "events": 0}
+        self.lines = {"metrics": 0, "events": 0, "timing": 0}
         if resume_at is not None:  # the CLI has checked that the lines kept are whole records
             counts = resume_at.get("log_lines") or {}
             self.lines = {name: _truncate_lines(self.path / f"{name}.jsonl", counts.get(name)) for name in self.lines}
         self.metrics = open(self.path / "metrics.jsonl", "a", encoding="utf-8")
         self.events = open(self.path / "events.jsonl", "a", encoding="utf-8")
+        self.timings = open(self.path / "timing.jsonl", "a", encoding="utf-8")
         self._purge_step = resume_at["from_step"] + 1 if resume_at else None
         self._hparams_of = config if resume_at is None else None
-        self._tb = None
+        self._tb: Any = None  # torch's SummaryWriter, made at the first flush
         self._scalars: list[tuple[str, float, int]] = []
         self._last_flush = time.monotonic()
         write_atomic(self.path / "config.toml", to_toml(config))  # on a resume, total_steps may have grown
@@ -248,11 +255,17 @@ class RunLog:
         self.tb.add_text("config", "```\n" + to_toml(config) + "\n```", 0)
 
     def metric(self, record: dict) -> None:
+        self._append(self.metrics, "metrics", record)
+
+    def timing(self, record: dict) -> None:
+        self._append(self.timings, "timing", record)
+
+    def _append(self, file, name: str, record: dict) -> None:
         try:
-            self.metrics.write(json.dumps(clean_json(record)) + "\n")
+            file.write(json.dumps(clean_json(record)) + "\n")
         except OSError as e:
-            raise write_failed(self.path / "metrics.jsonl", e) from None
-        self.lines["metrics"] += 1
+            raise write_failed(self.path / f"{name}.jsonl", e) from None
+        self.lines[name] += 1
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         """Queued for the next flush: every `add_scalar` wakes TensorBoard's writer thread, which then
@@ -276,8 +289,8 @@ class RunLog:
         write_json_atomic(path, clean_json({**meta, **fields}))
 
     def line_counts(self) -> dict[str, int]:
-        """Lines written so far, plus the checkpoint event about to be written (kept on resume)."""
-        return {"metrics": self.lines["metrics"], "events": self.lines["events"] + 1}
+        """Lines written so far: what a resume from a checkpoint taken now keeps."""
+        return dict(self.lines)
 
     def maybe_flush(self, every_s: float = 2.0) -> None:
         now = time.monotonic()
@@ -286,7 +299,11 @@ class RunLog:
             self._last_flush = now
 
     def flush(self) -> None:
-        for name, file in (("metrics.jsonl", self.metrics), ("events.jsonl", self.events)):
+        for name, file in (
+            ("metrics.jsonl", self.metrics),
+            ("events.jsonl", self.events),
+            ("timing.jsonl", self.timings),
+        ):
             try:
                 file.flush()
             except OSError as e:
@@ -311,7 +328,7 @@ class RunLog:
             except OSError as e:
                 raise write_failed(self.path / "tb", e) from None
         finally:
-            for file in (self.metrics, self.events):
+            for file in (self.metrics, self.events, self.timings):
                 try:
                     file.close()
                 except OSError:  # what a full disk did not take is lost; flush above has said so

@@ -26,7 +26,7 @@ def load(tensorboard: bool = False) -> None:
         if "engine" not in _loaded:
             import torch  # noqa: F401
 
-            from cockpit.engine import agent, checkpoints, trainer_state  # noqa: F401
+            from cockpit.engine import agent, checkpoint_state, checkpoints  # noqa: F401
 
             _loaded.add("engine")
         if tensorboard and "tensorboard" not in _loaded:

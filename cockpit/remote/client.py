@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cockpit.engine.control import Command
+from cockpit.engine.contract import Evaluation, RunStatus
+from cockpit.engine.control import Command, CommandKind
 from cockpit.engine.metrics import MetricsStore, Series
 from cockpit.remote.protocol import MAX_MESSAGE, LineReader, ProtocolError, decode, decode_frame, encode
 
 CONNECT_TIMEOUT_S = 5.0
 SET_ANSWER_S = 0.5
 """How long `set` waits for the run's answer, so that a refused value is refused in the dialog."""
-ENDED = ("done", "stopped", "failed")
 _END = object()
 
 
@@ -113,7 +113,7 @@ class Connection:
         stream = self._streams.get(rid)
         finished = stream is None
         try:
-            while not finished:
+            while stream is not None and not finished:
                 item = stream.get()
                 if item is _END or "end" in item:
                     finished = True
@@ -218,38 +218,38 @@ class RemoteControl:
 
     @property
     def pending_change(self) -> Command | None:
-        pending = self.store.status.get("pending_change") if self.store else None
-        return Command.from_dict(pending) if pending else None
+        pending = self.store.status.pending_change if self.store else None
+        return None if pending is None else Command(CommandKind.SET, pending.key, pending.value, pending.source)
 
     def request(self, what: str, body: Any = True) -> Future:
         return _answered(self.connection.request(what, body)[1])
 
     def submit(self, command: Command) -> Future:
-        if command.kind == "policy":
+        if command.kind == CommandKind.POLICY:
             return self.policy()
         return self.request("cmd", Command(command.kind, command.key, command.value, self.source).to_dict())
 
     def pause(self, source: str = "attach") -> Future:
-        return self.submit(Command("pause"))
+        return self.submit(Command(CommandKind.PAUSE))
 
     def resume(self, source: str = "attach") -> Future:
-        return self.submit(Command("resume"))
+        return self.submit(Command(CommandKind.RESUME))
 
     def evaluate(self, source: str = "attach") -> Future:
-        return self.submit(Command("evaluate"))
+        return self.submit(Command(CommandKind.EVALUATE))
 
     def checkpoint(self, source: str = "attach") -> Future:
-        return self.submit(Command("checkpoint"))
+        return self.submit(Command(CommandKind.CHECKPOINT))
 
     def stop(self, source: str = "attach") -> Future:
-        return self.submit(Command("stop"))
+        return self.submit(Command(CommandKind.STOP))
 
     def mute(self, kind: str, muted: bool = True, source: str = "attach") -> Future:
-        return self.submit(Command("mute" if muted else "unmute", kind))
+        return self.submit(Command(CommandKind.MUTE if muted else CommandKind.UNMUTE, kind))
 
     def set(self, key: str, value: Any, source: str = "attach") -> Future:
         """Waits briefly for the answer: a refusal is known before the caller moves on."""
-        future = self.submit(Command("set", key, value))
+        future = self.submit(Command(CommandKind.SET, key, value))
         wait_futures([future], SET_ANSWER_S)
         return future
 
@@ -286,21 +286,25 @@ def _answered(future: Future) -> Future:
 
 
 class RemoteStore(MetricsStore):
-    """A store filled from the run's logs, then kept current by the server's updates."""
+    """A store filled from the run's logs, then kept current by the server's updates (the wire's
+    dicts, read as the engine's types here)."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._changed = threading.Condition()
         self.lost_reason: str | None = None
+        self.connection_state: str | None = None
+        """What the viewer knows of its connection, shown instead of the run's state: "disconnected"
+        (lost), "not listening" (a live run that takes no viewers)."""
 
     def apply(self, update: dict) -> None:
         with self._lock:
-            self.status.update(update["status"])
+            self.status = RunStatus.from_dict({**self.status.to_dict(), **update["status"]})
             for key, points in update.get("series", {}).items():
                 series = self.series.setdefault(key, Series())
                 for step, mean, low, high, weight in points:
                     series.add(step, _number(mean), _number(low), _number(high), weight)
-            self.evaluations.extend(update.get("evaluations", []))
+            self.evaluations.extend(Evaluation.from_dict(e) for e in update.get("evaluations", []))
             for event in update.get("events", []):
                 self.events.append(event)
                 self.event_count += 1
@@ -313,12 +317,12 @@ class RemoteStore(MetricsStore):
     def lost(self, reason: str) -> None:
         """The connection went: a run that had not ended shows as disconnected, with the reason."""
         self.lost_reason = reason
-        if self.status.get("state") not in ENDED:
-            self.publish({"state": "disconnected"})
+        if not self.status.state.ended:
+            self.connection_state = "disconnected"
             self.add_event(
                 {
                     "kind": "error",
-                    "step": self.status.get("step", 0),
+                    "step": self.status.step,
                     "time": time.time(),
                     "message": f"lost the connection to the run: {reason}",
                 }
@@ -326,7 +330,7 @@ class RemoteStore(MetricsStore):
         with self._changed:
             self._changed.notify_all()
 
-    def wait_for(self, predicate: Callable[[dict], bool], timeout: float) -> bool:
+    def wait_for(self, predicate: Callable[[RunStatus], bool], timeout: float) -> bool:
         """Block until `predicate(status)` holds (after an update), or the timeout; True if it holds."""
         with self._changed:
             return self._changed.wait_for(

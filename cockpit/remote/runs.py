@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cockpit.engine.config import ConfigError
+from cockpit.engine.contract import RunState
 from cockpit.engine.history import check_metric, parse_lines, read_config_tables, read_metadata, read_summary
 from cockpit.remote.server import POINTER
 
-ENDED = {"finished": "finished", "stopped": "stopped", "failed": "failed"}
 TAIL_BYTES = 256 * 1024
 """How much of the end of metrics.jsonl is read for a run's last step and evaluation."""
 
@@ -25,15 +25,12 @@ TAIL_BYTES = 256 * 1024
 @dataclass
 class Probe:
     run_dir: Path
-    state: str  # listening, finished, stopped, failed, running (not listening), dead, damaged
+    state: RunState  # finished, stopped, failed; running (listening or not); dead; damaged
     reason: str  # one line for a person
     socket: Path | None = None
     pid: int | None = None
     summary: dict | None = None
-
-    @property
-    def listening(self) -> bool:
-        return self.state == "listening"
+    listening: bool = False  # a live run's socket answers: ask it for its status
 
 
 def _read_json(path: Path) -> dict | None:
@@ -89,27 +86,29 @@ def probe(run_dir: Path) -> Probe:
     if pointer and isinstance(pointer.get("socket"), str):
         path, pid = Path(pointer["socket"]), pointer.get("pid")
         if answers(path):
-            return Probe(run_dir, "listening", f"listening on {path} (pid {pid})", path, pid, summary)
+            return Probe(run_dir, RunState.RUNNING, f"listening on {path} (pid {pid})", path, pid, summary, True)
         if summary is None and damage is None:
             why = "is gone" if not pid_alive(pid) else "does not answer"
             return Probe(
-                run_dir, "dead", f"the run is dead: process {pid} {why}, its socket {path} is stale", path, pid
+                run_dir, RunState.DEAD, f"the run is dead: process {pid} {why}, its socket {path} is stale", path, pid
             )
     if damage is not None:
-        return Probe(run_dir, "damaged", damage)
+        return Probe(run_dir, RunState.DAMAGED, damage)
     if summary is not None:
-        status = ENDED[summary["status"]]
-        return Probe(run_dir, status, f"the run has ended: {status} at step {summary['steps']:,}", summary=summary)
+        status = RunState(summary["status"])
+        return Probe(
+            run_dir, status, f"the run has ended: {status.value} at step {summary['steps']:,}", summary=summary
+        )
     holder = lock_holder(run_dir)
     if pid_alive(holder):
         return Probe(
             run_dir,
-            "running",
+            RunState.RUNNING,
             f"the run (pid {holder}) is not listening for control: it has the cockpit on "
             "screen, or an older cockpit runs it",
             pid=holder,
         )
-    return Probe(run_dir, "dead", "the run is dead: no summary and no process (killed, or never started)")
+    return Probe(run_dir, RunState.DEAD, "the run is dead: no summary and no process (killed, or never started)")
 
 
 def log_tail(run_dir: Path) -> tuple[int | None, dict | None]:
@@ -126,7 +125,7 @@ def log_tail(run_dir: Path) -> tuple[int | None, dict | None]:
         return None, None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror}) (expected JSON lines)") from None
-    where = path if size <= TAIL_BYTES else f"{path} (its last {TAIL_BYTES // 1024} KiB)"
+    where = path if size <= TAIL_BYTES else Path(f"{path} (its last {TAIL_BYTES // 1024} KiB)")
     records = parse_lines(where, lines)
     for number, record in enumerate(records, 1):
         check_metric(record, f"{where}:{number}")

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cockpit.engine.control import Command, Control, reply
+from cockpit.engine.control import Command, CommandKind, Control, reply
 from cockpit.engine.files import write_json_atomic
 from cockpit.engine.metrics import MetricsStore, Snapshot
 from cockpit.remote.protocol import (
@@ -185,7 +185,8 @@ class ControlServer:
         self._wake_w.close()
         for path in (self.path, self.run_dir / POINTER):
             try:
-                os.unlink(path)
+                if path is not None:
+                    os.unlink(path)
             except FileNotFoundError:
                 pass
 
@@ -364,7 +365,7 @@ class ControlServer:
             command = Command.from_dict({**body, "source": self._source(body, "remote")})
         except (TypeError, ValueError) as e:
             raise ProtocolError(str(e)) from None
-        if command.kind == "policy":
+        if command.kind == CommandKind.POLICY:
             raise ProtocolError("cmd policy: weights do not travel on the wire; ask for a render instead")
         try:
             future = self.control.submit(command)
@@ -374,7 +375,7 @@ class ControlServer:
         future.add_done_callback(lambda f: self._send(viewer, {"id": rid, "reply": f.result()}))
 
     def _on_status(self, viewer: Viewer, rid: int, body: Any) -> None:
-        status = {"state": "created", **self.store.snapshot().status}  # "created": the trainer has not begun
+        status = self.store.current().status.to_dict()  # "created" while the trainer has not begun
         self._send(
             viewer, {"id": rid, "reply": reply(True, status=status, viewers=len(self._viewers), pid=os.getpid())}
         )
@@ -387,7 +388,7 @@ class ControlServer:
         if viewer.subscribed:
             raise ProtocolError("subscribe: already subscribed")
         self._poll()  # the others get what changed up to now, and the baseline is now
-        self._send(viewer, {"update": backfill(self._baseline, since_step, since_time)})
+        self._send(viewer, {"update": backfill(self._baseline or self.store.current(), since_step, since_time)})
         self._send(viewer, {"id": rid, "reply": reply(True, version=self._version)})  # after: the state is there
         if not any(v.subscribed for v in self._viewers):
             self._poll_due = time.monotonic() + POLL_S
@@ -422,7 +423,7 @@ class ControlServer:
                 target=self._render, args=(viewer, rid, policy, cancel), name="cockpit-render", daemon=True
             ).start()
 
-        self.control.submit(Command("policy", source=source)).add_done_callback(weights_taken)
+        self.control.submit(Command(CommandKind.POLICY, source=source)).add_done_callback(weights_taken)
 
     def _end_render(self, viewer: Viewer, rid: int) -> None:
         viewer.renders.pop(rid, None)

@@ -40,9 +40,9 @@ def delta(snap: Snapshot, marks: Marks) -> dict:
     events = snap.events[-new:] if 0 < new <= len(snap.events) else (list(snap.events) if new > 0 else [])
     update = {
         "version": snap.version,
-        "status": snap.status,
+        "status": snap.status.to_dict(),
         "series": series,
-        "evaluations": snap.evaluations[marks.evaluations :],
+        "evaluations": [e.to_dict() for e in snap.evaluations[marks.evaluations :]],
         "events": events,
     }
     marks.steps = {k: s.steps[-1] for k, s in snap.series.items() if s.steps}
@@ -60,8 +60,8 @@ def backfill(snap: Snapshot, since_step: float, since_time: float | None) -> dic
         events = [e for e in snap.events if e.get("time", 0) > since_time]
     return {
         "version": snap.version,
-        "status": snap.status,
+        "status": snap.status.to_dict(),
         "series": series,
-        "evaluations": [e for e in snap.evaluations if e.get("step", 0) > since_step],
+        "evaluations": [e.to_dict() for e in snap.evaluations if e.step > since_step],
         "events": events,
     }

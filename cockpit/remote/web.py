@@ -90,11 +90,15 @@ def make_server(run_dir: Path, port: int, token: str):
             """textual-serve's, but the viewer process is ended with its page, however the page went."""
             websocket = web.WebSocketResponse(heartbeat=15)
             await websocket.prepare(request)
+
+            async def close() -> None:
+                await websocket.close()
+
             viewer = ViewerProcess(
                 self.command,
                 write_bytes=websocket.send_bytes,
                 write_str=websocket.send_str,
-                close=websocket.close,
+                close=close,
                 download_manager=self.download_manager,
                 debug=self.debug,
             )

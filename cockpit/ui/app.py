@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -34,8 +35,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from cockpit import signals
 from cockpit.engine.config import ConfigError
-from cockpit.engine.control import Command, Control
+from cockpit.engine.contract import RunState
+from cockpit.engine.control import Command, CommandKind, ControlSurface
 from cockpit.engine.metrics import MetricsStore, Snapshot
+from cockpit.remote.client import RemoteStore
 from cockpit.text import reply_text, short_path
 from cockpit.ui.screens.confirm import Confirm
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
@@ -46,8 +49,8 @@ from cockpit.ui.widgets.status_strip import StatusStrip
 
 REFRESH_S = 1.0
 """How often the UI reads the store. Every tick holds the GIL the trainer needs (the status strip and
-events pane re-render, charts within CHART_SHARE): at 0.5 s the UI cost 12-21% of training speed at
-160x48 on a slow machine, at 1 s 6-11% (bench/ui_overhead.py, medians 0.94 and 0.89). Replies to keys refresh at once."""
+events pane re-render, charts within CHART_SHARE), so the period trades freshness for training speed
+(bench/ui_overhead.py measures it). Replies to keys refresh at once."""
 CHARTS_PER_REFRESH = 2
 FIRST_DATA_POLL_S = 0.1
 CHART_SHARE = 0.03
@@ -58,7 +61,6 @@ COMPACT_BELOW = (120, 36)
 """Terminal sizes (columns, rows) below which one chart is shown at a time."""
 QUIT_TIMEOUT_S = 40.0
 """A graceful stop waits for the episode to end (at most 30 s in the trainer); then the app exits anyway."""
-ENDED = ("done", "stopped", "failed")
 STEERING = ("pause_run", "resume_run", "evaluate", "checkpoint", "render", "hyperparameter", "mute_alert", "stop_run")
 """Actions that need a run to act on."""
 TOAST_S = 6.0
@@ -102,7 +104,7 @@ class CockpitApp(App):
             show=False,
             tooltip="Mute (or show again) the kind of the latest alert; muted alerts are still counted",
         ),
-        Binding("escape", "back", "Back", show=False, tooltip="Close the render, or restore a maximized chart"),
+        Binding("escape", "go_back", "Back", show=False, tooltip="Close the render, or restore a maximized chart"),
         Binding(
             "f",
             "maximize_chart",
@@ -113,7 +115,7 @@ class CockpitApp(App):
         ),
         Binding(
             "s",
-            "screenshot",
+            "save_screenshot",
             "Screenshot",
             id="screenshot",
             show=False,
@@ -134,9 +136,9 @@ class CockpitApp(App):
     def __init__(
         self,
         title: str,
-        control: Control,
+        control: ControlSurface | None,
         store: MetricsStore,
-        make_trainer: Callable[[], object] | None = None,
+        make_trainer: Callable[[], Any] | None = None,
         run_dir: Path | None = None,
         render_episode: Callable | None = None,
         refresh_s: float = REFRESH_S,
@@ -224,21 +226,25 @@ class CockpitApp(App):
         if threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
-        self._restore_signals = signals.install(lambda signum: loop.call_soon_threadsafe(self.interrupt, signum))
+
+        def on_signal(signum: int) -> None:
+            loop.call_soon_threadsafe(self.interrupt, signum)
+
+        self._restore_signals = signals.install(on_signal)
 
     def interrupt(self, signum: int) -> None:
         """A signal (or ctrl+c, as SIGINT): stop this process's run gracefully and exit once it has
         ended (a second one checkpoints at once, inexact); attached, or with no run going, exit now."""
         self.signals.append(signum)
         source = signal.Signals(signum).name
-        if self.attached or self.make_trainer is None or self.run_state in ENDED:
+        if self.attached or self.make_trainer is None or self.run_state.ended:
             self.exit(return_code=128 + self.signals[0])
         elif len(self.signals) > 1 or self.quit_requested_at is not None:
-            self.control.submit(Command("stop", value="now", source=source))
+            self.steering.submit(Command(CommandKind.STOP, value="now", source=source))
         else:
             self.quit_requested_at = time.monotonic()
             self.state_override = "stopping"
-            self.control.submit(Command("stop", source=source))
+            self.steering.submit(Command(CommandKind.STOP, source=source))
             self.events_pane.note(
                 f"{source}: stopping at the end of this episode (checkpoint, summary); again to checkpoint at once",
                 style="bold",
@@ -254,8 +260,8 @@ class CockpitApp(App):
             self._restore_signals = None
         # Leaving by any way other than `q` (ctrl+q, a test's end): stop the trainer at its next step
         # with an immediate checkpoint, so the process never waits on a worker thread at exit.
-        if self.make_trainer is not None and self.run_state not in ENDED:
-            self.control.submit(Command("stop", value="now", source="ui-exit"))
+        if self.make_trainer is not None and not self.run_state.ended:
+            self.steering.submit(Command(CommandKind.STOP, value="now", source="ui-exit"))
         if self.attached and self.control is not None:
             self.control.close()  # detach: the run goes on
 
@@ -274,8 +280,8 @@ class CockpitApp(App):
 
     # ------------------------------------------------------------ the run
     def _train(self) -> dict:
-        trainer = self.make_trainer()
-        return trainer.run()
+        assert self.make_trainer is not None  # the worker starts only with one
+        return self.make_trainer().run()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name == "trainer":
@@ -288,11 +294,11 @@ class CockpitApp(App):
                     self.refused = error
                     self.exit(return_code=2)
                     return
-                self.store.publish({"state": "failed", "error": str(error)})
+                self.store.update_status(state=RunState.FAILED, error=str(error))
                 self.store.add_event(
                     {
                         "kind": "error",
-                        "step": self.store.status.get("step", 0),
+                        "step": self.store.status.step,
                         "message": f"{type(error).__name__}: {error}",
                     }
                 )
@@ -315,12 +321,20 @@ class CockpitApp(App):
             )
 
     @property
-    def run_state(self) -> str:
-        return self.store.status.get("state", "created")
+    def run_state(self) -> RunState:
+        return self.store.status.state
+
+    @property
+    def shown_state(self) -> str | None:
+        """A state of this front end's own, shown instead of the run's: a render playing, a stop on its
+        way, or (attached) a connection lost or never made."""
+        if self.state_override:
+            return self.state_override
+        return self.store.connection_state if isinstance(self.store, RemoteStore) else None
 
     # ------------------------------------------------------------ refresh
     def _refresh_until_data(self) -> None:
-        if self.store.status.get("step", 0) > 0 or self.run_state in ENDED:
+        if self.store.status.step > 0 or self.run_state.ended:
             self._first_data.stop()
             self.first_data_shown = True
             self.version = -1  # draw every chart with its first figures now
@@ -333,11 +347,11 @@ class CockpitApp(App):
             self.exit()
         if snap is not None:
             self.version = snap.version
-            before = self.snapshot.status.get("state") if self.snapshot else None
-            if before != snap.status.get("state"):  # paused/running name the space key; an ended run has none
+            before = self.snapshot.status.state if self.snapshot else None
+            if before != snap.status.state:  # paused/running name the space key; an ended run has none
                 self.refresh_bindings()
             self.snapshot = snap
-            self.status_strip.show(snap.status, self.state_override)
+            self.status_strip.show(snap.status, self.shown_state)
             new = snap.event_count - self.events_seen
             self.events_pane.add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
             self.events_seen = snap.event_count
@@ -350,9 +364,9 @@ class CockpitApp(App):
         # run trains, least recently drawn first: drawing a chart holds the GIL the trainer needs.
         visible = [c for c in self.charts if c.display]
         visible.sort(key=lambda c: c.drawn_at)
-        at_once = self.run_state in ENDED or all(c.drawn_at == 0 for c in visible)
+        at_once = self.run_state.ended or all(c.drawn_at == 0 for c in visible)
         limit = len(visible) if at_once else CHARTS_PER_REFRESH
-        drawn = []
+        drawn: list[MetricChart] = []
         for chart in visible:
             if len(drawn) < limit and chart.show(snap):
                 drawn.append(chart)
@@ -377,13 +391,19 @@ class CockpitApp(App):
 
     # ------------------------------------------------------------ actions
     @property
+    def steering(self) -> ControlSurface:
+        """The control, where keys may act on the run (a run of this process, or attached and connected)."""
+        assert self.control is not None  # no key that acts on the run is offered without one
+        return self.control
+
+    @property
     def steerable(self) -> bool:
         if self.attached:
             return self.control is not None and self.control.connected
         return self.make_trainer is not None
 
     def _live(self) -> bool:
-        if self.run_state in ENDED or not self.steerable:
+        if self.run_state.ended or not self.steerable:
             read_only = "read-only: " if self.attached else ""
             self.notify(f"{read_only}the run is {self.run_state}: nothing to control", severity="warning")
             return False
@@ -393,7 +413,7 @@ class CockpitApp(App):
         """`q` quits a run of this process, detaches from another's; `S` exists when attached. Keys that
         act on the run are offered only while it can act on them (not once it ended, nor read-only):
         the footer shows nothing that would not happen."""
-        if action in STEERING and (self.run_state in ENDED or not self.steerable):
+        if action in STEERING and (self.run_state.ended or not self.steerable):
             return False
         if action in ("detach", "stop_run"):
             return self.attached
@@ -402,24 +422,24 @@ class CockpitApp(App):
         if action == "maximize_chart" and self.render_panel.is_open:
             return False
         if action in ("pause_run", "resume_run"):  # one key; the footer names what it will do
-            return (self.run_state == "paused") == (action == "resume_run")
+            return (self.run_state == RunState.PAUSED) == (action == "resume_run")
         return True
 
     def action_pause_run(self) -> None:
         if self._live():
-            self._send(self.control.pause("ui"), "pause")
+            self._send(self.steering.pause("ui"), "pause")
 
     def action_resume_run(self) -> None:
         if self._live():
-            self._send(self.control.resume("ui"), "resume")
+            self._send(self.steering.resume("ui"), "resume")
 
     def action_evaluate(self) -> None:
         if self._live():
-            self._send(self.control.evaluate("ui"), "evaluate")
+            self._send(self.steering.evaluate("ui"), "evaluate")
 
     def action_checkpoint(self) -> None:
         if self._live():
-            self._send(self.control.checkpoint("ui"), "checkpoint")
+            self._send(self.steering.checkpoint("ui"), "checkpoint")
 
     def action_render(self) -> None:
         panel = self.render_panel
@@ -430,9 +450,9 @@ class CockpitApp(App):
         elif self._live():
             panel.open("Render: asking the trainer for its current weights…")
             self.state_override = "rendering"
-            self._send(self.control.policy("ui"), "policy")
+            self._send(self.steering.policy("ui"), "policy")
 
-    def action_back(self) -> None:
+    def action_go_back(self) -> None:
         if self.render_panel.is_open:
             self.action_close_render()
         elif self.main_screen is not None and self.main_screen.maximized is not None:
@@ -440,6 +460,7 @@ class CockpitApp(App):
 
     def action_maximize_chart(self) -> None:
         screen = self.main_screen
+        assert screen is not None  # set at mount, before any key
         if screen.maximized is not None:
             screen.minimize()
             return
@@ -448,9 +469,9 @@ class CockpitApp(App):
         self.version = -1  # drawn at its new size with the latest figures
         self.call_after_refresh(self.refresh_view)
 
-    def action_screenshot(self) -> None:
+    def action_save_screenshot(self) -> None:
         folder = (self.run_dir or Path.cwd()) / "screenshots"
-        step = self.store.status.get("step", 0)
+        step = self.store.status.step
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = self.save_screenshot(f"cockpit-step-{step:09d}-{time.strftime('%Y%m%d-%H%M%S')}.svg", str(folder))
@@ -472,18 +493,19 @@ class CockpitApp(App):
     def action_hyperparameter(self) -> None:
         if not self._live():
             return
-        status = self.store.snapshot().status
+        status = self.store.current().status
 
         def submit(key, value):
-            future = self.control.set(key, value, source="ui")
+            future = self.steering.set(key, value, source="ui")
             if future.done() and not future.result()["ok"]:
                 return future.result()
             self._send(future, "set")
             self.events_pane.note(f"requested {key} = {value}: applied at the next step")
             return None
 
-        pending = self.control.pending_change
-        self.push_screen(HyperparameterDialog(status.get("hyperparameters", {}), pending and pending.to_dict(), submit))
+        pending = self.steering.pending_change
+        shown = None if pending is None else pending.to_dict()
+        self.push_screen(HyperparameterDialog(dict(status.hyperparameters), shown, submit))
 
     def action_help(self) -> None:
         from cockpit.ui.screens.help import HelpScreen  # Textual's Markdown: 40 ms the first frame need not wait for
@@ -500,7 +522,7 @@ class CockpitApp(App):
     def action_quit_run(self) -> None:
         if self.quit_requested_at is not None:
             return
-        if self.make_trainer is None or self.run_state in ENDED:
+        if self.make_trainer is None or self.run_state.ended:
             self.exit()
             return
 
@@ -508,7 +530,7 @@ class CockpitApp(App):
             if yes:
                 self.quit_requested_at = time.monotonic()
                 self.state_override = "stopping"
-                self.control.stop("ui")
+                self.steering.stop("ui")
                 self.refresh_view()
 
         self.push_screen(
@@ -524,7 +546,7 @@ class CockpitApp(App):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._send(self.control.stop("ui"), "stop")
+                self._send(self.steering.stop("ui"), "stop")
                 self.events_pane.note("stop requested: the run ends its episode, checkpoints and writes its summary")
 
         self.push_screen(
@@ -536,20 +558,22 @@ class CockpitApp(App):
         if not self._live():
             return
         if kind is None:
-            alerts = [e for e in self.store.snapshot().events if e["kind"] == "alert" and not e.get("fatal")]
+            alerts = [e for e in self.store.current().events if e["kind"] == "alert" and not e.get("fatal")]
             if not alerts:
                 self.notify("no alert to mute yet", severity="warning")
                 return
             kind = alerts[-1]["name"]
-        muted = kind in self.store.status.get("muted_alerts", ())
-        self._send(self.control.mute(kind, muted=not muted, source="ui"), "unmute" if muted else "mute")
+        muted = kind in self.store.status.muted_alerts
+        self._send(self.steering.mute(kind, muted=not muted, source="ui"), "unmute" if muted else "mute")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
+            if not isinstance(binding, Binding):
+                continue
             if (binding.show or binding.id == "mute") and self.check_action(binding.action, ()):
                 yield SystemCommand(binding.description, binding.tooltip, lambda a=binding.action: self.run_action(a))
-        for kind in self.store.status.get("muted_alerts", ()):
+        for kind in self.store.status.muted_alerts:
             yield SystemCommand(
                 f"Show alert {kind} again", "Unmute this kind of alert", lambda k=kind: self.action_mute_alert(k)
             )
@@ -564,6 +588,7 @@ class CockpitApp(App):
     def _render_worker(self, policy: dict, number: int) -> None:
         from cockpit.engine.recording import save_gif
 
+        assert self.render_episode is not None  # a render starts only with one
         frames = []
         panel = self.render_panel
         title = f"Render: greedy episode of the policy at step {policy['step']:,}"

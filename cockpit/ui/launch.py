@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cockpit.engine.config import Config, ConfigError
+from cockpit.engine.contract import RunState
 from cockpit.engine.control import Control
 from cockpit.engine.history import load_history
 from cockpit.engine.metrics import MetricsStore
@@ -75,7 +76,7 @@ def create_attach_app(run_dir: Path, refresh_s: float = REFRESH_S) -> CockpitApp
             connection.on_close = store.lost
             last_time = store.events[-1].get("time") if store.events else None
             try:
-                connection.subscribe(store.apply, store.status.get("step", 0), last_time).result(CONNECT_TIMEOUT_S)
+                connection.subscribe(store.apply, store.status.step, last_time).result(CONNECT_TIMEOUT_S)
             except (ConnectionLost, ProtocolError, TimeoutError) as e:
                 connection.close()
                 reason = f"cannot subscribe to the run ({e})"
@@ -91,8 +92,10 @@ def create_attach_app(run_dir: Path, refresh_s: float = REFRESH_S) -> CockpitApp
                     notice=f"attached to the run (pid {pid}): q detaches, the run goes on; S stops it",
                     refresh_s=refresh_s,
                 )
-    if found.state in ("dead", "running"):
-        store.publish({"state": "dead" if found.state == "dead" else "not listening"})
+    if found.state == RunState.DEAD:
+        store.update_status(state=RunState.DEAD)
+    elif found.state == RunState.RUNNING and not found.listening:
+        store.connection_state = "not listening"
     return CockpitApp(
         f"{title} · read-only",
         None,
@@ -111,9 +114,9 @@ def run_ui(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: 
     app.run()
     if app.refused is not None:  # e.g. a checkpoint whose tensors do not load: one line, exit 2
         raise app.refused
-    state = app.store.status.get("state")
+    state = app.store.status.state
     if app.summary:
         print(f"cockpit: run {app.summary['status']} · {run_dir}")
-    if state == "failed":
+    if state == RunState.FAILED:
         return 1
     return 128 + app.signals[0] if app.signals else 0

@@ -59,7 +59,7 @@ class HyperparameterDialog(ModalScreen[dict | None]):
         return "pick one with ↑↓ and enter; escape cancels"
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.key = event.option.id
+        self.key = str(event.option.id)
         field = self.query_one("#value", Input)
         field.disabled = False
         field.value = str(self.values[self.key])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from textual_plotext import PlotextPlot
@@ -80,7 +81,7 @@ class MetricChart(PlotextPlot):
     def signature(self, snap: Snapshot) -> tuple:
         lengths = tuple((len(snap.series[k].steps), snap.series[k].steps[-1:]) for k, _, _ in self.spec.series)
         marks = sum(1 for e in snap.events if e["kind"] in ("hparam", "checkpoint", "eval"))
-        bound = (tuple(snap.status.get("q_range") or ()), snap.status.get("q_bound")) if self.spec.bound else None
+        bound = (snap.status.q_range, snap.status.q_bound) if self.spec.bound else None
         return lengths, marks, bound
 
     def show(self, snap: Snapshot) -> bool:
@@ -117,7 +118,7 @@ class MetricChart(PlotextPlot):
         return rendered
 
     def draw(self) -> None:
-        plt = self.plt
+        plt: Any = self.plt  # plotext's figure: its stubs take lists where it takes arrays too
         plt.clear_figure()
         snap = self.snapshot
         columns = max(10, self.size.width - 8)
@@ -149,17 +150,17 @@ class MetricChart(PlotextPlot):
         if self.spec.evals and snap.evaluations:
             ev = snap.evaluations
             plt.error(
-                [e["step"] for e in ev],
-                [e["mean"] for e in ev],
-                yerr=[e["std"] for e in ev],
+                [e.step for e in ev],
+                [e.mean for e in ev],
+                yerr=[e.std for e in ev],
                 color="green",
                 label="greedy eval ± std",
             )
-            target = snap.status.get("target_return")
+            target = snap.status.target_return
             if target is not None and np.isfinite(target):
                 plt.hline(target, "red")
         if self.spec.bound:
-            for bound in snap.status.get("q_range") or (snap.status.get("q_bound"),):
+            for bound in snap.status.q_range or (snap.status.q_bound,):
                 if bound is not None and np.isfinite(bound):
                     plt.hline(bound, "red")
                     high_edge, low_edge = max(high_edge, bound), min(low_edge, bound)
@@ -175,10 +176,10 @@ class MetricChart(PlotextPlot):
         low, high = min(s[0] for s in steps), max(s[-1] for s in steps)
         if high > low:
             ticks = np.linspace(low, high, 5)
-            self.plt.xticks(ticks, [steps_label(t) for t in ticks])
+            self.plt.xticks(ticks.tolist(), [steps_label(t) for t in ticks])
 
     def _markers(self, snap: Snapshot, floor: float) -> None:
-        plt = self.plt
+        plt: Any = self.plt  # plotext's figure: its stubs take lists where it takes arrays too
         evals = [e["step"] for e in snap.events if e["kind"] == "eval"]
         ckpts = [e["step"] for e in snap.events if e["kind"] == "checkpoint"]
         if evals:

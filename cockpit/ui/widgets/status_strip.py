@@ -9,7 +9,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from cockpit.text import TRAINING, clock, eta_s, number
+from cockpit.engine.contract import RunStatus
+from cockpit.text import clock, eta_s, number, training
 
 STATE_STYLES = {
     "running": "bold green",
@@ -17,11 +18,13 @@ STATE_STYLES = {
     "evaluating": "bold cyan",
     "rendering": "bold cyan",
     "stopping": "bold yellow",
-    "done": "bold blue",
+    "finished": "bold blue",
     "stopped": "bold blue",
     "failed": "bold red",
     "created": "dim",
     "loading": "dim",
+    "dead": "bold red",
+    "damaged": "bold red",
 }
 HPARAM_LABELS = (
     ("learning_rate", "lr"),
@@ -36,7 +39,7 @@ HPARAM_LABELS = (
 )
 
 
-def _fit(parts: list[tuple[int, Text]], width: int, sep: str = "  ") -> Text:
+def _fit(parts: list[tuple[float, Text]], width: int, sep: str = "  ") -> Text:
     """Join parts (priority, text) in order, dropping the lowest priorities until the line fits."""
     kept = [part for part in parts if part[1].cell_len]
     while kept and sum(p.cell_len for _, p in kept) + len(sep) * (len(kept) - 1) > width:
@@ -61,16 +64,17 @@ class StatusStrip(Static):
     def __init__(self, title: str, **kwargs):
         super().__init__(**kwargs)
         self.title_text = title
-        self.status: dict = {}
+        self.status: RunStatus | None = None
+        self.shown_state = ""
 
-    def show(self, status: dict, state_override: str | None = None) -> None:
-        self.status = dict(status)
-        if state_override:
-            self.status["state"] = state_override
+    def show(self, status: RunStatus, state_override: str | None = None) -> None:
+        """`state_override`: a state of the front end's own (a render playing, a stop on its way)."""
+        self.status = status
+        self.shown_state = state_override or status.state.value
         self.update(self._render_lines(self._width()))
 
     def on_resize(self) -> None:
-        if self.status:
+        if self.status is not None:
             self.update(self._render_lines(self._width()))
 
     def _width(self) -> int:
@@ -78,10 +82,10 @@ class StatusStrip(Static):
         return max(20, (self.size.width or self.app.size.width) - 2)
 
     def _render_lines(self, width: int) -> Text:
-        s = self.status
-        state = s.get("state", "created")
-        step, total = s.get("step", 0), s.get("total_steps", 1) or 1
-        sps = s.get("steps_per_s") or 0.0
+        s = self.status or RunStatus()
+        state = self.shown_state
+        step, total = s.step, s.total_steps or 1
+        sps = s.steps_per_s or 0.0
         line1 = _fit(
             [
                 (3, Text(self.title_text, style="bold")),
@@ -89,28 +93,28 @@ class StatusStrip(Static):
                 (8, Text(f"{step:,} / {total:,}")),
                 (2, Text(_bar(step / total, 20))),
                 (7, Text(f"{step / total:.0%}")),
-                (5, Text(f"{sps:,.0f} steps/s" if state in TRAINING else "")),
-                (4, Text(f"{clock(s.get('elapsed_s'))} · ETA {clock(eta_s(s))}")),
+                (5, Text(f"{sps:,.0f} steps/s" if training(state) else "")),
+                (4, Text(f"{clock(s.elapsed_s)} · ETA {clock(eta_s(s))}")),
             ],
             width,
         )
-        hp = s.get("hyperparameters", {})
-        pending = s.get("pending_change")
-        last = s.get("last_eval")
-        changed = s.get("last_changed")  # the one a person just touched outranks the others
+        hp = s.hyperparameters
+        pending = s.pending_change
+        last = s.last_eval
+        changed = s.last_changed  # the one a person just touched outranks the others
         parts = [
             (8.5 if key == changed else 6 - i * 0.1, Text(f"{label} {_value(hp[key])}"))
             for i, (key, label) in enumerate(HPARAM_LABELS)
             if key in hp
         ]
-        parts.insert(2, (6.5, Text(f"ε {s.get('epsilon', 0):.3f}")))
+        parts.insert(2, (6.5, Text(f"ε {s.epsilon or 0:.3f}")))
         if pending:
-            parts.insert(0, (10, Text(f"pending {pending['key']}={_value(pending['value'])}", style="yellow")))
+            parts.insert(0, (10, Text(f"pending {pending.key}={_value(pending.value)}", style="yellow")))
         if last:
-            parts.append((9, Text(f"last eval {last['mean']:.1f} ± {last['std']:.1f} @ {last['step']:,}")))
-        if s.get("best_eval") is not None:
-            parts.append((8, Text(f"best {number(s['best_eval'])}")))
-        if s.get("first_step_reaching_target") is not None:
-            parts.append((7.5, Text(f"solved @ {s['first_step_reaching_target']:,}", style="green")))
+            parts.append((9, Text(f"last eval {last.mean:.1f} ± {last.std:.1f} @ {last.step:,}")))
+        if s.best_eval is not None:
+            parts.append((8, Text(f"best {number(s.best_eval)}")))
+        if s.first_step_reaching_target is not None:
+            parts.append((7.5, Text(f"solved @ {s.first_step_reaching_target:,}", style="green")))
         line2 = _fit(parts, width, sep=" · ")
         return Text("\n").join([line1, line2])

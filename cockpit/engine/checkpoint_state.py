@@ -1,8 +1,10 @@
 """What a full checkpoint holds, and putting it back: everything the loop's future depends on.
 
-Tensors (weights, optimizer, replay buffer, normalizer, torch and numpy global RNG arrays) go to
-`state.pt`; everything else (counters, generator states, schedule, live changes) is JSON. Taken at
-an episode boundary, before the next reset, so that resuming replays that reset exactly.
+Tensors (weights, optimizer, replay buffer, normalizer, the run's arrays, torch and numpy global
+RNG arrays) go to `state.pt`; everything else (the run's progress, generator states, schedule,
+live values) is JSON. Taken at an episode boundary, before the next reset, so that resuming replays
+that reset exactly. The run's own figures come from its `RunProgress`; the rest from the trainer's
+public parts (agent, envs, buffer, sampler, generators, schedule, health monitor).
 """
 
 from __future__ import annotations
@@ -14,22 +16,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from cockpit.engine.checkpoints import FORMAT
 from cockpit.engine.envs import get_obs_stats, set_obs_stats
+from cockpit.engine.progress import RunProgress
 
 if TYPE_CHECKING:
     from cockpit.engine.trainer import Trainer
 
 
 def _np_global_state() -> tuple[dict, torch.Tensor]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    assert not isinstance(keys, str)  # the legacy form: a tuple
     return {"name": name, "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}, torch.from_numpy(
         keys.astype(np.int64)
     )
 
 
-def capture(trainer: Trainer, kind: str, exact: bool = True) -> tuple[dict, dict]:
-    """(tensors, meta) of a trainer; `kind="best"` keeps only the policy and normalizer."""
-    t = trainer
+def capture(t: Trainer, kind: str, exact: bool = True, log_lines: dict | None = None) -> tuple[dict, dict]:
+    """(tensors, meta) of a trainer; `kind="best"` keeps only the policy and normalizer. `log_lines`:
+    the run log's line counts, which a resume cuts the logs back to."""
+    progress = t.progress
     tensors: dict = {"q": t.agent.q.state_dict()}
     stats = get_obs_stats(t.env)
     if stats is not None:
@@ -40,31 +46,29 @@ def capture(trainer: Trainer, kind: str, exact: bool = True) -> tuple[dict, dict
             "count": torch.tensor(count, dtype=torch.float64),
         }
     meta = {
+        "format": FORMAT,
         "kind": kind,
-        "step": t.step,
-        "episode": t.episode,
+        "step": progress.step,
+        "episode": progress.episode,
         "exact": exact,
         "config": t.config.to_dict(),
         "run_name": t.config.name,
         "compute_path": t.agent.compute_path,
     }
     if kind == "best":
-        meta["eval"] = t.last_eval
+        meta["eval"] = None if progress.last_eval is None else progress.last_eval.to_dict()
         return tensors, meta
     np_meta, np_keys = _np_global_state()
     tensors.update(
         target=t.agent.target.state_dict(),
         optimizer=t.agent.optimizer.state_dict(),
         buffer=torch.from_numpy(t.buffer.data[: t.buffer.size].copy()),
-        recent_actions=torch.tensor(t._recent_actions, dtype=torch.int64),
-        action_counts=torch.tensor(t._action_counts, dtype=torch.int64),
-        pending_updates=torch.tensor(t._pending_updates, dtype=torch.float64).reshape(-1, 4),
-        log_updates=torch.from_numpy(np.concatenate(t._log_updates) if t._log_updates else np.zeros((0, 4))),
+        **{name: torch.from_numpy(array) for name, array in progress.arrays().items()},
         torch_rng=torch.get_rng_state(),
         numpy_global_keys=np_keys,
     )
+    meta.update(progress.to_dict())
     meta.update(
-        updates=t.updates,
         buffer_pos=t.buffer.pos,
         buffer_size=t.buffer.size,
         dqn=dataclasses.asdict(t.dqn),
@@ -74,15 +78,7 @@ def capture(trainer: Trainer, kind: str, exact: bool = True) -> tuple[dict, dict
         action_space_rng=t.env.action_space.np_random.bit_generator.state,
         python_random=_jsonable(random.getstate()),
         numpy_global=np_meta,
-        episode_returns=list(t.episode_returns),
-        best_eval=None if t.best_eval == -float("inf") else t.best_eval,
-        last_eval=t.last_eval,
-        first_step_reaching_target=t.first_step_reaching_target,
-        applied_changes=t.applied_changes,
-        change_effects=t._change_effects,
-        train_time_s=t._train_time,
-        eval_time_s=t._eval_time,
-        log_lines=t.log.line_counts() if t.log else None,
+        log_lines=log_lines,
         alerts=t.health.state_dict(),
     )
     return tensors, meta
@@ -101,38 +97,29 @@ def obs_stats_from_tensors(tensors: dict) -> tuple | None:
     return None if rms is None else (rms["mean"].numpy(), rms["var"].numpy(), float(rms["count"]))
 
 
-def restore_policy(trainer: Trainer, tensors: dict) -> None:
-    trainer.agent.q.load_state_dict(tensors["q"])
+def restore_policy(t: Trainer, tensors: dict) -> None:
+    t.agent.q.load_state_dict(tensors["q"])
     stats = obs_stats_from_tensors(tensors)
     if stats is not None:
-        set_obs_stats(trainer.env, stats, frozen=False)
-        set_obs_stats(trainer.eval_env, stats, frozen=True)
+        set_obs_stats(t.env, stats, frozen=False)
+        set_obs_stats(t.eval_env, stats, frozen=True)
 
 
-def restore(trainer: Trainer, tensors: dict, meta: dict, restore_rngs: bool = True) -> None:
-    """Put a full checkpoint back into a freshly built trainer of the same config."""
-    t = trainer
+def restore(t: Trainer, tensors: dict, meta: dict, restore_rngs: bool = True) -> None:
+    """Put a full checkpoint (of any format `checkpoints.load_full_meta` accepts) back into a freshly
+    built trainer of the same config."""
     restore_policy(t, tensors)
     t.agent.target.load_state_dict(tensors["target"])
     t.agent.optimizer.load_state_dict(tensors["optimizer"])
     t.buffer.load_state_dict(
         {"data": tensors["buffer"].numpy(), "pos": meta["buffer_pos"], "size": meta["buffer_size"]}
     )
-    t._recent_actions = tensors["recent_actions"].tolist()
-    t._action_counts = tensors["action_counts"].tolist()
-    t._pending_updates = tensors["pending_updates"].tolist()
-    t._log_updates = [tensors["log_updates"].numpy()] if len(tensors["log_updates"]) else []
-    t.step, t.episode, t.updates = meta["step"], meta["episode"], meta["updates"]
-    t.dqn = dataclasses.replace(t.dqn, **meta["dqn"])
-    t.agent.set_learning_rate(t.dqn.learning_rate)
+    arrays = {
+        name: tensors[name].numpy() for name in ("recent_actions", "action_counts", "pending_updates", "log_updates")
+    }
+    t.progress = RunProgress.from_dict(meta, arrays, t.info.n_actions)
+    t.set_live_values(dataclasses.replace(t.dqn, **meta["dqn"]))
     t.epsilon.load_state_dict(meta["epsilon_segments"])
-    t.episode_returns.extend(meta["episode_returns"])
-    t.best_eval = -float("inf") if meta["best_eval"] is None else meta["best_eval"]
-    t.last_eval = meta["last_eval"]
-    t.first_step_reaching_target = meta["first_step_reaching_target"]
-    t.applied_changes = list(meta["applied_changes"])
-    t._change_effects = list(meta["change_effects"])
-    t._train_time, t._eval_time = meta["train_time_s"], meta["eval_time_s"]
     if isinstance(meta.get("alerts"), dict):  # absent in checkpoints from before the alerts kept a state
         t.health.load_state_dict(meta["alerts"])
     if restore_rngs:
