@@ -213,13 +213,12 @@ def test_sweep_commands_import_no_heavy_package_before_use():
 def test_search_reports_the_seed_mean_and_prunes_on_it(tmp_path):
     """A trial's intermediate value at a step is the mean over its seeds once all have reached it;
     a trial behind the median of earlier ones there is pruned and its seed runs are stopped."""
-    import argparse
-
     optuna = pytest.importorskip("optuna")
     from tiny import tiny_config
 
     from cockpit.sweeps.launcher import Job
     from cockpit.sweeps.search import ActiveTrial, Search
+    from cockpit.sweeps.search_settings import SearchSettings
 
     study = optuna.create_study(
         direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
@@ -227,8 +226,8 @@ def test_search_reports_the_seed_mean_and_prunes_on_it(tmp_path):
     earlier = study.ask()
     earlier.report(100.0, 100)
     study.tell(earlier, 100.0)
-    args = argparse.Namespace(workers=2, heartbeat=60, trials=2, preset="tiny.toml", set=[])
-    search = Search(study, None, args, tiny_config(), [], [1, 2], tmp_path)
+    settings = SearchSettings("tiny.toml", workers=2, heartbeat=60, trials=2)
+    search = Search(study, None, settings, tiny_config(), [], [1, 2], tmp_path)
     active = ActiveTrial(study.ask())
     active.jobs = [
         Job(f"s{seed}", tmp_path / f"s{seed}", [], 400, tmp_path / f"s{seed}.log", tag=active) for seed in (1, 2)

@@ -123,8 +123,23 @@ def main(argv: list[str]) -> int:
     seeds = plan.seed_list(base.run.seed if args.first_seed is None else args.first_seed, args.seeds)
     if args.search:
         from cockpit.sweeps.search import run_search
+        from cockpit.sweeps.search_settings import SearchSettings
 
-        return run_search(args, base, seeds)
+        settings = SearchSettings(
+            preset=args.preset,
+            overrides=tuple(args.set),
+            search=tuple(args.search),
+            score=args.score_rule,
+            trials=args.trials,
+            workers=args.workers,
+            heartbeat=args.heartbeat,
+            storage=args.storage,
+            study=args.study,
+            pruner=args.pruner,
+            sampler_seed=args.sampler_seed,
+            out=args.out,
+        )
+        return run_search(settings, base, seeds)
     return one_factor(args, base, seeds)
 
 

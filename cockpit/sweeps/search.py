@@ -14,7 +14,6 @@ workers together.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 from cockpit.engine.config import Config, ConfigError, apply_overrides
 from cockpit.sweeps import aggregate, plan
 from cockpit.sweeps.launcher import POLL_S, Display, Job, Launcher
+from cockpit.sweeps.search_settings import SearchSettings
 from cockpit.sweeps.space import Dimension, override, parse_search, short
 
 if TYPE_CHECKING:
@@ -123,12 +123,19 @@ def counted_trials(trials) -> tuple[int, int, int]:
 
 class Search:
     def __init__(
-        self, study, storage, args: argparse.Namespace, base: Config, dims: list[Dimension], seeds: list[int], out: Path
+        self,
+        study,
+        storage,
+        settings: SearchSettings,
+        base: Config,
+        dims: list[Dimension],
+        seeds: list[int],
+        out: Path,
     ):
-        self.study, self.storage, self.args, self.base = study, storage, args, base
+        self.study, self.storage, self.settings, self.base = study, storage, settings, base
         self.dims, self.seeds, self.out = dims, seeds, out
         self.display = Display(sys.stdout, f"search {study.study_name}")
-        self.launcher = Launcher(args.workers, self.display)
+        self.launcher = Launcher(settings.workers, self.display)
         self.active: list[ActiveTrial] = []
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.last_beat = self.last_stale_check = -math.inf
@@ -144,7 +151,7 @@ class Search:
                     self.report(job.tag)
                 for job in ended:
                     self.finish(job.tag)
-                if self.launcher.free >= min(len(self.seeds), self.args.workers) and not self.start_trial():
+                if self.launcher.free >= min(len(self.seeds), self.settings.workers) and not self.start_trial():
                     if not self.active and self.launcher.idle() and self.study_done():
                         break
                 # idle here means waiting on other workers' trials: ask the storage less often
@@ -162,7 +169,7 @@ class Search:
 
         self.fail_stale()
         counted, waiting, _ = counted_trials(self.study.get_trials(deepcopy=False))
-        if not waiting and counted >= self.args.trials:
+        if not waiting and counted >= self.settings.trials:
             return False
         trial = self.study.ask()
         # Trial has no public id; the storage's heartbeat API is keyed by it. From here on the trial
@@ -184,8 +191,8 @@ class Search:
         directory = self.out / "trials" / f"t{trial.number:04d}"
         trial.set_user_attr("directory", str(directory))
         active.jobs = plan.seed_jobs(
-            self.args.preset,
-            [*self.args.set, *overrides],
+            self.settings.preset,
+            [*self.settings.overrides, *overrides],
             self.seeds,
             directory,
             f"t{trial.number} ",
@@ -236,7 +243,7 @@ class Search:
         if active.told:
             return
         failed = [job for job in active.jobs if job.returncode != 0]
-        scores = [self.args.score_rule.of([e["mean"] for e in job.evals]) for job in active.jobs]
+        scores = [self.settings.score.of([e["mean"] for e in job.evals]) for job in active.jobs]
         if failed or not all(math.isfinite(s) for s in scores):
             why = (
                 f"seed run {failed[0].label.strip()} exited {failed[0].returncode} (see {failed[0].log})"
@@ -281,7 +288,7 @@ class Search:
     # ------------------------------------------------------- liveness
     def beat(self) -> None:
         now = time.monotonic()
-        if now - self.last_beat < self.args.heartbeat:
+        if now - self.last_beat < self.settings.heartbeat:
             return
         self.last_beat = now
         for active in self.active:
@@ -293,7 +300,7 @@ class Search:
         import optuna
 
         now = time.monotonic()
-        if now - self.last_stale_check >= self.args.heartbeat:
+        if now - self.last_stale_check >= self.settings.heartbeat:
             self.last_stale_check = now
             optuna.storages.fail_stale_trials(self.study)
 
@@ -305,7 +312,7 @@ class Search:
         if running and not self.waiting_said:
             self.display.line(f"waiting for {running} trial(s) running in other workers")
             self.waiting_said = True
-        return counted >= self.args.trials and not waiting and not running
+        return counted >= self.settings.trials and not waiting and not running
 
     def interrupt(self) -> None:
         """Ctrl-C: re-queue this worker's unfinished trials with their parameters, so that resuming
@@ -319,26 +326,28 @@ class Search:
         self.launcher.interrupt()
 
 
-def run_search(args: argparse.Namespace, base: Config, seeds: list[int]) -> int:
+def run_search(settings: SearchSettings, base: Config, seeds: list[int]) -> int:
     try:
         import optuna
     except ModuleNotFoundError:
         raise ConfigError("--search needs optuna: pip install 'cockpit[sweeps]'") from None
     from cockpit.sweeps.search_report import write_report
 
-    dims = parse_search(args.search, base)
+    dims = parse_search(settings.search, base)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # Heartbeats are recorded by Search itself for ask-and-tell trials (see the module docstring).
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-    storage = open_storage(args.storage, args.heartbeat) if args.storage else None  # a bad URL creates nothing
-    out = plan.sweep_dir(args.out, "search", base, resume=True)
-    url = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
-    storage = storage or open_storage(url, args.heartbeat)
-    name = args.study or study_name(base, dims, seeds, args.score_rule)
+    storage = (
+        open_storage(settings.storage, settings.heartbeat) if settings.storage else None
+    )  # a bad URL creates nothing
+    out = plan.sweep_dir(settings.out, "search", base, resume=True)
+    url = settings.storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    storage = storage or open_storage(url, settings.heartbeat)
+    name = settings.study or study_name(base, dims, seeds, settings.score)
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=base.run.total_steps // 4)
-        if args.pruner == "median"
+        if settings.pruner == "median"
         else optuna.pruners.NopPruner()
     )
     study = optuna.create_study(
@@ -346,33 +355,33 @@ def run_search(args: argparse.Namespace, base: Config, seeds: list[int]) -> int:
         study_name=name,
         direction="maximize",
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=args.sampler_seed),
+        sampler=optuna.samplers.TPESampler(seed=settings.sampler_seed),
         pruner=pruner,
     )
-    check_study(study, args, dims, seeds)
+    check_study(study, settings, dims, seeds)
     existing = len(study.get_trials(deepcopy=False))
     print(
         f"cockpit tune --search: study {name} in {safe_url(url)}" + (f" ({existing} trials so far)" if existing else "")
     )
     print(
-        f"  {', '.join(d.describe() for d in dims)}; {args.trials} trials × seeds {seeds[0]}..{seeds[-1]}, "
-        f"{args.workers} runs at a time → {out}",
+        f"  {', '.join(d.describe() for d in dims)}; {settings.trials} trials × seeds {seeds[0]}..{seeds[-1]}, "
+        f"{settings.workers} runs at a time → {out}",
         flush=True,
     )
-    code = Search(study, storage, args, base, dims, seeds, out).run()
-    write_report(study, args, base, dims, seeds, out, safe_url(url))
+    code = Search(study, storage, settings, base, dims, seeds, out).run()
+    write_report(study, settings, base, dims, seeds, out, safe_url(url))
     if code == 130:
         print(f"interrupted: the unfinished trials are queued again; resume with the same command and --out {out}")
     return code
 
 
-def check_study(study, args: argparse.Namespace, dims: list[Dimension], seeds: list[int]) -> None:
+def check_study(study, settings: SearchSettings, dims: list[Dimension], seeds: list[int]) -> None:
     """A study remembers what it searches; joining it with another search or other seeds would mix
     scores that mean different things."""
-    setup = {"search": [d.describe() for d in dims], "seeds": seeds, "score": args.score_rule.describe()}
+    setup = {"search": [d.describe() for d in dims], "seeds": seeds, "score": settings.score.describe()}
     known = study.user_attrs.get("cockpit")
     if known is None:
-        study.set_user_attr("cockpit", {**setup, "preset": str(args.preset), "overrides": args.set})
+        study.set_user_attr("cockpit", {**setup, "preset": str(settings.preset), "overrides": list(settings.overrides)})
     elif {k: known.get(k) for k in setup} != setup:
         raise ConfigError(
             f"study {study.study_name}: was started with search {known.get('search')}, seeds "

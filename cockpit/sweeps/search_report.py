@@ -3,7 +3,6 @@ differences, summary.json / summary.csv of every trial, and the best setting as 
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections import Counter
 from pathlib import Path
@@ -11,13 +10,14 @@ from pathlib import Path
 from cockpit.engine.config import Config
 from cockpit.sweeps import report
 from cockpit.sweeps.ranking import rank, ranking_text
+from cockpit.sweeps.search_settings import SearchSettings
 from cockpit.sweeps.space import Dimension, short
 
 TOP = 10
 
 
 def write_report(
-    study, args: argparse.Namespace, base: Config, dims: list[Dimension], seeds: list[int], out: Path, storage: str
+    study, settings: SearchSettings, base: Config, dims: list[Dimension], seeds: list[int], out: Path, storage: str
 ) -> None:
     """`storage` is the study's URL as it may be shown (no password)."""
     import optuna
@@ -37,7 +37,7 @@ def write_report(
     ranked = rank([(f"trial {t.number}", t.user_attrs["seed_scores"]) for t in complete[:TOP]]) if complete else []
     if ranked:
         by_label = {f"trial {t.number}": t for t in complete}
-        print(ranking_text(ranked, "trial", seeds, args.score_rule))
+        print(ranking_text(ranked, "trial", seeds, settings.score))
         print()
         print(
             report.table(
@@ -60,13 +60,13 @@ def write_report(
         "kind": "search",
         "study": study.study_name,
         "storage": storage,
-        "preset": str(args.preset),
+        "preset": str(settings.preset),
         "name": base.name,
-        "overrides": args.set,
+        "overrides": list(settings.overrides),
         "search": [d.describe() for d in dims],
         "seeds": seeds,
-        "score": args.score_rule.describe(),
-        "trials_wanted": args.trials,
+        "score": settings.score.describe(),
+        "trials_wanted": settings.trials,
         "states": dict(states),
         "anecdotal": len(seeds) < 3,
         "ranking": [r.to_json() for r in ranked],

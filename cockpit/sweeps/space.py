@@ -8,6 +8,7 @@ sweep never launches runs that would die on their first line.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,7 @@ class Dimension:
         return f"{self.key} ∈ [{self.low:g}, {self.high:g}]{' log' if self.log else ''}"
 
 
-def parse_search(texts: list[str], base: Config) -> list[Dimension]:
+def parse_search(texts: Sequence[str], base: Config) -> list[Dimension]:
     """`--search dqn.learning_rate=log:1e-5:1e-2`, `--search dqn.batch_size=32,64,128`, `--search dqn.gamma=0.9:0.999`."""
     dims: list[Dimension] = []
     for text in texts:
