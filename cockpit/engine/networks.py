@@ -20,7 +20,7 @@ NATURE_HIDDEN = 512
 
 
 def mlp(obs_dim: int, n_actions: int, hidden_size: int, hidden_layers: int) -> nn.Sequential:
-    """The MLP of vector observations (the same layers, in the same order, as agent.q_network)."""
+    """The MLP of vector observations: hidden_layers ReLU layers of hidden_size units."""
     layers: list[nn.Module] = []
     width = obs_dim
     for _ in range(hidden_layers):
@@ -96,8 +96,7 @@ def build_q_network(
 def init_weights(net: nn.Module, generator: torch.Generator) -> None:
     """PyTorch's default initialisation of Linear and Conv2d layers (weights and biases uniform in
     ±1/sqrt(fan_in)), drawn from the given generator instead of the global one, so that building a
-    network elsewhere (a render, an evaluation) never shifts the trainer's stream. For an MLP it
-    draws exactly what agent.init_weights does."""
+    network elsewhere (a render, an evaluation) never shifts the trainer's stream."""
     with torch.no_grad():
         for layer in net.modules():
             if isinstance(layer, (nn.Linear, nn.Conv2d)):
