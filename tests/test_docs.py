@@ -116,3 +116,15 @@ def test_every_key_is_documented():
         f"{key} ({cls})" for cls, keys in bindings.items() for key in keys if not key_documented(key, text)
     )
     assert not missing, f"keys not named in README.md or docs/*.md: {', '.join(missing)}"
+
+
+def test_readme_stays_short_and_links_resolve():
+    readme = ROOT / "README.md"
+    assert len(readme.read_bytes()) < 12_000, "README.md is for a newcomer's five minutes: move reference to docs/"
+    broken = [
+        f"{page.relative_to(ROOT)}: {target}"
+        for page in [readme, *sorted((ROOT / "docs").glob("*.md"))]
+        for target in re.findall(r"\]\(([^)#\s]+)[^)]*\)", page.read_text(encoding="utf-8"))
+        if "://" not in target and not (page.parent / target).exists()
+    ]
+    assert not broken, f"links to nothing: {', '.join(broken)}"
