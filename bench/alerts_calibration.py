@@ -130,8 +130,8 @@ def raise_learning_rate(trainer) -> None:
     """Through the live-change path a user would take, so its checks see the value."""
     lr = trainer.dqn.learning_rate * 1000
     future = trainer.control.set("learning_rate", lr, source="fault")
-    if future.done() and not future.result()["ok"]:
-        raise RuntimeError(f"fault not injected: learning_rate = {lr:g} refused: {future.result()['error']}")
+    if future.done() and not future.result().ok:
+        raise RuntimeError(f"fault not injected: learning_rate = {lr:g} refused: {future.result().error}")
 
 
 def freeze_network(trainer) -> None:
@@ -340,9 +340,10 @@ def margins(r: Result) -> str:
 
 
 def fault_row(r: Result) -> list[str]:
+    assert r.job.fault is not None, "a fault row of a healthy run"
     fault = FAULTS[r.job.fault]
     length = r.job.config.run.total_steps
-    firsts = {}
+    firsts: dict[str, int] = {}
     for name, step in r.alerts:
         if name in fault.expected and step >= r.fault_step:
             firsts.setdefault(name, step)

@@ -33,13 +33,14 @@ def help_time() -> float:
     return time.perf_counter() - start
 
 
-def ui_times(size: str, out: Path, index: int) -> tuple[float, float]:
+def ui_times(size: str, out: Path, index: int) -> tuple[float | None, float | None]:
     width, height = size.split("x")
     socket = f"cockpit-startup-{time.time_ns()}"
     command = f"{COCKPIT} {ROOT / 'presets/cartpole.toml'} --run-dir {out / f'run{index}'}"
     start = time.perf_counter()
     tmux(socket, "new-session", "-d", "-x", width, "-y", height, command)
-    first_frame = first_chart = None
+    first_frame: float | None = None
+    first_chart: float | None = None
     try:
         while time.perf_counter() - start < 30 and first_chart is None:
             screen = tmux(socket, "capture-pane", "-p")
@@ -67,7 +68,7 @@ def main() -> int:
         f"cockpit --help: median {statistics.median(helps) * 1000:.0f} ms (max {max(helps) * 1000:.0f} ms; target < 1 s)"
     )
     for name, index, target in (("first frame", 0, "< 1 s"), ("first live chart", 1, "< 3 s")):
-        seen = [t[index] for t in times if t[index] is not None]
+        seen = [t for t in (shown[index] for shown in times) if t is not None]
         figures = (
             f"median {statistics.median(seen):.2f} s (max {max(seen):.2f} s; target {target})" if seen else "never"
         )

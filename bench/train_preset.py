@@ -70,7 +70,7 @@ def read_run(run_dir: Path) -> tuple[dict | None, list[dict]]:
     return summary, evals
 
 
-def default_thresholds(preset: Path, summaries: list[dict]) -> list[float]:
+def default_thresholds(preset: Path, summaries: list[dict | None]) -> list[float]:
     targets = {s["target_return"] for s in summaries if s and s.get("target_return") is not None}
     env_id = tomllib.loads(preset.read_text()).get("env", {}).get("id", "CartPole-v1")
     extra = {195.0, 475.0} if "CartPole" in env_id else set()

@@ -256,7 +256,7 @@ def run_ui(args: argparse.Namespace, run_dir: Path, out: Path) -> tuple[dict, fl
                 if ticks:
                     samples.append((time.monotonic(), ticks))
             time.sleep(POLL_S)
-        shares = cpu_shares(samples[0], samples[-1], pid) if len(samples) >= 4 else None
+        shares = cpu_shares(samples[0], samples[-1], pid) if pid is not None and len(samples) >= 4 else None
         time.sleep(POLL_S)  # one refresh of the final state, for screen.txt
         screen = tmux.screen()
         (run_dir / "screen.txt").write_text(screen)

@@ -72,6 +72,7 @@ def parse_args() -> argparse.Namespace:
 def viewer(run_dir: Path, timeout: float) -> int:
     """One viewer process: wait for the run to listen, attach as `cockpit attach` does, read to the end."""
     import cockpit.engine.history  # noqa: F401 (torch: imported before the run starts, not during it)
+    from cockpit.engine.contract import RunState
     from cockpit.remote.client import Connection
     from cockpit.ui.launch import history_store
 
@@ -93,15 +94,15 @@ def viewer(run_dir: Path, timeout: float) -> int:
         updates.append(update["version"])
         store.apply(update)
 
-    connection.subscribe(apply, store.status.get("step", 0)).result(30)
+    connection.subscribe(apply, store.status.step).result(30)
     ended.wait(timeout)
-    state = store.status.get("state")
+    state = store.status.state
     print(
         json.dumps(
-            {"updates": len(updates), "dropped": connection.dropped, "state": state, "step": store.status.get("step")}
+            {"updates": len(updates), "dropped": connection.dropped, "state": state.value, "step": store.status.step}
         )
     )
-    return 0 if state == "done" else 2
+    return 0 if state == RunState.FINISHED else 2
 
 
 def run(args: argparse.Namespace, run_dir: Path, viewers: int) -> tuple[dict, list[dict]]:
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace, run_dir: Path, viewers: int) -> tuple[dict, li
                 )
             )
     for proc, viewer_log in zip(procs, logs, strict=False):  # each has imported what `cockpit attach` imports (torch)
-        if proc.stdout.readline().strip() != "ready":
+        if proc.stdout is None or proc.stdout.readline().strip() != "ready":
             raise RunFailed(f"a viewer did not start (log {viewer_log}): {viewer_log.read_text()[-500:]}")
     log = run_dir.with_name(run_dir.name + ".log")
     cmd = [
