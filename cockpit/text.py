@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 
-from cockpit.engine.contract import Evaluation, RunState, RunStatus
+from cockpit.engine.contract import Evaluation, Reply, RunState, RunStatus
 
 FRONT_END_TRAINING = ("rendering", "stopping")
 """States a front end shows of its own (a render playing, a stop on its way) while the run trains."""
@@ -104,9 +104,10 @@ def event_parts(event: dict) -> tuple[str, str] | None:
     return None
 
 
-def reply_text(kind: str, reply: dict) -> str | None:
+def reply_text(kind: str, answer: Reply) -> str | None:
     """A command's answer (`kind` as in `Command`), as `ctl` prints it and the cockpit's toast shows it;
     None where there is nothing to say beyond the events pane."""
+    reply = answer.data
     step = f"step {reply.get('step', 0):,}"
     if kind == "evaluate":
         return f"eval at {step}: {reply['mean']:.2f} ± {reply['std']:.2f} over {len(reply['returns'])} episodes"

@@ -53,7 +53,7 @@ def recording(app: CockpitApp, send):
 async def answered(app: CockpitApp, pilot) -> dict:
     reply = await asyncio.wait_for(asyncio.wrap_future(app.replies[-1]), ANSWER_S)
     await pilot.pause()
-    return reply
+    return reply.to_dict()
 
 
 async def shown(app: CockpitApp, pilot, predicate) -> None:

@@ -67,7 +67,7 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
     """The warm-up's random steps do not build the agent (torch may still be loading); an agent built
     before the run (as a resume or a command during the warm-up does) gives the same run."""
     warm_up_only = run(tiny_config(run={"total_steps": 100, "eval_freq": 1000}))
-    assert warm_up_only._agent is None and warm_up_only.episode > 0
+    assert warm_up_only.agent_if_built is None and warm_up_only.episode > 0
     states = []
     store = MetricsStore()
     store.publish = lambda status=None, points=None: status and states.append(status.state)
@@ -294,8 +294,8 @@ def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
             replies["eps"] = trainer.control.set("epsilon_end", 0.2)
 
     live = run(config, hook=change)  # asked during step 250 and 400: applied at the next boundary
-    assert replies["second"].result()["ok"] is False and "pending" in replies["second"].result()["error"]
-    assert replies["lr"].result() == {
+    assert replies["second"].result().ok is False and "pending" in replies["second"].result().error
+    assert replies["lr"].result().to_dict() == {
         "ok": True,
         "step": 251,
         "key": "learning_rate",
@@ -329,9 +329,9 @@ def test_invalid_live_change_is_refused_and_changes_nothing():
         ("lr", 1e-3),
     ]:
         answer = trainer.control.set(key, value).result(timeout=1)
-        assert answer["ok"] is False and key in answer["error"]
+        assert answer.ok is False and key in answer.error
     assert trainer.control.pending_change is None
-    assert "did you mean learning_rate" in trainer.control.set("learning_rat", 1e-3).result()["error"]
+    assert "did you mean learning_rate" in trainer.control.set("learning_rat", 1e-3).result().error
 
 
 def test_epsilon_change_starts_a_new_segment_without_a_jump():

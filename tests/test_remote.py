@@ -17,8 +17,8 @@ import pytest
 from live_run import TRAINING, LiveRun, RawClient, cockpit, wait_for_file
 from tiny import tiny_config
 
-from cockpit.engine.control import Command, Control
 from cockpit.engine.contract import RunStatus
+from cockpit.engine.control import Command, Control
 from cockpit.engine.metrics import MetricsStore
 from cockpit.remote import server as server_module
 from cockpit.remote import viewer as viewer_module
@@ -88,12 +88,12 @@ def test_the_socket_is_private_short_and_pointed_to(watched):
 
 def test_each_command_acts_on_the_run_and_answers(live, client):
     def ask(command: Command) -> dict:
-        return client.submit(command).result(ANSWER_S)
+        return client.submit(command).result(ANSWER_S).to_dict()
 
-    assert client.request("status").result(ANSWER_S)["status"]["state"] in TRAINING
+    assert client.request("status").result(ANSWER_S).get("status")["state"] in TRAINING
     paused = ask(Command("pause"))
     assert paused["ok"] and paused["state"] == "paused"
-    status = client.request("status").result(ANSWER_S)["status"]
+    status = client.request("status").result(ANSWER_S).get("status")
     assert status["state"] == "paused" and status["step"] == paused["step"]
 
     changed = ask(Command("set", "learning_rate", 5e-4))
@@ -113,7 +113,7 @@ def test_each_command_acts_on_the_run_and_answers(live, client):
 
     checkpoint = client.submit(Command("checkpoint"))  # taken at the end of the episode: after resuming
     assert ask(Command("resume"))["state"] == "running"
-    written = checkpoint.result(ANSWER_S)
+    written = checkpoint.result(ANSWER_S).to_dict()
     assert written["ok"] and written["exact"] and Path(live.root, written["path"]).is_dir()
 
     mine = [(e["kind"], e.get("key")) for e in live.events() if e.get("source") == "ctl"]
@@ -129,10 +129,10 @@ def test_two_viewers_see_each_others_changes(live):
         viewers.append((RemoteControl(connection, store, source=name), store))
     (a, store_a), (b, store_b) = viewers
     try:
-        assert a.pause().result(ANSWER_S)["ok"]
+        assert a.pause().result(ANSWER_S).ok
         for store in (store_a, store_b):
             assert store.wait_for(lambda s: s.state == "paused", ANSWER_S)
-        assert b.resume().result(ANSWER_S)["ok"]
+        assert b.resume().result(ANSWER_S).ok
         for store in (store_a, store_b):
             assert store.wait_for(lambda s: s.state == "running", ANSWER_S)
             sources = [(e["kind"], e["source"]) for e in store.events if e["kind"] in ("pause", "resume")]

@@ -54,7 +54,7 @@ async def answered(app: CockpitApp, pilot, index: int = -1) -> dict:
     await pilot.pause()
     app.refresh_view()
     await pilot.pause()
-    return reply
+    return reply.to_dict()
 
 
 async def started(app: CockpitApp, pilot) -> None:
@@ -105,7 +105,7 @@ async def test_m_mutes_the_latest_alerts_kind_and_shows_it_again(tmp_path):
         await pilot.press("m")
         assert (await answered(app, pilot)) == {
             "ok": True,
-            "step": app.replies[-1].result()["step"],
+            "step": app.replies[-1].result().get("step"),
             "alert": "grad_spike",
             "muted": True,
         }

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from cockpit.engine.config import ALERT_KINDS, LIVE_KEYS, ConfigError, parse_override, validate_live_change
-from cockpit.engine.contract import RunState, RunStatus
+from cockpit.engine.contract import Reply, RunState, RunStatus
 from cockpit.engine.control import Command, CommandKind
 from cockpit.presets import run_dir_config
 from cockpit.text import progress_line, reply_text
@@ -101,7 +101,7 @@ def describe(action: str, reply: dict) -> str:
     if action == "status":
         status = RunStatus.from_dict(reply["status"])
         return f"{progress_line(status, status.elapsed_s or 0.0, None)} · {reply['viewers']} connected"
-    text = reply_text(str(ACTIONS[action]), reply) or ""
+    text = reply_text(str(ACTIONS[action]), Reply.from_dict(reply)) or ""
     if action == "eval":
         text += "\nreturns " + " ".join(f"{r:g}" for r in reply["returns"])
     return text

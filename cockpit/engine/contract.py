@@ -99,6 +99,28 @@ def _number(value: Any) -> float:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """A command's answer: done (`ok`) or refused (`error` says why), and what it gives back in `data`
+    (an evaluation, a checkpoint's path, a live change with its rollback command, the weights...)."""
+
+    ok: bool
+    error: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire's reply object (and `ctl --json`'s): {"ok": ..., ["error": ...,] ...data}."""
+        return {"ok": self.ok, **({} if self.error is None else {"error": self.error}), **self.data}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reply:
+        rest = {k: v for k, v in data.items() if k not in ("ok", "error")}
+        return cls(bool(data.get("ok")), data.get("error"), rest)
+
+
+@dataclass(frozen=True)
 class PendingChange:
     """A live change asked for and not yet applied (one at a time)."""
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from cockpit.engine.config import Config, validate_live_change
-from cockpit.engine.contract import PendingChange
+from cockpit.engine.contract import PendingChange, Reply
 
 
 class CommandKind(StrEnum):
@@ -65,9 +65,9 @@ class Command:
         return cls(**data)
 
 
-def reply(ok: bool, **fields: Any) -> dict:
-    """A command's answer: {"ok": bool, ...}; a refusal says why in "error". Plain data: the wire sends it as is."""
-    return {"ok": ok, **fields}
+def reply(ok: bool, error: str | None = None, **data: Any) -> Reply:
+    """A command's answer (see `Reply`); a refusal says why in `error`."""
+    return Reply(ok, error, data)
 
 
 class ControlSurface(Protocol):
@@ -92,7 +92,7 @@ class ControlSurface(Protocol):
 class Control:
     """Thread-safe queue of commands plus the one-change-at-a-time rule.
 
-    `submit` returns a Future resolved with a reply dict once the trainer has acted (or at once,
+    `submit` returns a Future resolved with a `Reply` once the trainer has acted (or at once,
     when the command is refused). A live change is checked against the config the trainer last
     published (`publish_config`), so that a bad value is refused when asked, not at the step boundary.
     """

@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from cockpit.engine.config import ALERT_KINDS, validate_live_change
-from cockpit.engine.contract import RunState
+from cockpit.engine.contract import Reply, RunState
 from cockpit.engine.control import Command, CommandKind, reply
 from cockpit.engine.envs import get_obs_stats
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 SCHEDULED_SOURCES = ("replay", "fork", "rollback")
 """Changes the trainer applies itself, not asked through the control surface (no pending slot)."""
-Handler = Callable[[Command, Future], "dict | None"]
+Handler = Callable[[Command, Future], "Reply | None"]
 
 
 class RunCommands:
@@ -77,7 +77,7 @@ class RunCommands:
         return [f for _, f in self.checkpoint_requests if f]
 
     # ------------------------------------------------------------ handlers
-    def _pause(self, command: Command, future: Future) -> dict:
+    def _pause(self, command: Command, future: Future) -> Reply:
         t = self.trainer
         if not self.paused:
             self.paused = True
@@ -85,7 +85,7 @@ class RunCommands:
             t.event("pause", source=command.source)
         return reply(True, step=t.step, state=t.state.value)
 
-    def _resume(self, command: Command, future: Future) -> dict:
+    def _resume(self, command: Command, future: Future) -> Reply:
         t = self.trainer
         if self.paused:
             self.paused = False
@@ -93,15 +93,15 @@ class RunCommands:
             t.event("resume", source=command.source)
         return reply(True, step=t.step, state=t.state.value)
 
-    def _evaluate(self, command: Command, future: Future) -> dict:
+    def _evaluate(self, command: Command, future: Future) -> Reply:
         return reply(True, **self.trainer.evaluate(scheduled=False).to_dict())
 
-    def _policy(self, command: Command, future: Future) -> dict:
+    def _policy(self, command: Command, future: Future) -> Reply:
         t = self.trainer
         weights = {k: v.detach().clone().cpu() for k, v in t.agent.q.state_dict().items()}
         return reply(True, step=t.step, q=weights, obs_stats=get_obs_stats(t.env))
 
-    def _checkpoint(self, command: Command, future: Future) -> dict | None:
+    def _checkpoint(self, command: Command, future: Future) -> Reply | None:
         t = self.trainer
         if t.run_dir is None:
             return reply(False, error="this run has no run directory to write checkpoints to")
@@ -109,7 +109,7 @@ class RunCommands:
         self.checkpoint_requests.append(("demand", future))
         return None  # answered when written, at the next episode boundary
 
-    def _mute(self, command: Command, future: Future) -> dict:
+    def _mute(self, command: Command, future: Future) -> Reply:
         t, key, muted = self.trainer, command.key, command.kind == CommandKind.MUTE
         if key not in ALERT_KINDS:
             return reply(False, error=f"{key!r}: not an alert kind (expected one of {', '.join(ALERT_KINDS)})")
@@ -118,7 +118,7 @@ class RunCommands:
         t.store.publish(t.status())
         return reply(True, step=t.step, alert=key, muted=muted)
 
-    def _stop(self, command: Command, future: Future) -> dict:
+    def _stop(self, command: Command, future: Future) -> Reply:
         t = self.trainer
         if self.stop_requested_at is None:
             self.stop_requested_at = time.monotonic()
@@ -129,7 +129,7 @@ class RunCommands:
             t.set_state(RunState.RUNNING)
         return reply(True, step=t.step, message="stopping at the end of this episode")
 
-    def apply_change(self, command: Command) -> dict:
+    def apply_change(self, command: Command) -> Reply:
         """A live change, asked for or scheduled (replay, fork, rollback): in force from this step."""
         t, key, value = self.trainer, str(command.key), command.value
         asked = command.source not in SCHEDULED_SOURCES

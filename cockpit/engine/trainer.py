@@ -32,6 +32,7 @@ from cockpit.engine.envs import inspect_env, make_env, q_bound, q_range, reward_
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
 from cockpit.engine.files import WriteFailed
 from cockpit.engine.health_checks import HealthChecks
+from cockpit.engine.lazy_agent import LazyAgent
 from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
 from cockpit.engine.progress import ENTROPY_WINDOW, RunProgress
 from cockpit.engine.recorder import STORE, TENSORBOARD, Recorder
@@ -83,9 +84,7 @@ class Trainer:
         self.eval_env = make_env(config.env)
         self.eval_seeds = seeding.eval_seeds(seed, config.run.eval_episodes)
         self.rng = np.random.Generator(np.random.PCG64(seeding.derive(seed, seeding.ACTIONS)))
-        self._agent: DQNAgent | None = None
-        self._agent_lock = threading.Lock()
-        self._flushing: tuple[int, bool] | None = None  # (the loop's thread, whether it flushed before)
+        self.networks = LazyAgent(config, self.info.obs_dim, self.info.n_actions)
         self.buffer = ReplayBuffer(self.dqn.buffer_size, self.info.obs_dim)
         self.sampler = ReplaySampler(self.buffer, seeding.derive(seed, seeding.REPLAY))
         self.epsilon = LinearSchedule(self.dqn.epsilon_start, self.dqn.epsilon_end, self.dqn.epsilon_decay)
@@ -133,35 +132,18 @@ class Trainer:
 
     @property
     def agent(self) -> DQNAgent:
-        """The networks and optimizer, built on first use (waiting for torch's import if it is still on
-        its way). The agent draws its initial weights from its own generator, so when it is built does
-        not change them; a run's warm-up steps are random and never touch it."""
-        if self._agent is None:
-            with self._agent_lock:
-                if self._agent is None:
-                    previous = self.state
-                    if previous != RunState.CREATED:
-                        self.loading()
-                    torch_side.load()
-                    import torch
-
-                    from cockpit.engine.agent import DQNAgent
-
-                    torch.set_num_threads(self.config.run.threads)
-                    seeding.seed_torch(self.config.run.seed)
-                    self._agent = DQNAgent(
-                        self.info.obs_dim,
-                        self.info.n_actions,
-                        self.dqn,
-                        self.config.run.device,
-                        self.config.run.seed,
-                        compute=self.config.run.compute,
-                    )
-                    if self._agent.compute_path != self.config.run.compute_path:
-                        self._note_compute_path(self._agent)
-                    if previous != RunState.CREATED:
-                        self.set_state(previous)
-        return self._agent
+        """The networks and optimizer (see `LazyAgent`): while they are built, the run says it is loading."""
+        agent = self.networks.built
+        if agent is None:
+            previous = self.state
+            if previous != RunState.CREATED:
+                self.loading()
+            agent, built_now = self.networks.build(self.dqn)
+            if built_now and agent.compute_path != self.config.run.compute_path:
+                self._note_compute_path(agent)
+            if previous != RunState.CREATED:
+                self.set_state(previous)
+        return agent
 
     def _note_compute_path(self, agent: DQNAgent) -> None:
         """The metadata, written before the agent existed, names the path the agent took instead; where
@@ -174,18 +156,12 @@ class Trainer:
     @property
     def agent_if_built(self) -> DQNAgent | None:
         """The agent, or None where it is not built yet (nothing then waits for torch)."""
-        return self._agent
+        return self.networks.built
 
     def _training_agent(self) -> DQNAgent:
-        """The agent, for the loop's own thread, which from the end of the warm-up flushes denormals
-        to zero (see `flush_denormals`): a per-thread setting, so it is made where the loop runs,
-        whichever thread built the agent (a resume builds it before `run`), and put back when the
-        run ends."""
+        """The agent, for the loop's own thread (which flushes denormals from then on)."""
         agent = self.agent
-        if self._flushing is None or self._flushing[0] != threading.get_ident():
-            from cockpit.engine.agent import flush_denormals
-
-            self._flushing = (threading.get_ident(), flush_denormals())
+        self.networks.enter_loop_thread()
         return agent
 
     # ----------------------------------------------------------------- views
@@ -208,7 +184,7 @@ class Trainer:
         """The dqn values in force from now (a live change, a resume): the optimizer's learning rate and
         what `Control` checks the next change against follow."""
         self.dqn = dqn
-        if self._agent is not None or dqn.learning_rate != self.config.dqn.learning_rate:
+        if self.networks.built is not None or dqn.learning_rate != self.config.dqn.learning_rate:
             self.agent.set_learning_rate(dqn.learning_rate)
         self.control.publish_config(self.current_config)
 
@@ -238,7 +214,7 @@ class Trainer:
         progress, commands = self.progress, self.commands
         try:
             self.open_log()
-            if self._agent is None:  # after the log's files: they would wait on the GIL at each write
+            if self.networks.built is None:  # after the log's files: they would wait on the GIL at each write
                 threading.Thread(
                     target=torch_side.preload, args=(self.log is not None,), name="cockpit-preload-torch", daemon=True
                 ).start()
@@ -265,7 +241,7 @@ class Trainer:
                     commands.apply_change(
                         Command(CommandKind.SET, change["key"], change["value"], change.get("source", "replay"))
                     )
-                if self._agent is None and progress.step >= self.dqn.warmup_steps:
+                if self.networks.built is None and progress.step >= self.dqn.warmup_steps:
                     # The network waits for torch's import (1-2 s in a new run): loading, not training,
                     # as neither peer counts its imports and set-up in its steps/s either.
                     banked += time.perf_counter() - chunk_start
@@ -515,7 +491,4 @@ class Trainer:
         """The envs, and the denormal mode of the thread that ran the loop where it did not flush before."""
         self.env.close()
         self.eval_env.close()
-        if self._flushing == (threading.get_ident(), False):
-            from cockpit.engine.agent import flush_denormals
-
-            flush_denormals(False)
+        self.networks.leave_loop_thread()

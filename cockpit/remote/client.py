@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cockpit.engine.contract import Evaluation, RunStatus
+from cockpit.engine.contract import Evaluation, Reply, RunStatus
 from cockpit.engine.control import Command, CommandKind
 from cockpit.engine.metrics import MetricsStore, Series
 from cockpit.remote.protocol import MAX_MESSAGE, LineReader, ProtocolError, decode, decode_frame, encode
@@ -204,8 +204,8 @@ class Connection:
 
 
 class RemoteControl:
-    """`Control`'s front-end API over a connection: every method returns a Future of a reply dict
-    (a lost connection answers {"ok": False, "error": ...}). `policy` asks the run to render."""
+    """`Control`'s front-end API over a connection: every method returns a Future of a `Reply` (a lost
+    connection answers one refused, with `lost` in its data). `policy` asks the run to render."""
 
     def __init__(self, connection: Connection, store: MetricsStore | None = None, source: str = "attach"):
         self.connection = connection
@@ -261,8 +261,8 @@ class RemoteControl:
 
         def on_started(f: Future) -> None:
             result = _reply_of(f)
-            if result["ok"]:
-                result = {**result, "frames": self.connection.frames(rid)}
+            if result.ok:
+                result = Reply(True, None, {**result.data, "frames": self.connection.frames(rid)})
             answer.set_result(result)
 
         started.add_done_callback(on_started)
@@ -272,11 +272,11 @@ class RemoteControl:
         self.connection.close()
 
 
-def _reply_of(future: Future) -> dict:
+def _reply_of(future: Future) -> Reply:
     error = future.exception()
     if error is not None:
-        return {"ok": False, "error": str(error), "lost": isinstance(error, ConnectionLost)}
-    return future.result()
+        return Reply(False, str(error), {"lost": isinstance(error, ConnectionLost)})
+    return Reply.from_dict(future.result())
 
 
 def _answered(future: Future) -> Future:

@@ -370,14 +370,17 @@ class ControlServer:
         try:
             future = self.control.submit(command)
         except TypeError as e:  # a value of a type no check expected: refused like a bad one
-            self._send(viewer, {"id": rid, "reply": reply(False, error=f"{command.key} = {command.value!r}: {e}")})
+            self._send(
+                viewer, {"id": rid, "reply": reply(False, error=f"{command.key} = {command.value!r}: {e}").to_dict()}
+            )
             return
-        future.add_done_callback(lambda f: self._send(viewer, {"id": rid, "reply": f.result()}))
+        future.add_done_callback(lambda f: self._send(viewer, {"id": rid, "reply": f.result().to_dict()}))
 
     def _on_status(self, viewer: Viewer, rid: int, body: Any) -> None:
         status = self.store.current().status.to_dict()  # "created" while the trainer has not begun
         self._send(
-            viewer, {"id": rid, "reply": reply(True, status=status, viewers=len(self._viewers), pid=os.getpid())}
+            viewer,
+            {"id": rid, "reply": reply(True, status=status, viewers=len(self._viewers), pid=os.getpid()).to_dict()},
         )
 
     def _on_subscribe(self, viewer: Viewer, rid: int, body: Any) -> None:
@@ -389,7 +392,9 @@ class ControlServer:
             raise ProtocolError("subscribe: already subscribed")
         self._poll()  # the others get what changed up to now, and the baseline is now
         self._send(viewer, {"update": backfill(self._baseline or self.store.current(), since_step, since_time)})
-        self._send(viewer, {"id": rid, "reply": reply(True, version=self._version)})  # after: the state is there
+        self._send(
+            viewer, {"id": rid, "reply": reply(True, version=self._version).to_dict()}
+        )  # after: the state is there
         if not any(v.subscribed for v in self._viewers):
             self._poll_due = time.monotonic() + POLL_S
         viewer.subscribed = True
@@ -399,7 +404,7 @@ class ControlServer:
         cancel = viewer.renders.get(body) if isinstance(body, int) else None
         if cancel is not None:
             cancel.set()
-        self._send(viewer, {"id": rid, "reply": reply(cancel is not None)})
+        self._send(viewer, {"id": rid, "reply": reply(cancel is not None).to_dict()})
 
     def _on_render(self, viewer: Viewer, rid: int, body: Any) -> None:
         source = self._source(body if isinstance(body, dict) else {}, "remote")
@@ -407,18 +412,23 @@ class ControlServer:
             busy, self._rendering = self._rendering, True
         if busy:
             self._send(
-                viewer, {"id": rid, "reply": reply(False, error="a render is running already (one at a time per run)")}
+                viewer,
+                {
+                    "id": rid,
+                    "reply": reply(False, error="a render is running already (one at a time per run)").to_dict(),
+                },
             )
             return
         cancel = threading.Event()
         viewer.renders[rid] = cancel
 
         def weights_taken(future) -> None:  # in the trainer thread: only start a thread
-            policy = future.result()
-            if not policy["ok"]:
+            answer = future.result()
+            if not answer.ok:
                 self._end_render(viewer, rid)
-                self._send(viewer, {"id": rid, "reply": policy})
+                self._send(viewer, {"id": rid, "reply": answer.to_dict()})
                 return
+            policy = dict(answer.data)
             threading.Thread(
                 target=self._render, args=(viewer, rid, policy, cancel), name="cockpit-render", daemon=True
             ).start()
@@ -456,7 +466,7 @@ class ControlServer:
                 self.config, policy, seeding.derive(self.config.run.seed, seeding.RENDER, self._renders)
             )
             last = next(episode)
-            self._send(viewer, {"id": rid, "reply": reply(True, step=policy["step"], render=rid)})
+            self._send(viewer, {"id": rid, "reply": reply(True, step=policy["step"], render=rid).to_dict()})
             started = True
             self._send(viewer, frame(last))
             for shown in episode:
@@ -471,7 +481,7 @@ class ControlServer:
             if episode is not None:
                 episode.close()
             self._end_render(viewer, rid)
-        self._send(viewer, {"render": rid, "end": end} if started else {"id": rid, "reply": end})
+        self._send(viewer, {"render": rid, "end": end.to_dict()} if started else {"id": rid, "reply": end.to_dict()})
 
     # ------------------------------------------------------------- updates
     def _poll(self) -> None:

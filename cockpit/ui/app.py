@@ -35,7 +35,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from cockpit import signals
 from cockpit.engine.config import ConfigError
-from cockpit.engine.contract import RunState
+from cockpit.engine.contract import Reply, RunState
 from cockpit.engine.control import Command, CommandKind, ControlSurface
 from cockpit.engine.metrics import MetricsStore, Snapshot
 from cockpit.remote.client import RemoteStore
@@ -70,7 +70,7 @@ TOAST_S = 6.0
 class TrainerReply(Message):
     """A command's reply, posted from the trainer thread (thread-safe, never blocks it)."""
 
-    def __init__(self, kind: str, reply: dict):
+    def __init__(self, kind: str, reply: Reply):
         super().__init__()
         self.kind = kind
         self.reply = reply
@@ -375,13 +375,13 @@ class CockpitApp(App):
     def on_trainer_reply(self, message: TrainerReply) -> None:
         """The answer to a key, in the events pane and as a toast that stays while the pane scrolls on."""
         reply = message.reply
-        if not reply.get("ok"):
-            self.events_pane.note(f"{message.kind} refused: {reply.get('error')}", style="yellow")
-            self.notify(f"{message.kind} refused: {reply.get('error')}", severity="warning", timeout=TOAST_S)
+        if not reply.ok:
+            self.events_pane.note(f"{message.kind} refused: {reply.error}", style="yellow")
+            self.notify(f"{message.kind} refused: {reply.error}", severity="warning", timeout=TOAST_S)
             if message.kind == "policy":
                 self.action_close_render()
         elif message.kind == "policy":
-            self._play(reply)
+            self._play(dict(reply.data))
         elif (text := reply_text(message.kind, reply)) is not None:
             self.notify(text, timeout=TOAST_S)
         self.refresh_view()
@@ -497,8 +497,8 @@ class CockpitApp(App):
 
         def submit(key, value):
             future = self.steering.set(key, value, source="ui")
-            if future.done() and not future.result()["ok"]:
-                return future.result()
+            if future.done() and not future.result().ok:
+                return future.result().to_dict()
             self._send(future, "set")
             self.events_pane.note(f"requested {key} = {value}: applied at the next step")
             return None
