@@ -216,8 +216,8 @@ def run_job(job: Job) -> Result:
         trainer.step_hook = fault.hook(fault_step)
     started = time.monotonic()
     summary = trainer.run()
-    alerts = [(e["name"], e["step"]) for e in store.events if e["kind"] == "alert"]
-    live = [e["step"] for e in store.events if e["kind"] == "hparam" and e.get("source") == "fault"]
+    alerts = [(e.get("name"), e.step) for e in store.events if e.kind == "alert"]
+    live = [e.step for e in store.events if e.kind == "hparam" and e.get("source") == "fault"]
     fault_step = live[0] if live else fault_step  # a live change takes effect at the next step boundary
     return Result(
         job,

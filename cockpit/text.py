@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 
-from cockpit.engine.contract import Evaluation, Reply, RunState, RunStatus
+from cockpit.engine.contract import Evaluation, Event, Reply, RunState, RunStatus
 
 FRONT_END_TRAINING = ("rendering", "stopping")
 """States a front end shows of its own (a render playing, a stop on its way) while the run trains."""
@@ -51,56 +51,59 @@ def number(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def event_parts(event: dict) -> tuple[str, str] | None:
+def event_parts(event: Event) -> tuple[str, str] | None:
     """(tag, detail) of an event worth showing to a person; None for bookkeeping ones."""
-    kind = event["kind"]
+    kind, fields = event.kind, event.fields
     if kind == "eval":
-        tag = "eval" if event.get("scheduled") else "eval*"
-        return tag, f"{event['mean']:.1f} ± {event['std']:.1f} ({len(event['returns'])} episodes)"
+        tag = "eval" if fields.get("scheduled") else "eval*"
+        return tag, f"{fields['mean']:.1f} ± {fields['std']:.1f} ({len(fields['returns'])} episodes)"
     if kind == "hparam":
         before = (
-            f" · return 10 eps before {number(event['return_before'])}"
-            if event.get("return_before") is not None
+            f" · return 10 eps before {number(fields['return_before'])}"
+            if fields.get("return_before") is not None
             else ""
         )
-        numbered = f"#{event['number']} " if event.get("number") else ""
-        rollback = f" · roll back: {event['rollback']}" if event.get("rollback") else ""
-        return "hparam", f"{numbered}{event['key']} {event['old']} → {event['new']}{before}{rollback}"
+        numbered = f"#{fields['number']} " if fields.get("number") else ""
+        rollback = f" · roll back: {fields['rollback']}" if fields.get("rollback") else ""
+        return "hparam", f"{numbered}{fields['key']} {fields['old']} → {fields['new']}{before}{rollback}"
     if kind == "hparam_effect":
         return "hparam", (
-            f"{event['key']} = {event['value']} (at {event['changed_at']:,}): return 10 eps "
-            f"before {number(event['return_before'])} · after {number(event['return_after'])}"
+            f"{fields['key']} = {fields['value']} (at {fields['changed_at']:,}): return 10 eps "
+            f"before {number(fields['return_before'])} · after {number(fields['return_after'])}"
         )
     if kind == "checkpoint_requested":
         return "ckpt", "requested: taken at the end of this episode"
     if kind == "checkpoint":
-        if event.get("at_end"):  # a run that reached its total steps: --resume --total-steps goes on
-            return "ckpt", f"end of run {short_path(event['path'])}"
-        exact = "" if event.get("exact", True) else " (inexact: taken mid-episode)"
-        return "ckpt", f"{event['checkpoint']} {short_path(event['path'])}{exact}"
+        if fields.get("at_end"):  # a run that reached its total steps: --resume --total-steps goes on
+            return "ckpt", f"end of run {short_path(fields['path'])}"
+        exact = "" if fields.get("exact", True) else " (inexact: taken mid-episode)"
+        return "ckpt", f"{fields['checkpoint']} {short_path(fields['path'])}{exact}"
     if kind == "alert":
-        return ("✗ alert" if event.get("fatal") else "⚠ alert"), event["message"]
+        return ("✗ alert" if fields.get("fatal") else "⚠ alert"), fields["message"]
     if kind == "alert_mute":
-        return "alert", f"{event['alert']} {'muted' if event['muted'] else 'shown again'} by {event.get('source', '?')}"
+        return (
+            "alert",
+            f"{fields['alert']} {'muted' if fields['muted'] else 'shown again'} by {fields.get('source', '?')}",
+        )
     if kind == "checkpoint_skipped":
-        return "ckpt", event["message"]
+        return "ckpt", fields["message"]
     if kind == "error":
-        return "✗ error", event["message"]
+        return "✗ error", fields["message"]
     if kind in ("pause", "resume"):
-        return kind, f"by {event.get('source', '?')}" + (f": {event['message']}" if event.get("message") else "")
+        return kind, f"by {fields.get('source', '?')}" + (f": {fields['message']}" if fields.get("message") else "")
     if kind == "stop":
-        return "stop", f"by {event.get('source', '?')}: " + (
-            "checkpoint now" if event.get("immediate") else "finishing the episode"
+        return "stop", f"by {fields.get('source', '?')}: " + (
+            "checkpoint now" if fields.get("immediate") else "finishing the episode"
         )
     if kind == "resumed":
-        return "resumed", f"from {event['checkpoint']} at step {event['from_step']:,}"
+        return "resumed", f"from {fields['checkpoint']} at step {fields['from_step']:,}"
     if kind == "end":
         return "end", (
-            f"{event['status']} at step {event['steps']:,} · final eval {number(event['final_eval_return'])}"
-            f" · best {number(event['best_eval_return'])}"
+            f"{fields['status']} at step {fields['steps']:,} · final eval {number(fields['final_eval_return'])}"
+            f" · best {number(fields['best_eval_return'])}"
         )
     if kind == "warning":
-        return "⚠ warning", event["message"]
+        return "⚠ warning", fields["message"]
     return None
 
 
@@ -126,9 +129,9 @@ def reply_text(kind: str, answer: Reply) -> str | None:
     return None
 
 
-def event_line(event: dict) -> str | None:
+def event_line(event: Event) -> str | None:
     parts = event_parts(event)
-    return None if parts is None else f"{event['step']:>9,}  {parts[0]:<7} {parts[1]}"
+    return None if parts is None else f"{event.step:>9,}  {parts[0]:<7} {parts[1]}"
 
 
 def progress_line(status: RunStatus, elapsed: float, width: int | None) -> str:

@@ -47,7 +47,7 @@ def test_the_alert_that_names_the_fault_fires(fault):
     trainer = Trainer(tiny_config(dqn=dqn, run=RUN, env={"max_episode_steps": 200}))
     trainer.step_hook = hook
     summary = trainer.run()
-    alerts = [(e["name"], e["step"]) for e in trainer.store.events if e["kind"] == "alert"]
+    alerts = [(e.get("name"), e.step) for e in trainer.store.events if e.kind == "alert"]
     start = FAULT_STEP if hook is not None and fault != "epsilon stuck at 0" else 0
     fired = [step for name, step in alerts if name in expected and step >= start]
     assert fired and fired[0] - start <= 2_100, alerts  # no_reward waits 2,000 steps by default

@@ -231,13 +231,13 @@ def test_nan_stops_a_headless_run_keeping_the_last_good_checkpoint(tmp_path):
     summary = trainer.run()
     assert summary["status"] == "failed" and "non-finite" in summary["error"]
     assert "last good checkpoint" in summary["error"]
-    alerts = [e for e in trainer.store.events if e["kind"] == "alert" and e["name"] == "non_finite"]
+    alerts = [e for e in trainer.store.events if e.kind == "alert" and e.get("name") == "non_finite"]
     assert len(alerts) == 1, "one alert per episode of trouble, however it was found"
     alert = alerts[0]
-    assert alert["fatal"]
+    assert alert.get("fatal")
     good = checkpoints.find(tmp_path / "run")
     tensors, meta = checkpoints.load(good)
-    assert meta["step"] < alert["step"]
+    assert meta["step"] < alert.step
     assert all(np.isfinite(t.numpy()).all() for t in tensors["q"].values())
     records = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert records and json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "failed"
@@ -254,10 +254,10 @@ def test_nan_pauses_a_watched_run_with_the_diagnosis(tmp_path):
 
     trainer.commands.diverge = diverge_then_stop
     summary = trainer.run()
-    pause = next(e for e in trainer.store.events if e["kind"] == "pause")
-    assert pause["source"] == "alert" and "non-finite" in pause["message"]
+    pause = next(e for e in trainer.store.events if e.kind == "pause")
+    assert pause.get("source") == "alert" and "non-finite" in pause.get("message")
     assert summary["status"] == "stopped"
-    assert any(e["kind"] == "checkpoint_skipped" for e in trainer.store.events)
+    assert any(e.kind == "checkpoint_skipped" for e in trainer.store.events)
 
 
 @pytest.mark.parametrize("value", ["pause", "stop"])

@@ -15,6 +15,7 @@ from tiny import tiny_config
 from cockpit.engine import fast_update
 from cockpit.engine.agent import DQNAgent
 from cockpit.engine.config import DQNConfig
+from cockpit.engine.contract import Event
 from cockpit.engine.trainer import Trainer
 from cockpit.text import event_line
 
@@ -108,7 +109,8 @@ def test_a_run_falls_back_trains_and_says_so_once(tmp_path, missing_relu_backwar
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     warnings = [e for e in events if e["kind"] == "warning"]
     assert len(warnings) == 1 and "torch.ops.aten.no_such_op.default is missing" in warnings[0]["message"]
-    assert event_line(warnings[0]).count("\n") == 0 and warnings[0]["message"] in event_line(warnings[0])
+    line = event_line(Event.from_dict(warnings[0]))
+    assert line is not None and line.count("\n") == 0 and warnings[0]["message"] in line
     meta = json.loads((run_dir / "metadata.json").read_text())
     assert meta["compute_path"] == "autograd/cpu/fused-adam"
     assert meta["compute_fallback"] == warnings[0]["message"]

@@ -182,7 +182,7 @@ def test_evaluations_and_pauses_do_not_perturb_training():
     meddled = run(config, hook=meddle)
     on_demand = [e for e in meddled.store.evaluations if not e.scheduled]
     assert len(on_demand) == 6
-    assert [e["kind"] for e in meddled.store.events].count("pause") == 2
+    assert [e.kind for e in meddled.store.events].count("pause") == 2
     assert_same_state(plain, meddled, scheduled_evals_only=True)
 
 
@@ -305,8 +305,8 @@ def test_live_change_is_applied_recorded_and_replayed_bit_for_bit():
         {"step": 401, "key": "epsilon_end", "value": 0.2, "number": 2, "checkpoint": None},
     ]
     assert live.agent.optimizer.param_groups[0]["lr"] == 2e-3
-    events = [e for e in live.store.events if e["kind"] == "hparam"]
-    assert [(e["step"], e["key"], e["old"], e["new"]) for e in events] == [
+    events = [e for e in live.store.events if e.kind == "hparam"]
+    assert [(e.step, e.get("key"), e.get("old"), e.get("new")) for e in events] == [
         (251, "learning_rate", 1e-3, 2e-3),
         (401, "epsilon_end", 0.01, 0.2),
     ]

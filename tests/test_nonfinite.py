@@ -28,7 +28,7 @@ def poison_rewards(trainer, action, result):
 
 def diagnosed(store) -> bool:
     return store.status.state == "paused" and any(
-        e["kind"] == "alert" and e.get("name") == "non_finite" for e in store.events
+        e.kind == "alert" and e.get("name") == "non_finite" for e in store.events
     )
 
 

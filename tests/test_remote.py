@@ -135,7 +135,7 @@ def test_two_viewers_see_each_others_changes(live):
         assert b.resume().result(ANSWER_S).ok
         for store in (store_a, store_b):
             assert store.wait_for(lambda s: s.state == "running", ANSWER_S)
-            sources = [(e["kind"], e["source"]) for e in store.events if e["kind"] in ("pause", "resume")]
+            sources = [(e.kind, e.get("source")) for e in store.events if e.kind in ("pause", "resume")]
             assert sources[-2:] == [("pause", "viewer-a"), ("resume", "viewer-b")]
             assert store.series["rollout/epsilon"].steps  # the charts fill too
     finally:

@@ -13,6 +13,7 @@ from tiny import tiny_config
 from cockpit import cli
 from cockpit.engine import checkpoints
 from cockpit.engine.config import build_config
+from cockpit.engine.contract import Event
 from cockpit.engine.trainer import Trainer
 from cockpit.text import event_line
 
@@ -68,7 +69,7 @@ def test_the_checkpoint_before_a_live_change_outlives_retention(changed_run):
     assert (first["number"], second["number"]) == (1, 2)
     assert first["checkpoint"] is None, "no checkpoint precedes step 50"
     assert second["rollback"] == f"cockpit --fork {changed_run} --before-change 2"
-    line = event_line(second)
+    line = event_line(Event.from_dict(second))
     assert "#2 gamma 0.99 → 0.9" in line and line.endswith(f"roll back: cockpit --fork {changed_run} --before-change 2")
     pinned = checkpoints.checkpoints_dir(changed_run) / second["checkpoint"]
     meta = json.loads((pinned / "meta.json").read_text())

@@ -15,7 +15,7 @@ import pytest
 from tiny import tiny_config
 from waiting import until
 
-from cockpit.engine.contract import RunState, RunStatus
+from cockpit.engine.contract import Event, RunState, RunStatus
 from cockpit.engine.control import Control
 from cockpit.engine.history import load_history
 from cockpit.engine.metrics import MetricsStore
@@ -101,7 +101,7 @@ async def test_m_mutes_the_latest_alerts_kind_and_shows_it_again(tmp_path):
         await started(app, pilot)
         await pilot.press("space")  # paused: no alert of the run's own comes after this one
         assert (await answered(app, pilot))["state"] == "paused"
-        app.store.add_event({"kind": "alert", "step": 1, "name": "grad_spike", "message": "spike", "fatal": False})
+        app.store.add_event(Event("alert", 1, None, {"name": "grad_spike", "message": "spike", "fatal": False}))
         await pilot.press("m")
         assert (await answered(app, pilot)) == {
             "ok": True,

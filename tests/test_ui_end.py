@@ -23,5 +23,5 @@ async def test_every_chart_shows_the_end_of_a_finished_run(tmp_path):
         charts = [c for c in app.query(MetricChart) if c.display]
         assert len(charts) == 6
         await until(pilot, lambda: all(latest_step(c) >= 2_900 for c in charts), timeout=10)
-    end = [e for e in app.store.events if e["kind"] == "checkpoint"][-1]
-    assert end["at_end"] and "end of run" in event_line(end) and "inexact" not in event_line(end)
+    end = [e for e in app.store.events if e.kind == "checkpoint"][-1]
+    assert end.get("at_end") and "end of run" in event_line(end) and "inexact" not in event_line(end)

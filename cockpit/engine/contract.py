@@ -99,6 +99,34 @@ def _number(value: Any) -> float:
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something that happened in the run at `step`: an evaluation, a live change and its effect, a
+    checkpoint, an alert, a pause, the end... `fields` are the kind's own (events.jsonl's keys)."""
+
+    kind: str
+    step: int
+    time: float | None = None  # wall clock (seconds since the epoch)
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As events.jsonl and the wire hold it: {"kind", "step", "time", ...fields}."""
+        return {
+            "kind": self.kind,
+            "step": self.step,
+            **({} if self.time is None else {"time": self.time}),
+            **self.fields,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        fields = {k: v for k, v in data.items() if k not in ("kind", "step", "time")}
+        return cls(str(data["kind"]), int(data["step"]), data.get("time"), fields)
+
+
+@dataclass(frozen=True)
 class Reply:
     """A command's answer: done (`ok`) or refused (`error` says why), and what it gives back in `data`
     (an evaluation, a checkpoint's path, a live change with its rollback command, the weights...)."""

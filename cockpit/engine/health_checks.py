@@ -70,7 +70,7 @@ class HealthChecks:
         """Whether the output layer moved since the last check (a few microseconds: its sum)."""
         if output_layer is None:
             return None
-        fingerprint = sum(float(p.sum()) for p in output_layer)
+        fingerprint = sum(float(p.detach().sum()) for p in output_layer)
         changed = fingerprint != self._fingerprint
         self._fingerprint = fingerprint
         return changed

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cockpit.engine.checkpoints import FULL_NAMED
 from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, is_number
-from cockpit.engine.contract import Evaluation, RunState, RunStatus
+from cockpit.engine.contract import Evaluation, Event, RunState, RunStatus
 from cockpit.engine.metrics import UPDATE_METRICS, MetricsStore
 
 STATES = tuple(state.value for state in RunState if state.ended)
@@ -108,7 +108,7 @@ def check_event(event: dict, where: str) -> None:
     from cockpit.text import event_parts
 
     try:
-        event_parts(event)
+        event_parts(Event.from_dict(event))
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise ConfigError(f"{where}: {event['kind']} event that cannot be shown ({type(e).__name__}: {e})") from None
     if event["kind"] == "hparam" and event.get("key") not in LIVE_KEYS:
@@ -312,7 +312,7 @@ def load_history(run_dir: Path, store: MetricsStore | None = None) -> MetricsSto
                 low, high = record["q_range"]
                 status = status.replace(q_range=(low, high))
     for event in read_events(run_dir / "events.jsonl"):
-        store.add_event(event)
+        store.add_event(Event.from_dict(event))
         if event["kind"] == "hparam":
             hyperparameters[event["key"]] = event["new"]
             status = status.replace(last_changed=event["key"])

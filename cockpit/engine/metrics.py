@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from cockpit.engine.contract import Evaluation, RunStatus
+from cockpit.engine.contract import Evaluation, Event, RunStatus
 
 UPDATE_METRICS = ("loss", "q_mean", "q_max", "grad_norm")
 """What each update reports, in order: TD loss, max-over-actions Q averaged and maxed over the batch,
@@ -86,7 +86,7 @@ class Snapshot:
     status: RunStatus
     series: dict[str, Series]
     evaluations: list[Evaluation]
-    events: list[dict]  # the most recent `max_events`
+    events: list[Event]  # the most recent `max_events`
     event_count: int  # events ever added: a reader's count of seen events stays valid when old ones drop
 
 
@@ -98,7 +98,7 @@ class MetricsStore:
     status: RunStatus = field(default_factory=RunStatus)
     series: dict[str, Series] = field(default_factory=lambda: {k: Series() for k in SERIES})
     evaluations: list[Evaluation] = field(default_factory=list)
-    events: deque = field(default_factory=deque)
+    events: deque[Event] = field(default_factory=deque)
     event_count: int = 0
 
     def publish(self, status: RunStatus | None = None, points: dict[str, tuple] | None = None) -> None:
@@ -121,7 +121,7 @@ class MetricsStore:
             self.evaluations.append(evaluation)
             self.version += 1
 
-    def add_event(self, event: dict) -> None:
+    def add_event(self, event: Event) -> None:
         with self._lock:
             self.events.append(event)
             self.event_count += 1

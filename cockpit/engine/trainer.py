@@ -26,7 +26,7 @@ from cockpit.engine import seeding, torch_side
 from cockpit.engine.alerts import HealthMonitor
 from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import LIVE_KEYS, Config, DQNConfig
-from cockpit.engine.contract import Evaluation, RunState, RunStatus
+from cockpit.engine.contract import Evaluation, Event, RunState, RunStatus
 from cockpit.engine.control import Command, CommandKind, Control
 from cockpit.engine.envs import inspect_env, make_env, q_bound, q_range, reward_range
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
@@ -433,14 +433,14 @@ class Trainer:
         self.state = state
         self.store.publish(self.status())
 
-    def event(self, kind: str, best_effort: bool = False, **fields: Any) -> dict:
+    def event(self, kind: str, best_effort: bool = False, **fields: Any) -> Event:
         """Into the store and the run log. `best_effort` (a run ending anyway): a log the disk no longer
         takes is left as it is, and the run's error says so; otherwise that ends the run."""
-        event = {"kind": kind, "step": self.progress.step, "time": time.time(), **fields}
+        event = Event(kind, self.progress.step, time.time(), fields)
         self.store.add_event(event)
         if self.log and not self._log_unwritable:
             try:
-                self.log.event(event)
+                self.log.event(event.to_dict())
             except WriteFailed as e:
                 self._log_unwritable = True
                 if not best_effort:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cockpit.engine.contract import Evaluation, Reply, RunStatus
+from cockpit.engine.contract import Evaluation, Event, Reply, RunStatus
 from cockpit.engine.control import Command, CommandKind
 from cockpit.engine.metrics import MetricsStore, Series
 from cockpit.remote.protocol import MAX_MESSAGE, LineReader, ProtocolError, decode, decode_frame, encode
@@ -306,7 +306,7 @@ class RemoteStore(MetricsStore):
                     series.add(step, _number(mean), _number(low), _number(high), weight)
             self.evaluations.extend(Evaluation.from_dict(e) for e in update.get("evaluations", []))
             for event in update.get("events", []):
-                self.events.append(event)
+                self.events.append(Event.from_dict(event))
                 self.event_count += 1
                 if len(self.events) > self.max_events:
                     self.events.popleft()
@@ -319,14 +319,8 @@ class RemoteStore(MetricsStore):
         self.lost_reason = reason
         if not self.status.state.ended:
             self.connection_state = "disconnected"
-            self.add_event(
-                {
-                    "kind": "error",
-                    "step": self.status.step,
-                    "time": time.time(),
-                    "message": f"lost the connection to the run: {reason}",
-                }
-            )
+            message = f"lost the connection to the run: {reason}"
+            self.add_event(Event("error", self.status.step, time.time(), {"message": message}))
         with self._changed:
             self._changed.notify_all()
 

@@ -43,7 +43,7 @@ def delta(snap: Snapshot, marks: Marks) -> dict:
         "status": snap.status.to_dict(),
         "series": series,
         "evaluations": [e.to_dict() for e in snap.evaluations[marks.evaluations :]],
-        "events": events,
+        "events": [e.to_dict() for e in events],
     }
     marks.steps = {k: s.steps[-1] for k, s in snap.series.items() if s.steps}
     marks.evaluations, marks.events = len(snap.evaluations), snap.event_count
@@ -55,13 +55,13 @@ def backfill(snap: Snapshot, since_step: float, since_time: float | None) -> dic
     `since_time` (or `since_step` without one)."""
     series = {k: pts for k, s in snap.series.items() if (pts := points_after(s, since_step, BACKFILL_POINTS))}
     if since_time is None:
-        events = [e for e in snap.events if e.get("step", 0) > since_step]
+        events = [e for e in snap.events if e.step > since_step]
     else:
-        events = [e for e in snap.events if e.get("time", 0) > since_time]
+        events = [e for e in snap.events if (e.time or 0) > since_time]
     return {
         "version": snap.version,
         "status": snap.status.to_dict(),
         "series": series,
         "evaluations": [e.to_dict() for e in snap.evaluations if e.step > since_step],
-        "events": events,
+        "events": [e.to_dict() for e in events],
     }

@@ -35,7 +35,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from cockpit import signals
 from cockpit.engine.config import ConfigError
-from cockpit.engine.contract import Reply, RunState
+from cockpit.engine.contract import Event, Reply, RunState
 from cockpit.engine.control import Command, CommandKind, ControlSurface
 from cockpit.engine.metrics import MetricsStore, Snapshot
 from cockpit.remote.client import RemoteStore
@@ -295,13 +295,8 @@ class CockpitApp(App):
                     self.exit(return_code=2)
                     return
                 self.store.update_status(state=RunState.FAILED, error=str(error))
-                self.store.add_event(
-                    {
-                        "kind": "error",
-                        "step": self.store.status.step,
-                        "message": f"{type(error).__name__}: {error}",
-                    }
-                )
+                message = f"{type(error).__name__}: {error}"
+                self.store.add_event(Event("error", self.store.status.step, time.time(), {"message": message}))
                 self._finished()
 
     def _finished(self) -> None:
@@ -558,11 +553,11 @@ class CockpitApp(App):
         if not self._live():
             return
         if kind is None:
-            alerts = [e for e in self.store.current().events if e["kind"] == "alert" and not e.get("fatal")]
+            alerts = [e for e in self.store.current().events if e.kind == "alert" and not e.get("fatal")]
             if not alerts:
                 self.notify("no alert to mute yet", severity="warning")
                 return
-            kind = alerts[-1]["name"]
+            kind = alerts[-1].get("name")
         muted = kind in self.store.status.muted_alerts
         self._send(self.steering.mute(kind, muted=not muted, source="ui"), "unmute" if muted else "mute")
 

@@ -74,7 +74,7 @@ def create_attach_app(run_dir: Path, refresh_s: float = REFRESH_S) -> CockpitApp
             reason = f"cannot connect to the run ({e})"
         else:
             connection.on_close = store.lost
-            last_time = store.events[-1].get("time") if store.events else None
+            last_time = store.events[-1].time if store.events else None
             try:
                 connection.subscribe(store.apply, store.status.step, last_time).result(CONNECT_TIMEOUT_S)
             except (ConnectionLost, ProtocolError, TimeoutError) as e:

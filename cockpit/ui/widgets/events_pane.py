@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import RichLog
 
+from cockpit.engine.contract import Event
 from cockpit.text import event_parts
 
 TAG_STYLES = {
@@ -32,16 +33,16 @@ class EventsPane(RichLog):
         self.border_title = "Events"
         self.seen = 0
 
-    def add_events(self, events: list[dict]) -> None:
+    def add_events(self, events: list[Event]) -> None:
         for event in events:
             self.add_line(event)
 
-    def add_line(self, event: dict) -> None:
+    def add_line(self, event: Event) -> None:
         parts = event_parts(event)
         if parts is None:
             return
         tag, detail = parts
-        line = Text(f"{event['step']:>9,}  ")
+        line = Text(f"{event.step:>9,}  ")
         line.append(f"{tag:<7}", style=TAG_STYLES.get(tag, "bold"))
         line.append(f" {detail}")
         self.write(line)

@@ -80,7 +80,7 @@ class MetricChart(PlotextPlot):
 
     def signature(self, snap: Snapshot) -> tuple:
         lengths = tuple((len(snap.series[k].steps), snap.series[k].steps[-1:]) for k, _, _ in self.spec.series)
-        marks = sum(1 for e in snap.events if e["kind"] in ("hparam", "checkpoint", "eval"))
+        marks = sum(1 for e in snap.events if e.kind in ("hparam", "checkpoint", "eval"))
         bound = (snap.status.q_range, snap.status.q_bound) if self.spec.bound else None
         return lengths, marks, bound
 
@@ -180,12 +180,12 @@ class MetricChart(PlotextPlot):
 
     def _markers(self, snap: Snapshot, floor: float) -> None:
         plt: Any = self.plt  # plotext's figure: its stubs take lists where it takes arrays too
-        evals = [e["step"] for e in snap.events if e["kind"] == "eval"]
-        ckpts = [e["step"] for e in snap.events if e["kind"] == "checkpoint"]
+        evals = [e.step for e in snap.events if e.kind == "eval"]
+        ckpts = [e.step for e in snap.events if e.kind == "checkpoint"]
         if evals:
             plt.scatter(evals, [floor] * len(evals), marker="▲", color="cyan")
         if ckpts:
             plt.scatter(ckpts, [floor] * len(ckpts), marker="◆", color="magenta")
         for e in snap.events:
-            if e["kind"] == "hparam":
-                plt.vline(e["step"], "yellow")
+            if e.kind == "hparam":
+                plt.vline(e.step, "yellow")
