@@ -14,12 +14,12 @@ import subprocess
 import sys
 import termios
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from live_run import LONG, LiveRun, RawClient, wait_for_file
 from tiny import tiny_config, write_tiny_preset
+from waiting import poll_until
 
 from cockpit.ui.launch import create_app
 
@@ -59,10 +59,8 @@ class Terminal:
             self.output += data
 
     def wait_for(self, text: bytes) -> None:
-        deadline = time.monotonic() + EXIT_S
-        while text not in self.output:
-            assert self.proc.poll() is None and time.monotonic() < deadline, f"{text!r} never shown"
-            time.sleep(0.05)
+        poll_until(lambda: text in self.output or self.proc.poll() is not None, f"{text!r} never shown", EXIT_S)
+        assert text in self.output, f"{text!r} never shown: the app exited with {self.proc.returncode}"
 
     def hang_up(self) -> None:
         """What a dropped SSH connection does to the terminal: its other end closes."""
@@ -148,10 +146,7 @@ def viewers(client: RawClient) -> int:
 
 
 def wait_for_viewers(client: RawClient, count: int) -> None:
-    deadline = time.monotonic() + EXIT_S
-    while viewers(client) != count:
-        assert time.monotonic() < deadline, f"never {count} viewers"
-        time.sleep(0.05)
+    poll_until(lambda: viewers(client) == count, f"never {count} viewers", EXIT_S)
 
 
 def test_attach_detaches_on_sigterm_and_headless_stops_on_sighup(tmp_path):

@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from live_run import wait_for_file
 from tiny import tiny_config
+from waiting import poll_until
 
 from cockpit.commands import ctl
 from cockpit.commands.ls import describe_run
@@ -49,13 +50,6 @@ def viewer_processes(run_dir: Path) -> set[int]:
     return found
 
 
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 async def first_frame(ws: aiohttp.ClientWebSocketResponse) -> None:
     while True:
         message = await asyncio.wait_for(ws.receive(), WAIT_S)
@@ -85,11 +79,11 @@ async def test_the_web_server_ends_the_viewer_of_a_page_that_is_gone_and_all_of_
             await gone.close()  # the browser closed as the page loaded: the viewer's output has nowhere to go
             kept = await session.ws_connect(page)
             await first_frame(kept)
-            wait_until(lambda: len(viewer_processes(run_dir)) == 1, "the gone page's viewer was not ended")
+            poll_until(lambda: len(viewer_processes(run_dir)) == 1, "the gone page's viewer was not ended", WAIT_S)
             viewers = viewer_processes(run_dir)
             server.send_signal(signal.SIGTERM)
             assert server.wait(WAIT_S) == 0
-            wait_until(lambda: not viewer_processes(run_dir) & viewers, "a viewer survived the server")
+            poll_until(lambda: not viewer_processes(run_dir) & viewers, "a viewer survived the server", WAIT_S)
     finally:
         if server.poll() is None:
             server.kill()
