@@ -9,7 +9,7 @@ that it agrees with this one; where it does not, the agent says why (`fallback`)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -89,6 +89,18 @@ def td_loss(
     return loss, q_values
 
 
+class Optimizer(Protocol):
+    """What the agent asks of its optimizer: torch's Adam, or the fast backend's FunctionalAdam."""
+
+    param_groups: list[dict[str, Any]]
+
+    def step(self) -> object: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+
 class DQNAgent:
     act: Callable[[np.ndarray], int]
     """Greedy action for one observation: `reference_act`, or the fast backend's."""
@@ -120,7 +132,7 @@ class DQNAgent:
                 self.fast = started
             else:
                 self.fallback = started
-        self.optimizer: Any
+        self.optimizer: Optimizer
         if self.fast is not None:
             self.optimizer = self.fast.optimizer
             self.act = self.fast.greedy_action
@@ -147,7 +159,7 @@ class DQNAgent:
             batch = batch.to(self.device)
         loss, q_values = td_loss(self.q, self.target, batch, obs_dim, cfg)
 
-        self.optimizer.zero_grad(set_to_none=True)
+        self.q.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.max_grad_norm > 0:
             grad_norm = nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 import math
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import gymnasium as gym
 import numpy as np
@@ -125,8 +127,8 @@ def check_spaces(env: gym.Env, cfg: EnvConfig) -> None:
     check_observation_space(env.observation_space, cfg)
 
 
-def _one_hot(space: spaces.Discrete):
-    eye = np.eye(space.n, dtype=np.float32)
+def _one_hot(space: spaces.Discrete) -> Callable[[Any], np.ndarray]:
+    eye = np.eye(int(space.n), dtype=np.float32)
     return lambda obs: eye[int(obs) - space.start]
 
 
@@ -165,7 +167,7 @@ def inspect_env(cfg: EnvConfig) -> EnvInfo:
         shape = tuple(int(n) for n in env.observation_space.shape or ())
         return EnvInfo(
             obs_dim=int(np.prod(shape)),
-            n_actions=int(env.action_space.n),
+            n_actions=int(cast(spaces.Discrete, env.action_space).n),  # check_spaces made sure
             time_limit=int(time_limit),
             target_return=target,
             obs_shape=shape,
@@ -176,7 +178,10 @@ def inspect_env(cfg: EnvConfig) -> EnvInfo:
         env.close()
 
 
-def find_wrapper(env: gym.Env, cls: type) -> gym.Wrapper | None:
+W = TypeVar("W", bound=gym.Wrapper)
+
+
+def find_wrapper(env: gym.Env, cls: type[W]) -> W | None:
     while isinstance(env, gym.Wrapper):
         if isinstance(env, cls):
             return env
@@ -213,7 +218,9 @@ def set_obs_stats(env: gym.Env, stats: tuple | None, frozen: bool) -> None:
 
 def raw_return_so_far(env: gym.Env) -> float:
     """The raw (unclipped) return of the episode in progress, from RecordEpisodeStatistics."""
-    return float(find_wrapper(env, RecordEpisodeStatistics).episode_returns)
+    stats = find_wrapper(env, RecordEpisodeStatistics)
+    assert stats is not None, "make_env wraps every env in RecordEpisodeStatistics"
+    return float(stats.episode_returns)
 
 
 def measure_reward_abs_max(cfg: EnvConfig, seed: int, episodes: int = 5, max_steps: int = 5_000) -> float:

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import cast
 
 import gymnasium as gym
 import numpy as np
@@ -52,12 +53,19 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def user_level(env: gym.Env) -> gym.Env:
+    """The env below the engine's wrappers: make_env wraps the user's env in RecordEpisodeStatistics first."""
+    stats = find_wrapper(env, RecordEpisodeStatistics)
+    assert stats is not None, "make_env wraps every env in RecordEpisodeStatistics"
+    return stats.env
+
+
 @contextmanager
 def user_env(config: Config) -> Iterator[gym.Env]:
     """The env as `gym.make` builds it (time limit and Gymnasium's checkers), without the engine's wrappers."""
     env = make_env(config.env)
     try:
-        yield find_wrapper(env, RecordEpisodeStatistics).env
+        yield user_level(env)
     finally:
         env.close()
 
@@ -210,7 +218,7 @@ def behaviour_probe(config: Config) -> Behaviour:
     seed = config.run.seed
     rng = np.random.default_rng(seeding.derive(seed, BEHAVIOUR))
     with quiet(), user_env(config) as env:
-        n = int(env.action_space.n)
+        n = int(cast(spaces.Discrete, env.action_space).n)  # make_env checked it
         actions = [int(a) for a in rng.integers(n, size=REPLAY_STEPS)]
         reset_seed = seeding.derive(seed, BEHAVIOUR, 1)
         (first, _), (second, _) = _trajectory(env, reset_seed, actions), _trajectory(env, reset_seed, actions)
@@ -271,6 +279,17 @@ def random_rows(config: Config, obs_dim: int, count: int) -> np.ndarray:
     return buffer.data
 
 
+def linear_weight_grads(net: nn.Module) -> list[torch.Tensor]:
+    """The gradients of the Linear layers' weights, as the last update left them."""
+    grads = []
+    for layer in net.modules():
+        if isinstance(layer, nn.Linear):
+            if layer.weight.grad is None:
+                raise RuntimeError("the learning probe reads gradients before an update has set them")
+            grads.append(layer.weight.grad)
+    return grads
+
+
 def learning_probe(config: Config, info: EnvInfo) -> LearningReport:
     """Fit one transition at a known-good rate, then run the preset's own update on one fixed batch.
     The target network is never synced, so the TD targets stay fixed and the loss can only fall."""
@@ -285,7 +304,7 @@ def learning_probe(config: Config, info: EnvInfo) -> LearningReport:
 
     agent = DQNAgent(info.obs_dim, info.n_actions, d, device, seeding.derive(seed, NETWORK, 1))
     loss_before = agent.update(rows, info.obs_dim, d)[0]
-    grad_norms = [float(layer.weight.grad.norm()) for layer in agent.q if isinstance(layer, nn.Linear)]
+    grad_norms = [float(grad.norm()) for grad in linear_weight_grads(agent.q)]
     for _ in range(BURST_UPDATES - 1):
         agent.update(rows, info.obs_dim, d)
     loss_after = agent.update(rows, info.obs_dim, d)[0]
@@ -315,7 +334,7 @@ def exploration_pass(config: Config, info: EnvInfo) -> ExplorationReport:
     with quiet():
         env = make_env(config.env)
         try:
-            user_space = find_wrapper(env, RecordEpisodeStatistics).env.observation_space
+            user_space = user_level(env).observation_space
             env.action_space.seed(seeding.derive(seed, EXPLORATION, 1))
             episode = 0
             obs, _ = env.reset(seed=seeding.derive(seed, EXPLORATION, 2))

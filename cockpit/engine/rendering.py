@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
+import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 from cockpit.engine.agent import greedy_policy
 from cockpit.engine.config import Config
@@ -27,6 +30,13 @@ class RenderedStep:
     done: bool
 
 
+def frame(env: gym.Env) -> np.ndarray:
+    """The env's picture now; render_mode rgb_array gives one array."""
+    image = env.render()
+    assert isinstance(image, np.ndarray), f"render_mode rgb_array gave a {type(image).__name__}"
+    return image
+
+
 def offscreen_sdl() -> None:
     """Frames only: no sound device and no display needed (SDL would otherwise probe them and print
     its complaints over the terminal the cockpit draws on, or into a one-line error's stderr)."""
@@ -40,10 +50,11 @@ def play_greedy(config: Config, policy: dict, seed: int, max_steps: int = 10_000
     offscreen_sdl()
     env = make_env(config.env, render_mode="rgb_array")
     try:
-        act = greedy_policy(policy["q"], int(np.prod(env.observation_space.shape)), int(env.action_space.n), config.dqn)
+        obs_dim = int(np.prod(env.observation_space.shape or ()))
+        act = greedy_policy(policy["q"], obs_dim, int(cast(spaces.Discrete, env.action_space).n), config.dqn)
         set_obs_stats(env, policy.get("obs_stats"), frozen=True)
         obs, _ = env.reset(seed=seed)
-        yield RenderedStep(env.render(), 0, None, 0.0, 0.0, False)
+        yield RenderedStep(frame(env), 0, None, 0.0, 0.0, False)
         total = 0.0
         for step in range(1, max_steps + 1):
             action = act(obs)
@@ -51,7 +62,7 @@ def play_greedy(config: Config, policy: dict, seed: int, max_steps: int = 10_000
             reward = raw_return_so_far(env) - total
             total += reward
             done = terminated or truncated
-            yield RenderedStep(env.render(), step, action, reward, total, done)
+            yield RenderedStep(frame(env), step, action, reward, total, done)
             if done:
                 break
     finally:
