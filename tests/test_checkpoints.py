@@ -382,7 +382,7 @@ def test_bad_checkpoints_are_refused_before_anything_is_created(finished_run, tm
 
 
 def test_resume_and_fork_reach_the_ui_without_importing_torch(finished_run, tmp_path):
-    """The first frame of `--resume`/`--fork` does not wait for torch's import (1-2 s): the CLI
+    """The first frame of `--resume`/`--fork` does not wait for torch's import: the CLI
     checks the checkpoint's metadata only; its tensors are loaded once, by the trainer."""
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)

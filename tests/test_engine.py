@@ -82,7 +82,7 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
 
 
 def test_building_the_network_is_not_training_time(monkeypatch):
-    """A new run's network waits for torch's import after the warm-up (1-2 s): that wait counts in
+    """A new run's network waits for torch's import after the warm-up: that wait counts in
     no chunk's steps/s nor in the summary's training steps/s (the peers leave out their imports and
     set-up too), and while it lasts the store shows no steps/s. Nothing sleeps: the test's clock
     jumps an hour while the network is built, an hour that training time must leave out."""

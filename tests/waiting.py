@@ -1,5 +1,5 @@
-"""Waiting on a condition, never on a fixed pause: the machines here are shared and differ 2x in
-speed, so a fixed pause is either too long everywhere or too short somewhere."""
+"""Waiting on a condition, never on a fixed pause: the machines here are shared and differ in speed,
+so a fixed pause is either too long everywhere or too short somewhere."""
 
 from __future__ import annotations
 
