@@ -35,7 +35,10 @@ def server_binaries() -> Path | None:
     candidates = [
         p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "initdb").exists() and (p / "pg_ctl").exists()
     ]
-    version = lambda p: [int(n) for n in re.findall(r"\d+", p.parent.name)] or [0]  # noqa: E731
+
+    def version(binaries: Path) -> list[int]:
+        return [int(n) for n in re.findall(r"\d+", binaries.parent.name)] or [0]
+
     return max(candidates, key=version, default=None)
 
 

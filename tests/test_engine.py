@@ -76,7 +76,7 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
     assert states[built - 1] == states[built + 1] == "running" and states.count("loading") == 1
     lazy = run(tiny_config())
     eager = Trainer(tiny_config())
-    eager.agent  # noqa: B018  (built before the first step)
+    assert eager.agent is not None  # built before the first step
     assert eager.run()["status"] == "finished"
     assert_same_state(lazy, eager)
 

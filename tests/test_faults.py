@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from tiny import write_tiny_preset
 
-import cockpit.headless  # noqa: F401  imported now, not under capsys: it binds sys.stdout as a default
 from cockpit.cli import main
 
 BINARY = bytes(range(256)) * 4
