@@ -111,6 +111,16 @@ class Event:
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
 
+    def problem(self) -> str | None:
+        """What keeps this event from being shown (a field its kind needs, missing or mistyped), or None."""
+        for name, (check, expected) in EVENT_FIELDS.get(self.kind, {}).items():
+            if name not in self.fields:
+                return f"no {name}"
+            if not check(self.fields[name]):
+                shown = repr(self.fields[name])
+                return f"{name} = {shown if len(shown) <= 40 else shown[:37] + '...'}: expected {expected}"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """As events.jsonl and the wire hold it: {"kind", "step", "time", ...fields}."""
         return {
@@ -124,6 +134,43 @@ class Event:
     def from_dict(cls, data: Mapping[str, Any]) -> Event:
         fields = {k: v for k, v in data.items() if k not in ("kind", "step", "time")}
         return cls(str(data["kind"]), int(data["step"]), data.get("time"), fields)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_NUMBER = (_is_number, "a number")
+_NUMBER_OR_NULL = (lambda v: v is None or _is_number(v), "a number or null")
+_COUNT = (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+_TEXT = (lambda v: isinstance(v, str), "a string")
+_LIST = (lambda v: isinstance(v, list), "a list")
+_ANY = (lambda v: True, "a value")
+EVENT_FIELDS: dict[str, dict[str, tuple[Any, str]]] = {
+    "eval": {"mean": _NUMBER, "std": _NUMBER, "returns": _LIST},
+    "hparam": {"key": _TEXT, "old": _ANY, "new": _ANY},
+    "hparam_effect": {
+        "key": _TEXT,
+        "value": _ANY,
+        "changed_at": _COUNT,
+        "return_before": _NUMBER_OR_NULL,
+        "return_after": _NUMBER_OR_NULL,
+    },
+    "checkpoint": {"checkpoint": _TEXT, "path": _TEXT},
+    "alert": {"message": _TEXT},
+    "alert_mute": {"alert": _TEXT, "muted": _ANY},
+    "checkpoint_skipped": {"message": _TEXT},
+    "error": {"message": _TEXT},
+    "warning": {"message": _TEXT},
+    "resumed": {"checkpoint": _TEXT, "from_step": _COUNT},
+    "end": {
+        "status": _TEXT,
+        "steps": _COUNT,
+        "final_eval_return": _NUMBER_OR_NULL,
+        "best_eval_return": _NUMBER_OR_NULL,
+    },
+}
+"""The fields each kind of event must hold to be shown (the front ends' `text.event_parts` reads them)."""
 
 
 @dataclass(frozen=True)
