@@ -141,8 +141,9 @@ class RunConfig:
 
     @property
     def compute_path(self) -> str:
-        """What `DQNAgent.compute_path` will report, known before torch is loaded (for the metadata):
-        `q_network` always builds what the fast path supports, and both devices have fused Adam."""
+        """What `DQNAgent.compute_path` reports for an MLP where the fast update passes its check, known
+        before torch is loaded (for the metadata; the trainer amends it where the agent took the
+        reference update instead). Both devices have fused Adam."""
         return f"{self.compute}/{self.device.split(':')[0]}/fused-adam"
 
 
