@@ -67,7 +67,7 @@ class HealthChecks:
         )
 
     def _weights_changed(self, output_layer: Sequence[Any] | None) -> bool | None:
-        """Whether the output layer moved since the last check (a few microseconds: its sum)."""
+        """Whether the output layer moved since the last check (its sum: cheap enough for every check)."""
         if output_layer is None:
             return None
         fingerprint = sum(float(p.detach().sum()) for p in output_layer)

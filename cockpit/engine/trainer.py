@@ -7,7 +7,7 @@ another thread does leave its trajectory unchanged. Commands are applied at step
 
 This module does not import torch: the network is built when first needed (after the warm-up's random
 steps, in a new run), while a background thread loads torch, so a run's first episodes reach the
-front ends a second or two sooner, with the same numbers.
+front ends sooner, with the same numbers.
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ class Trainer:
                         Command(CommandKind.SET, change["key"], change["value"], change.get("source", "replay"))
                     )
                 if self.networks.built is None and progress.step >= self.dqn.warmup_steps:
-                    # The network waits for torch's import (1-2 s in a new run): loading, not training,
+                    # The network waits for torch's import (in a new run): loading, not training,
                     # as neither peer counts its imports and set-up in its steps/s either.
                     banked += time.perf_counter() - chunk_start
                     self._training_agent()
@@ -425,7 +425,7 @@ class Trainer:
         )
 
     def loading(self) -> None:
-        """Torch's import (and a checkpoint's tensors) take a second or two before the network exists:
+        """Torch's import (and a checkpoint's tensors) take a while before the network exists:
         a front end says why the run waits, with no steps/s meanwhile."""
         self.set_state(RunState.LOADING)
 

@@ -503,7 +503,9 @@ class CockpitApp(App):
         self.push_screen(HyperparameterDialog(dict(status.hyperparameters), shown, submit))
 
     def action_help(self) -> None:
-        from cockpit.ui.screens.help import HelpScreen  # Textual's Markdown: 40 ms the first frame need not wait for
+        from cockpit.ui.screens.help import (
+            HelpScreen,
+        )  # Textual's Markdown: an import the first frame need not wait for
 
         self.push_screen(HelpScreen())
 
