@@ -9,7 +9,10 @@ never the trainer's own attributes.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,3 +172,25 @@ class RunProgress:
         progress.episode_returns.extend(meta["episode_returns"])
         progress.action_counts = arrays["action_counts"].tolist()
         return progress
+
+
+class TrainingClock:
+    """The training time of a chunk of steps: what runs `stopped()` (commands, a pause, an evaluation,
+    the network's loading) is left out, as the peers leave such things out of their steps/s."""
+
+    def __init__(self) -> None:
+        self.start, self.banked = time.perf_counter(), 0.0
+
+    @contextmanager
+    def stopped(self) -> Iterator[None]:
+        self.banked += time.perf_counter() - self.start
+        try:
+            yield
+        finally:
+            self.start = time.perf_counter()
+
+    def lap(self) -> float:
+        """The chunk's training time so far; the next chunk starts now."""
+        now = time.perf_counter()
+        elapsed, self.start, self.banked = self.banked + now - self.start, now, 0.0
+        return elapsed

@@ -34,7 +34,7 @@ from cockpit.engine.files import WriteFailed
 from cockpit.engine.health_checks import HealthChecks
 from cockpit.engine.lazy_agent import LazyAgent
 from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
-from cockpit.engine.progress import ENTROPY_WINDOW, RunProgress
+from cockpit.engine.progress import ENTROPY_WINDOW, RunProgress, TrainingClock
 from cockpit.engine.recorder import STORE, TENSORBOARD, Recorder
 from cockpit.engine.run_commands import RunCommands
 from cockpit.engine.run_end import finish, summarize
@@ -210,68 +210,9 @@ class Trainer:
         """Train until total_steps or a stop; returns the summary (also written to summary.json)."""
         started = time.perf_counter()
         self._started_at = time.monotonic()
-        status = "failed"
-        progress, commands = self.progress, self.commands
         try:
-            self.open_log()
-            if self.networks.built is None:  # after the log's files: they would wait on the GIL at each write
-                threading.Thread(
-                    target=torch_side.preload, args=(self.log is not None,), name="cockpit-preload-torch", daemon=True
-                ).start()
-            self.set_state(RunState.RUNNING)
-            if self.resumed_from:
-                self.event("resumed", **self.resumed_from)
-            else:
-                self.event("start", total_steps=self.total_steps, hyperparameters=self.hyperparameters())
-            obs = self._reset_episode()
-            # Training time per chunk of PUBLISH_EVERY steps; commands, pauses and evaluations bank the
-            # time so far and restart the clock, so steps/s counts training only.
-            chunk_start, banked = time.perf_counter(), 0.0
-            done = True
-            while progress.step < self.total_steps:
-                if self.control.waiting or commands.paused:
-                    banked += time.perf_counter() - chunk_start
-                    commands.apply_waiting()
-                    chunk_start = time.perf_counter()
-                if commands.stop_due(STOP_TIMEOUT_S):
-                    self.checkpoint("stop", exact=False)
-                    break
-                while self.scheduled_changes and self.scheduled_changes[0]["step"] <= progress.step:
-                    change = self.scheduled_changes.pop(0)
-                    commands.apply_change(
-                        Command(CommandKind.SET, change["key"], change["value"], change.get("source", "replay"))
-                    )
-                if self.networks.built is None and progress.step >= self.dqn.warmup_steps:
-                    # The network waits for torch's import (in a new run): loading, not training,
-                    # as neither peer counts its imports and set-up in its steps/s either.
-                    banked += time.perf_counter() - chunk_start
-                    self._training_agent()
-                    chunk_start = time.perf_counter()
-                obs, done = self._steps(obs, self._next_boundary())
-                if progress.step % PUBLISH_EVERY == 0:
-                    now = time.perf_counter()  # the publish itself counts, in the next chunk
-                    self._end_chunk(PUBLISH_EVERY, banked + now - chunk_start)
-                    chunk_start, banked = now, 0.0
-                if progress.step % self.config.run.eval_freq == 0:
-                    banked += time.perf_counter() - chunk_start
-                    self.evaluate(scheduled=True)
-                    chunk_start = time.perf_counter()
-                if done:
-                    # An episode boundary: the only place a full checkpoint is exact.
-                    if commands.stop_requested:
-                        self.checkpoint("stop")
-                        break
-                    commands.take_requested_checkpoints()
-                    obs = self._reset_episode()
-            if progress.step % PUBLISH_EVERY:
-                self._end_chunk(progress.step % PUBLISH_EVERY, banked + time.perf_counter() - chunk_start)
-            stopped = commands.stop_requested
-            already_saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(
-                f"step-{progress.step:09d}"
-            )
-            if not stopped and self.run_dir is not None and not already_saved:
-                self.checkpoint("stop", exact=done, at_end=True)  # resumable with a larger --total-steps
-            status = "failed" if self.diverged and self.error else "stopped" if stopped else "finished"
+            self._start()
+            status = self._train()
         except WriteFailed as e:  # a full disk: one line; the log cannot take more than the store shows
             self.error = str(e)
             self._log_unwritable = True
@@ -284,6 +225,61 @@ class Trainer:
         summary = summarize(self, status, time.perf_counter() - started)
         finish(self, summary)
         return summary
+
+    def _start(self) -> None:
+        self.open_log()
+        if self.networks.built is None:  # after the log's files: they would wait on the GIL at each write
+            threading.Thread(
+                target=torch_side.preload, args=(self.log is not None,), name="cockpit-preload-torch", daemon=True
+            ).start()
+        self.set_state(RunState.RUNNING)
+        if self.resumed_from:
+            self.event("resumed", **self.resumed_from)
+        else:
+            self.event("start", total_steps=self.total_steps, hyperparameters=self.hyperparameters())
+
+    def _train(self) -> str:
+        """The loop; returns how it ended (finished, stopped or failed)."""
+        progress, commands = self.progress, self.commands
+        clock = TrainingClock()  # steps/s counts training only: commands, evaluations, loading are left out
+        obs, done = self._reset_episode(), True
+        while progress.step < self.total_steps:
+            if self.control.waiting or commands.paused:
+                with clock.stopped():
+                    commands.apply_waiting()
+            if commands.stop_due(STOP_TIMEOUT_S):
+                self.checkpoint("stop", exact=False)
+                break
+            self._apply_scheduled_changes()
+            if self.networks.built is None and progress.step >= self.dqn.warmup_steps:
+                with clock.stopped():  # the network waits for torch's import: loading, as peers count it
+                    self._training_agent()
+            obs, done = self._steps(obs, self._next_boundary())
+            if progress.step % PUBLISH_EVERY == 0:
+                self._end_chunk(PUBLISH_EVERY, clock.lap())  # the publish itself counts in the next chunk
+            if progress.step % self.config.run.eval_freq == 0:
+                with clock.stopped():
+                    self.evaluate(scheduled=True)
+            if done:  # an episode boundary: the only place a full checkpoint is exact
+                if commands.stop_requested:
+                    self.checkpoint("stop")
+                    break
+                commands.take_requested_checkpoints()
+                obs = self._reset_episode()
+        if progress.step % PUBLISH_EVERY:
+            self._end_chunk(progress.step % PUBLISH_EVERY, clock.lap())
+        stopped = commands.stop_requested
+        saved = self.last_checkpoint is not None and self.last_checkpoint.name.startswith(f"step-{progress.step:09d}")
+        if not stopped and self.run_dir is not None and not saved:
+            self.checkpoint("stop", exact=done, at_end=True)  # resumable with a larger --total-steps
+        return "failed" if self.diverged and self.error else "stopped" if stopped else "finished"
+
+    def _apply_scheduled_changes(self) -> None:
+        """Live changes the trainer applies itself at their step (a replay's, a fork's overrides)."""
+        while self.scheduled_changes and self.scheduled_changes[0]["step"] <= self.progress.step:
+            change = self.scheduled_changes.pop(0)
+            source = change.get("source", "replay")
+            self.commands.apply_change(Command(CommandKind.SET, change["key"], change["value"], source))
 
     def _end_chunk(self, steps: int, elapsed: float) -> None:
         """Count a chunk's training time and publish."""
