@@ -7,7 +7,7 @@ never reads weights mid-update and never draws from the trainer's random streams
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import cast
 
@@ -19,6 +19,10 @@ from cockpit.engine.agent import greedy_policy
 from cockpit.engine.config import Config
 from cockpit.engine.envs import make_env, raw_return_so_far, set_obs_stats
 
+GIF_MAX_FRAMES = 2_000
+"""Frames a render keeps for its GIF: Atari's 210x160 RGB frames are 100 KB each, and a greedy
+episode can run for the whole of play_greedy's max_steps."""
+
 
 @dataclass
 class RenderedStep:
@@ -28,6 +32,29 @@ class RenderedStep:
     reward: float
     episode_return: float
     done: bool
+
+
+class EpisodeFrames:
+    """A rendered episode's frames for its GIF, in bounded memory. Past `limit` frames every other one
+    is dropped and the stride doubles: a long Atari episode keeps real, full-size frames, sparser,
+    and its GIF plays at `fps(base)` so that it lasts as long as the episode."""
+
+    def __init__(self, limit: int = GIF_MAX_FRAMES):
+        self.limit = limit
+        self.frames: list[np.ndarray] = []
+        self.stride = 1
+        self.seen = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        if self.seen % self.stride == 0:
+            self.frames.append(frame)
+            if len(self.frames) > self.limit:
+                self.frames = self.frames[::2]
+                self.stride *= 2
+        self.seen += 1
+
+    def fps(self, base: int) -> int:
+        return max(1, round(base / self.stride))
 
 
 def frame(env: gym.Env) -> np.ndarray:
@@ -44,14 +71,16 @@ def offscreen_sdl() -> None:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
-def play_greedy(config: Config, policy: dict, seed: int, max_steps: int = 10_000) -> Iterator[RenderedStep]:
+def play_greedy(
+    config: Config, policy: dict, seed: int, max_steps: int = 10_000
+) -> Generator[RenderedStep, None, None]:
     """Yield each frame of one greedy episode (first the reset frame). Needs the env's rgb_array
     renderer (pygame for the classic-control envs)."""
     offscreen_sdl()
     env = make_env(config.env, render_mode="rgb_array")
     try:
-        obs_dim = int(np.prod(env.observation_space.shape or ()))
-        act = greedy_policy(policy["q"], obs_dim, int(cast(spaces.Discrete, env.action_space).n), config.dqn)
+        obs_shape = tuple(int(n) for n in env.observation_space.shape or ())
+        act = greedy_policy(policy["q"], obs_shape, int(cast(spaces.Discrete, env.action_space).n), config.dqn)
         set_obs_stats(env, policy.get("obs_stats"), frozen=True)
         obs, _ = env.reset(seed=seed)
         yield RenderedStep(frame(env), 0, None, 0.0, 0.0, False)

@@ -65,6 +65,8 @@ STEERING = ("pause_run", "resume_run", "evaluate", "checkpoint", "render", "hype
 """Actions that need a run to act on."""
 TOAST_S = 6.0
 """How long a key's answer stays as a toast: long enough to read at any training speed."""
+RENDER_FPS = 30
+"""Frames a second of the render panel, and of its GIF."""
 
 
 class TrainerReply(Message):
@@ -584,25 +586,27 @@ class CockpitApp(App):
     @work(thread=True, group="render", exclusive=True)
     def _render_worker(self, policy: dict, number: int) -> None:
         from cockpit.engine.recording import save_gif
+        from cockpit.engine.rendering import EpisodeFrames
 
         assert self.render_episode is not None  # a render starts only with one
-        frames = []
+        frames = EpisodeFrames()
         panel = self.render_panel
         title = f"Render: greedy episode of the policy at step {policy['step']:,}"
         self.call_from_thread(panel.open, title)
         for shown in self.render_episode(policy, number):
-            frames.append(shown.frame)
+            frames.add(shown.frame)
             caption = (
                 f"step {shown.step} · action {shown.action if shown.action is not None else '-'} · "
                 f"reward {shown.reward:g} · return {shown.episode_return:g}"
             )
-            self.call_from_thread(panel.show_frame, shown.frame, caption)
-            time.sleep(1 / 30)
+            self.call_from_thread(panel.show_frame, panel.frame_text(shown.frame), caption)
+            time.sleep(1 / RENDER_FPS)
             if get_current_worker().is_cancelled:
                 return
         message = f"episode over: return {shown.episode_return:g} in {shown.step} steps"
         if self.run_dir is not None:
-            path = save_gif(frames, self.run_dir / "renders" / f"step-{policy['step']:09d}-{number}.gif")
+            gif = self.run_dir / "renders" / f"step-{policy['step']:09d}-{number}.gif"
+            path = save_gif(frames.frames, gif, fps=frames.fps(RENDER_FPS))
             message += f" · saved {path}"
         self.call_from_thread(panel.finish, message)
         self.call_from_thread(setattr, self, "state_override", None)

@@ -41,10 +41,16 @@ class RenderPanel(Vertical):
     def is_open(self) -> bool:
         return self.has_class("-open")
 
-    def show_frame(self, frame: np.ndarray, caption: str) -> None:
+    def frame_text(self, frame: np.ndarray) -> Text:
+        """The frame in half-block cells at the frame area's size. Safe off the UI thread (it only reads
+        that size): the render worker converts each frame itself, so a large frame (Atari's 210x160)
+        costs the UI thread nothing but the update."""
         area = self.query_one("#frame", Static).size
         columns, rows = max(8, min(area.width, MAX_COLUMNS)), max(4, area.height)
-        self.query_one("#frame", Static).update(to_text(fit_frame(frame, columns, rows)))
+        return to_text(fit_frame(frame, columns, rows))
+
+    def show_frame(self, frame: Text, caption: str) -> None:
+        self.query_one("#frame", Static).update(frame)
         self.query_one("#caption", Static).update(Text(caption))
 
     def finish(self, message: str) -> None:
