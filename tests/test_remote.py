@@ -274,7 +274,8 @@ def test_ls_lists_the_runs_with_state_step_last_eval_and_attach(watched):
 
 def test_a_killed_run_leaves_a_stale_socket_that_is_detected_and_replaced(tmp_path):
     with LiveRun(tmp_path) as run:  # killed once it has a checkpoint to resume from
-        wait_for_file(run.run_dir / "events.jsonl", lambda text: '"checkpoint": "periodic"' in text, run.proc)
+        # On disk once `latest` names it (its event is written before the checkpoint itself).
+        wait_for_file(run.run_dir / "checkpoints" / "latest", lambda text: text.startswith("step-"), run.proc)
         run.proc.send_signal(signal.SIGKILL)
         run.proc.wait()
     assert run.socket.exists() and (run.run_dir / "control.json").exists()
