@@ -13,6 +13,14 @@ class CheckpointError(ConfigError):
     """A checkpoint that cannot be loaded; the CLI reports it in one line and exits 2."""
 
 
+class ReplaySegmentError(CheckpointError):
+    """A replay manifest or segment file that cannot be loaded; reported in one line, exit 2."""
+
+
+MANIFEST_FORMAT = 1
+"""The layout of an image replay's manifest (`replay_segments`)."""
+
+
 class Checker:
     """One-line refusals naming the metadata file, the key, its value and what was expected."""
 
@@ -58,18 +66,10 @@ def check_full_meta(path: Path, meta: dict) -> None:
     check.count("episode", at_most=step)
     check.count("updates")
     capacity = dqn.buffer_size
-    check.that(
-        "buffer_size",
-        is_int(meta["buffer_size"]) and 0 <= meta["buffer_size"] <= min(step, capacity),
-        f"an integer from 0 to min(step, dqn.buffer_size) = {min(step, capacity)}",
-    )
-    full = meta["buffer_size"] == capacity
-    check.that(
-        "buffer_pos",
-        is_int(meta["buffer_pos"])
-        and (0 <= meta["buffer_pos"] < capacity if full else meta["buffer_pos"] == meta["buffer_size"]),
-        f"an integer in [0, {capacity})" if full else f"buffer_size ({meta['buffer_size']}) while the buffer fills",
-    )
+    if "replay" in meta:
+        _check_replay(check, meta, capacity)
+    else:
+        _check_vector_buffer(check, meta, capacity)
     segments = meta["epsilon_segments"]
     check.that(
         "epsilon_segments",
@@ -148,6 +148,74 @@ def check_full_meta(path: Path, meta: dict) -> None:
             and all(is_int(n) and n >= 0 for n in lines.values())
         ),
         "null or {metrics, events[, timing]: line counts >= 0}",
+    )
+
+
+def _check_vector_buffer(check: Checker, meta: dict, capacity: int) -> None:
+    step = meta["step"]
+    check.that(
+        "buffer_size",
+        is_int(meta["buffer_size"]) and 0 <= meta["buffer_size"] <= min(step, capacity),
+        f"an integer from 0 to min(step, dqn.buffer_size) = {min(step, capacity)}",
+    )
+    full = meta["buffer_size"] == capacity
+    check.that(
+        "buffer_pos",
+        is_int(meta["buffer_pos"])
+        and (0 <= meta["buffer_pos"] < capacity if full else meta["buffer_pos"] == meta["buffer_size"]),
+        f"an integer in [0, {capacity})" if full else f"buffer_size ({meta['buffer_size']}) while the buffer fills",
+    )
+
+
+def _check_replay(check: Checker, meta: dict, capacity: int) -> None:
+    """An image run's replay: a manifest of the run's segment files, or null where the disk budget
+    dropped it (then `replay_dropped` says why)."""
+    replay = meta["replay"]
+    if replay is None:
+        check.that("replay_dropped", isinstance(meta.get("replay_dropped"), str), "why the replay was dropped")
+        return
+    check_manifest(replay, f"{check.path}: replay")
+    if replay["capacity"] != capacity:
+        raise ReplaySegmentError(
+            f"{check.path}: replay capacity = {replay['capacity']}: expected dqn.buffer_size ({capacity})"
+        )
+    most = meta["step"] + meta["episode"] + 1  # an episode of T steps writes T + 1 frames
+    if replay["written"] > most:
+        raise ReplaySegmentError(
+            f"{check.path}: replay written = {replay['written']}: expected at most step + episode + 1 ({most})"
+        )
+
+
+def check_manifest(manifest, where: str = "replay manifest") -> None:
+    """A replay manifest's keys, types and consistency, one line naming what is wrong."""
+
+    def need(ok: bool, key: str, expected: str) -> None:
+        if not ok:
+            shown = repr(manifest.get(key) if isinstance(manifest, dict) else manifest)
+            raise ReplaySegmentError(f"{where}: {key} = {shown[:60]}: expected {expected}")
+
+    def count(value, least: int = 0) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    need(isinstance(manifest, dict), "manifest", "a dict")
+    need(manifest.get("format") == MANIFEST_FORMAT, "format", str(MANIFEST_FORMAT))
+    need(count(manifest.get("capacity"), 2), "capacity", "an integer >= 2")
+    shape = manifest.get("frame_shape")
+    need(isinstance(shape, list) and 1 <= len(shape) <= 4 and all(count(n, 1) for n in shape), "frame_shape", "sizes")
+    need(count(manifest.get("frame_stack"), 1), "frame_stack", "an integer >= 1")
+    need(count(manifest.get("segment_slots"), 1), "segment_slots", "an integer >= 1")
+    need(count(manifest.get("written")), "written", "an integer >= 0")
+    need(isinstance(manifest.get("open"), bool), "open", "true or false")
+    segments = manifest.get("segments")
+    length = -(-manifest["capacity"] // manifest["segment_slots"])
+    need(
+        isinstance(segments, list)
+        and len(segments) == length
+        and all(
+            s is None or (isinstance(s, list) and len(s) == 2 and count(s[0], 1) and count(s[1])) for s in segments
+        ),
+        "segments",
+        f"{length} entries of null or [version, crc32]",
     )
 
 

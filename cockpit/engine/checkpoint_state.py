@@ -1,10 +1,11 @@
 """What a full checkpoint holds, and putting it back: everything the loop's future depends on.
 
-Tensors (weights, optimizer, replay buffer, normalizer, the run's arrays, torch and numpy global
-RNG arrays) go to `state.pt`; everything else (the run's progress, generator states, schedule,
-live values) is JSON. Taken at an episode boundary, before the next reset, so that resuming replays
-that reset exactly. The run's own figures come from its `RunProgress`; the rest from the trainer's
-public parts (agent, envs, buffer, sampler, generators, schedule, health monitor).
+Tensors (weights, optimizer, a vector run's replay buffer, normalizer, the run's arrays, torch and
+numpy global RNG arrays) go to `state.pt`; everything else (the run's progress, generator states,
+schedule, live values, an image run's replay manifest) is JSON. Taken at an episode boundary, before
+the next reset, so that resuming replays that reset exactly. The run's own figures come from its
+`RunProgress`; the rest from the trainer's public parts (agent, envs, buffer, sampler, generators,
+schedule, health monitor).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from cockpit.engine.checkpoints import FORMAT
+from cockpit.engine.buffer import ReplayBuffer
+from cockpit.engine.checkpoints import FORMAT, REPLAY_FORMAT
 from cockpit.engine.envs import get_obs_stats, set_obs_stats
 from cockpit.engine.progress import RunProgress
 
@@ -59,18 +61,20 @@ def capture(t: Trainer, kind: str, exact: bool = True, log_lines: dict | None = 
         meta["eval"] = None if progress.last_eval is None else progress.last_eval.to_dict()
         return tensors, meta
     np_meta, np_keys = _np_global_state()
+    tensors.update(target=t.agent.target.state_dict(), optimizer=t.agent.optimizer.state_dict())
+    if isinstance(t.buffer, ReplayBuffer):
+        tensors["buffer"] = torch.from_numpy(t.buffer.data[: t.buffer.size].copy())
     tensors.update(
-        target=t.agent.target.state_dict(),
-        optimizer=t.agent.optimizer.state_dict(),
-        buffer=torch.from_numpy(t.buffer.data[: t.buffer.size].copy()),
         **{name: torch.from_numpy(array) for name, array in progress.arrays().items()},
         torch_rng=torch.get_rng_state(),
         numpy_global_keys=np_keys,
     )
     meta.update(progress.to_dict())
+    if isinstance(t.buffer, ReplayBuffer):
+        meta.update(buffer_pos=t.buffer.pos, buffer_size=t.buffer.size)
+    else:  # image replay: its segment files' manifest, written by `replay_checkpoints`
+        meta.update(format=REPLAY_FORMAT, replay=None)
     meta.update(
-        buffer_pos=t.buffer.pos,
-        buffer_size=t.buffer.size,
         dqn=dataclasses.asdict(t.dqn),
         epsilon_segments=t.epsilon.state_dict(),
         rng=t.rng.bit_generator.state,
@@ -111,9 +115,10 @@ def restore(t: Trainer, tensors: dict, meta: dict, restore_rngs: bool = True) ->
     restore_policy(t, tensors)
     t.agent.target.load_state_dict(tensors["target"])
     t.agent.optimizer.load_state_dict(tensors["optimizer"])
-    t.buffer.load_state_dict(
-        {"data": tensors["buffer"].numpy(), "pos": meta["buffer_pos"], "size": meta["buffer_size"]}
-    )
+    if isinstance(t.buffer, ReplayBuffer):  # an image replay comes from its segment files (`replay_checkpoints`)
+        t.buffer.load_state_dict(
+            {"data": tensors["buffer"].numpy(), "pos": meta["buffer_pos"], "size": meta["buffer_size"]}
+        )
     arrays = {
         name: tensors[name].numpy() for name in ("recent_actions", "action_counts", "pending_updates", "log_updates")
     }

@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Collection
 from pathlib import Path
 
+from cockpit.engine import replay_segments
 from cockpit.engine.checkpoint_checks import Checker, CheckpointError, check_full_meta
 from cockpit.engine.config import build_config
 from cockpit.engine.files import fsync_dir, write_atomic, write_failed
@@ -32,8 +33,11 @@ SHORT_WRITE = re.compile(r"unexpected pos|file write failed|PytorchStreamWriter 
 """How torch's zip writer words a write the disk did not take (it raises RuntimeError, not OSError)."""
 FULL_KINDS = ("periodic", "demand", "stop")
 FORMAT = 2
-"""The layout this cockpit writes. 1 (no `format` key): before checkpoints carried one; 2 adds
-`timing` to `log_lines` (wall-clock records of their own). Both resume; a later one is refused."""
+"""The layout this cockpit writes for vector observations. 1 (no `format` key): before checkpoints
+carried one; 2 adds `timing` to `log_lines` (wall-clock records of their own)."""
+REPLAY_FORMAT = 3
+"""The layout of image runs' checkpoints: 2 with the replay as a manifest of segment files
+(`replay`) instead of a buffer tensor. All three resume; a later one is refused."""
 
 
 def checkpoints_dir(run_dir: Path) -> Path:
@@ -186,6 +190,10 @@ FULL_TENSORS = (
 )
 
 
+REPLAY_IN_SEGMENTS = ("buffer", "buffer_pos", "buffer_size")
+"""What an image run's checkpoint holds in its replay manifest instead."""
+
+
 def load_full_meta(checkpoint: Path) -> dict:
     """The metadata of a full checkpoint (one a run can continue from), checked for everything a
     resume reads from it; no torch needed. Its tensors are checked when loaded (`load_full_tensors`)."""
@@ -194,10 +202,18 @@ def load_full_meta(checkpoint: Path) -> dict:
         raise CheckpointError(
             f"{checkpoint}: a '{meta['kind']}' checkpoint holds the policy only (expected a full checkpoint)"
         )
-    missing = [f"{META}: {k}" for k in FULL_META if k not in meta]
+    needed = [k for k in FULL_META if k not in REPLAY_IN_SEGMENTS] if "replay" in meta else FULL_META
+    missing = [f"{META}: {k}" for k in needed if k not in meta]
     if missing:
         raise CheckpointError(f"{checkpoint}: incomplete checkpoint, missing {', '.join(missing)}")
     check_full_meta(Path(checkpoint) / META, meta)
+    if meta.get("replay"):
+        folder = replay_segments.replay_dir(run_dir_of(checkpoint))
+        for name in sorted(replay_segments.files_of(meta["replay"])):
+            if not (folder / name).is_file():
+                raise replay_segments.ReplaySegmentError(
+                    f"{folder / name}: missing replay segment ({checkpoint.name} refers to it)"
+                )
     return meta
 
 
@@ -205,7 +221,8 @@ def load_full_tensors(checkpoint: Path) -> dict:
     """The tensors of a full checkpoint (its metadata checked by `load_full_meta`), checked for
     everything a resume reads."""
     tensors = load_tensors(checkpoint)
-    missing = [f"{STATE}: {k}" for k in FULL_TENSORS if k not in tensors]
+    image = "replay" in load_meta(checkpoint)
+    missing = [f"{STATE}: {k}" for k in FULL_TENSORS if k not in tensors and not (image and k in REPLAY_IN_SEGMENTS)]
     if missing:
         raise CheckpointError(f"{checkpoint}: incomplete checkpoint, missing {', '.join(missing)}")
     return tensors
@@ -232,9 +249,10 @@ def load_meta(checkpoint: Path) -> dict:
     if not isinstance(meta, dict) or meta.get("kind") not in (*FULL_KINDS, "best") or "step" not in meta:
         raise CheckpointError(f"{path}: not a cockpit checkpoint (expected kind and step)")
     version = meta.get("format", 1)
-    if version not in (1, FORMAT):
+    if version not in (1, FORMAT, REPLAY_FORMAT):
         raise CheckpointError(
-            f"{path}: format = {version!r}: written by a newer cockpit (expected format 1 to {FORMAT}; upgrade cockpit)"
+            f"{path}: format = {version!r}: written by a newer cockpit (expected format 1 to {REPLAY_FORMAT}; "
+            "upgrade cockpit)"
         )
     check = Checker(path, meta)
     check.count("step")

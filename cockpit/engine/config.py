@@ -132,6 +132,9 @@ class RunConfig:
     """torch device: `cpu` or `cuda[:N]`."""
     checkpoint_keep: int = 3
     """Periodic checkpoints kept (plus `best` and every on-demand one)."""
+    checkpoint_disk_gb: float = 10.0
+    """Disk (GB) for the image replay that only pinned, on-demand and earlier stop checkpoints still
+    refer to; beyond it the oldest of them keep weights, optimizer and counters only (not exact)."""
     compute: str = "fast"
     """The update's compute path: `fast` (hand-derived backward of the MLP, checked against autograd)
     or `autograd`. Bitwise reproducibility holds per path; the metadata records which ran."""
@@ -299,6 +302,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "run.threads": (_positive, "an integer > 0"),
     "run.device": (lambda v: re.fullmatch(r"cpu|cuda(:\d+)?", v) is not None, "'cpu' or 'cuda[:N]'"),
     "run.checkpoint_keep": (_positive, "an integer > 0"),
+    "run.checkpoint_disk_gb": (_non_negative, "a number of GB >= 0"),
     "run.compute": (lambda v: v in ("fast", "autograd"), "one of 'fast', 'autograd'"),
     "run.eval_epsilon": (_probability, "a number in [0, 1]"),
     "alerts.grad_spike_factor": (_positive, "a number of MADs > 0"),

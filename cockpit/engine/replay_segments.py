@@ -23,20 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from cockpit.engine.checkpoints import CheckpointError
+from cockpit.engine.checkpoint_checks import MANIFEST_FORMAT, ReplaySegmentError, check_manifest
 from cockpit.engine.files import fsync_dir, write_failed
 from cockpit.engine.frame_buffer import FrameReplayBuffer
 
-FORMAT = 1
+FORMAT = MANIFEST_FORMAT
 SEGMENT_BYTES = 8 * 2**20
 """About how much of the ring one file holds: small enough that a checkpoint rewrites little beyond
 what changed, large enough that a million-slot ring is a thousand files, not a million."""
 SEGMENT_FILE = re.compile(r"seg-(\d{5,})\.v(\d+)\.npy")
 TEMPORARY = re.compile(r"\.seg-.*\.tmp-\d+")
-
-
-class ReplaySegmentError(CheckpointError):
-    """A replay manifest or segment file that cannot be loaded; reported in one line, exit 2."""
 
 
 def replay_dir(run_dir: Path) -> Path:
@@ -144,7 +140,7 @@ class SegmentStore:
         `source`: the run directory the manifest belongs to, where it is not this one (a fork). Its
         segment files are linked into this run's (copied across file systems), so that the fork's
         first checkpoint writes only what changed, and either run may remove its own files."""
-        _check_manifest(manifest)
+        check_manifest(manifest)
         folder = self.dir if source is None else replay_dir(source)
         shape, capacity, stack = tuple(manifest["frame_shape"]), manifest["capacity"], manifest["frame_stack"]
         if into is None:
@@ -245,39 +241,6 @@ def _changed(before: int, after: int, capacity: int, slots: int) -> list[int]:
     if start <= stop:
         return list(range(start // slots, stop // slots + 1))
     return sorted({*range(start // slots, -(-capacity // slots)), *range(0, stop // slots + 1)})
-
-
-def _check_manifest(manifest) -> None:
-    """The manifest's keys, types and consistency, one line naming what is wrong."""
-
-    def need(ok: bool, key: str, expected: str) -> None:
-        if not ok:
-            shown = repr(manifest.get(key) if isinstance(manifest, dict) else manifest)
-            raise ReplaySegmentError(f"replay manifest: {key} = {shown[:60]}: expected {expected}")
-
-    def count(value, least: int = 0) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-    need(isinstance(manifest, dict), "manifest", "a dict")
-    need(manifest.get("format") == FORMAT, "format", str(FORMAT))
-    need(count(manifest.get("capacity"), 2), "capacity", "an integer >= 2")
-    shape = manifest.get("frame_shape")
-    need(isinstance(shape, list) and 1 <= len(shape) <= 4 and all(count(n, 1) for n in shape), "frame_shape", "sizes")
-    need(count(manifest.get("frame_stack"), 1), "frame_stack", "an integer >= 1")
-    need(count(manifest.get("segment_slots"), 1), "segment_slots", "an integer >= 1")
-    need(count(manifest.get("written")), "written", "an integer >= 0")
-    need(isinstance(manifest.get("open"), bool), "open", "true or false")
-    segments = manifest.get("segments")
-    length = -(-manifest["capacity"] // manifest["segment_slots"])
-    need(
-        isinstance(segments, list)
-        and len(segments) == length
-        and all(
-            s is None or (isinstance(s, list) and len(s) == 2 and count(s[0], 1) and count(s[1])) for s in segments
-        ),
-        "segments",
-        f"{length} entries of null or [version, crc32]",
-    )
 
 
 def bytes_only_in(run_dir: Path, manifests: list[dict], others: list[dict]) -> int:

@@ -1,7 +1,8 @@
 """A run's checkpoints from the trainer's side: writing one (never of a non-finite state), and
 starting a run from one (resume in place, or fork a new run).
 
-What a checkpoint holds is `checkpoint_state`'s; how it lies on disk is `checkpoints`'.
+What a checkpoint holds is `checkpoint_state`'s; how it lies on disk is `checkpoints`'; an image
+run's replay is `replay_checkpoints`'.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cockpit.engine import checkpoints, torch_side
+from cockpit.engine import checkpoints, replay_checkpoints, torch_side
 from cockpit.engine.config import LIVE_KEYS
 from cockpit.engine.contract import RunState
 from cockpit.engine.control import reply
@@ -50,8 +51,13 @@ def write_checkpoint(t: Trainer, kind: str, future: Future | None, exact: bool, 
     t.event("checkpoint", checkpoint=kind, path=str(path), exact=exact, **({"at_end": True} if at_end else {}))
     t.log.flush()
     tensors, meta = checkpoint_state.capture(t, kind, exact, t.log.line_counts())
+    image = kind != "best" and replay_checkpoints.in_segments(t)
+    if image:  # the segments first: the checkpoint that refers to them is committed after
+        meta["replay"] = replay_checkpoints.save(t)
     pinned = {Path(c["checkpoint"]).name for c in t.progress.applied_changes if c.get("checkpoint")}
     path = checkpoints.save(t.run_dir, tensors, meta, keep=t.config.run.checkpoint_keep, pinned=pinned)
+    if image:
+        replay_checkpoints.retain(t)
     if kind != "best":
         t.last_checkpoint = path
     t.store.update_status(last_checkpoint=str(path))
@@ -76,7 +82,11 @@ def resume(t: Trainer, checkpoint: Path, fork: bool) -> dict:
         raise checkpoints.CheckpointError(
             f"{checkpoint}: does not fit this run ({type(e).__name__}: {detail})"
         ) from None
+    note = replay_checkpoints.restore(t, Path(checkpoint), meta) if replay_checkpoints.in_segments(t) else None
     origin = {"checkpoint": str(Path(checkpoint).resolve()), "from_step": meta["step"], "exact": meta["exact"]}
+    if note:
+        origin.update(exact=False, replay_dropped=True)
+        t.event("warning", message=note)
     if fork:
         t.parent = {**origin, "run_dir": str(checkpoints.run_dir_of(checkpoint))}
         # The parent's changes stay part of the state; the fork numbers its own from 1 and counts
