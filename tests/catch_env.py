@@ -68,6 +68,10 @@ class Catch(gym.Env):
         reward = (1.0 if self.paddle == self.ball_col else -1.0) if terminated else 0.0
         return self._obs(), reward, terminated, False, {}
 
+    def get_action_meanings(self) -> list[str]:
+        """Its actions' names, as ALE envs give theirs: `cockpit play` plays them on the arrow keys."""
+        return ["LEFT", "NOOP", "RIGHT"]
+
     def render(self):
         if self.render_mode != "rgb_array":
             return None

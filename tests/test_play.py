@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import broken_envs
+import catch_env
+import pytest
 
 from cockpit.cli import main as cockpit_main
 from cockpit.engine import seeding
@@ -14,6 +16,7 @@ from cockpit.engine.config import load_preset
 from cockpit.ui.play_app import PlayApp, create_play_app
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "presets" / "cartpole.toml"
+PONG = CARTPOLE.parent / "pong.toml"
 SIZE = (100, 40)
 
 
@@ -120,3 +123,35 @@ async def test_an_env_that_raises_in_step_is_shown_and_play_goes_on():
         assert app.error.startswith("the environment raised ValueError: boom in step")
         await pilot.press("R")
         assert app.session.view.step == 0 and not app.session.done
+
+
+CATCH = f"catch_env:{catch_env.ENV_ID}"
+
+
+async def test_a_game_with_named_actions_is_played_by_their_names_on_keys_shown():
+    app = cartpole_app(f"env.id={CATCH}", "env.max_episode_steps=0", "env.frame_stack=2")
+    async with app.run_test(size=SIZE) as pilot:
+        text = readout(app)
+        assert "keys: 1 LEFT · 2 NOOP · 3 RIGHT · ← LEFT · → RIGHT · n random · R reset · q quit" in text
+        assert "obs (2, 10, 10) uint8 · pixels 0–255" in text and "▀" in frame(app)
+        await pilot.press("right")
+        assert (app.session.view.step, app.session.view.action) == (1, catch_env.RIGHT)
+        assert "action 2 (RIGHT)" in readout(app)
+        assert "% of the newest frame's pixels changed" in readout(app)  # an image summarised, not printed
+        await pilot.press("space", "up")  # catch has no FIRE and no UP
+        assert app.session.view.step == 1
+
+
+async def test_pong_is_played_with_its_own_action_names():
+    pytest.importorskip("ale_py")
+    app = create_play_app(load_preset(PONG))
+    async with app.run_test(size=(120, 60)) as pilot:
+        text = readout(app)
+        assert "1 NOOP · 2 FIRE · 3 RIGHT · 4 LEFT · 5 RIGHTFIRE · 6 LEFTFIRE" in text
+        assert "6 LEFTFIRE · ← LEFT · → RIGHT · space FIRE · n random" in text
+        assert "obs (4, 84, 84) uint8" in text and "▀" in frame(app)
+        await pilot.press("space")
+        assert (app.session.view.step, app.session.view.action) == (1, 1)
+        assert "action 1 (FIRE)" in readout(app)
+        await pilot.press("6")
+        assert "action 5 (LEFTFIRE)" in readout(app)

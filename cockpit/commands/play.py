@@ -11,9 +11,11 @@ from cockpit.presets import resolve_config
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cockpit play",
-        description="Render the preset's environment in the terminal and act from the keyboard: number keys "
-        "pick an action (key 1 is action 0), arrows where they fit, n steps randomly, R resets with the "
-        "next seed, q quits. Each step shows the observation, the reward, terminated/truncated and the return.",
+        description="Render the preset's environment in the terminal and act from the keyboard: keys 1-9, 0, "
+        "a-h pick an action (key 1 is action 0); a game that names its actions (Atari) shows each key's "
+        "name and gets the arrows for its directions and space for FIRE, other envs the arrows where they "
+        "fit; n steps randomly, R resets with the next seed, q quits. Each step shows the observation (an "
+        "image summarised), the reward, terminated/truncated and the return.",
     )
     p.add_argument("preset", help="a TOML preset with [env], [dqn] and [run] tables")
     p.add_argument(
