@@ -230,7 +230,8 @@ class HealthMonitor:
     # ------------------------------------------------------------------ the update figures
     def _updates(self, h: Health, found: dict) -> None:
         c = self.cfg
-        finite = np.isfinite(h.updates).all(axis=0)  # one pass over the interval's rows
+        assert h.updates is not None  # checked only where the interval had updates
+        finite = np.asarray(np.isfinite(h.updates).all(axis=0))  # one pass over the interval's rows
         bad = [name for name, i in (("loss", 0), ("Q", 2), ("gradient norm", 3)) if not finite[i]]
         if bad:
             found["non_finite"] = (

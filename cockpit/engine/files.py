@@ -22,7 +22,7 @@ class WriteFailed(OSError):
     the run ends `failed` with this one line, the files before it intact."""
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or "cannot write"
 
 
 def write_failed(path: Path, error: BaseException) -> WriteFailed:
