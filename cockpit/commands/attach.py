@@ -27,6 +27,13 @@ def parser() -> argparse.ArgumentParser:
         help="serve the cockpit to a browser (textual-serve) on 127.0.0.1, behind a random token",
     )
     p.add_argument("--port", type=int, help="with --web: the port (default: a free one)")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="OTHER_RUN_DIR",
+        help="draw another run's evaluations and training returns on the return chart, to beat "
+        "(default for a fork: its parent)",
+    )
     return p
 
 
@@ -36,15 +43,21 @@ def main(argv: list[str]) -> int:
         raise ConfigError(f"{args.run_dir}: not a run directory (no config.toml)")
     if args.port is not None and not (args.web and 0 < args.port < 65536):
         raise ConfigError(f"--port {args.port}: expected --web and a port from 1 to 65535")
+    if args.baseline is not None:
+        from cockpit.ui.baseline import load_baseline
+
+        load_baseline(args.baseline)  # a damaged run: one line, exit 2, before any viewer starts
     if args.web:
         from cockpit.remote.web import serve
         from cockpit.ui.launch import history_store
 
         history_store(args.run_dir)  # a damaged run is refused here, not in each browser's viewer
 
-        return serve(args.run_dir, args.port)
+        return serve(
+            args.run_dir, args.port, [] if args.baseline is None else ["--baseline", str(args.baseline.resolve())]
+        )
     from cockpit.ui.launch import create_attach_app
 
-    app = create_attach_app(args.run_dir)
+    app = create_attach_app(args.run_dir, baseline=args.baseline)
     app.run()
     return app.return_code or 0  # 130 / 143 / 129: detached by SIGINT (or ctrl+c) / SIGTERM / SIGHUP

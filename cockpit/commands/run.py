@@ -68,6 +68,13 @@ def parser() -> argparse.ArgumentParser:
         "(same machine and versions: bit for bit)",
     )
     p.add_argument("--no-ui", action="store_true", help="run headless: progress on stdout, for servers")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="RUN_DIR",
+        help="draw another run's evaluations and training returns on the return chart, to beat "
+        "(default for a fork: its parent)",
+    )
     p.add_argument("--seed", type=int, help="override run.seed")
     p.add_argument("--total-steps", type=int, help="override run.total_steps")
     p.add_argument(
@@ -97,6 +104,13 @@ def main(argv: list[str]) -> int:
         raise ConfigError(
             "expected exactly one of PRESET, --resume RUN_DIR_OR_CHECKPOINT, --fork CHECKPOINT, --replay RUN_DIR"
         )
+    if args.baseline is not None and args.no_ui:
+        raise ConfigError(f"--baseline {args.baseline}: only for the cockpit (--no-ui draws no charts)")
+    baseline = None
+    if args.baseline is not None and not args.no_ui:
+        from cockpit.ui.baseline import load_baseline
+
+        baseline = load_baseline(args.baseline)  # a damaged run: one line, before anything is written
     from cockpit.engine.runlog import claim_lock, create_run_dir, default_run_dir, lock_run_dir
 
     checkpoint: Path | None = None
@@ -174,9 +188,11 @@ def main(argv: list[str]) -> int:
             from cockpit.headless import run_headless
 
             return run_headless(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork), changes=changes)
-        from cockpit.ui.launch import run_ui
+        from cockpit.ui.launch import fork_parent, run_ui
 
-        return run_ui(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork), changes=changes)
+        if baseline is None and args.fork and checkpoint is not None:
+            baseline = fork_parent(checkpoint)
+        return run_ui(config, run_dir, checkpoint=checkpoint, fork=bool(args.fork), changes=changes, baseline=baseline)
     except ConfigError:
         # Refused before the run started (a checkpoint's tensors are checked as the trainer loads
         # them): a directory made for it holds nothing but its lock, and goes.

@@ -21,6 +21,7 @@ import secrets
 import shlex
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from cockpit.engine.config import ConfigError
@@ -36,7 +37,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def make_server(run_dir: Path, port: int, token: str):
+def make_server(run_dir: Path, port: int, token: str, options: Sequence[str] = ()):
     try:
         import aiohttp_jinja2
         import jinja2
@@ -156,11 +157,12 @@ def make_server(run_dir: Path, port: int, token: str):
             )
 
     # exec: textual-serve starts the command with a shell, which would take the signals, not the viewer
-    command = "exec " + shlex.join([sys.executable, "-m", "cockpit", "attach", str(Path(run_dir).resolve())])
+    command = "exec " + shlex.join([sys.executable, "-m", "cockpit", "attach", str(Path(run_dir).resolve()), *options])
     return TokenServer(command, host=HOST, port=port, title=f"cockpit · {Path(run_dir).name}")
 
 
-def serve(run_dir: Path, port: int | None = None) -> int:
-    server = make_server(run_dir, port or free_port(), secrets.token_urlsafe(24))
+def serve(run_dir: Path, port: int | None = None, options: Sequence[str] = ()) -> int:
+    """`options`: more of `cockpit attach`'s flags for each viewer (e.g. --baseline)."""
+    server = make_server(run_dir, port or free_port(), secrets.token_urlsafe(24), options)
     server.serve()
     return 0

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,11 @@ from cockpit.engine.control import Command, CommandKind, ControlSurface
 from cockpit.engine.metrics import MetricsStore, Snapshot
 from cockpit.remote.client import RemoteStore
 from cockpit.text import reply_text, short_path
+from cockpit.ui.baseline import Baseline, standing
+from cockpit.ui.chart_view import ChartView
 from cockpit.ui.screens.confirm import Confirm
 from cockpit.ui.screens.hparam_dialog import HyperparameterDialog
+from cockpit.ui.widgets.chart_grid import ChartGrid
 from cockpit.ui.widgets.events_pane import EventsPane
 from cockpit.ui.widgets.metric_chart import CHARTS, MetricChart
 from cockpit.ui.widgets.render_panel import RenderPanel
@@ -49,14 +53,9 @@ from cockpit.ui.widgets.status_strip import StatusStrip
 
 REFRESH_S = 1.0
 """How often the UI reads the store. Every tick holds the GIL the trainer needs (the status strip and
-events pane re-render, charts within CHART_SHARE), so the period trades freshness for training speed
-(bench/ui_overhead.py measures it). Replies to keys refresh at once."""
-CHARTS_PER_REFRESH = 2
+events pane re-render, charts within chart_grid.CHART_SHARE), so the period trades freshness for
+training speed (bench/ui_overhead.py measures it). Replies to keys refresh at once."""
 FIRST_DATA_POLL_S = 0.1
-CHART_SHARE = 0.03
-"""Drawing a chart holds the GIL the trainer needs: charts redraw only as often as keeps their drawing
-under this share of the wall clock (from each chart's last render), on any machine and at any terminal
-size. A chart the user switches to draws at once."""
 COMPACT_BELOW = (120, 36)
 """Terminal sizes (columns, rows) below which one chart is shown at a time."""
 QUIT_TIMEOUT_S = 40.0
@@ -133,6 +132,18 @@ class CockpitApp(App):
             tooltip="As SIGINT: stop the run gracefully and quit (attached: detach)",
         ),
         *[Binding(str(i + 1), f"show_chart({i})", spec.title, show=False) for i, spec in enumerate(CHARTS)],
+        Binding(
+            "w", "chart_window", "Window", show=False, tooltip="Every chart: the whole run, the last 10K or 100K steps"
+        ),
+        Binding("l", "log_scale", "Log scale", show=False, tooltip="Every chart's y axis: log scale or linear"),
+        Binding("a", "smoothing", "Smoothing", show=False, tooltip="Every chart: a moving average over the raw line"),
+        Binding(
+            "b",
+            "pick_baseline",
+            "Baseline",
+            show=False,
+            tooltip="Draw a finished run's returns on the return chart, to beat (or none)",
+        ),
     ]
 
     def __init__(
@@ -146,11 +157,12 @@ class CockpitApp(App):
         refresh_s: float = REFRESH_S,
         attached: bool = False,
         notice: str | None = None,
+        baseline: Baseline | None = None,
     ):
         """`make_trainer` builds the trainer in the worker thread (None: show the store only, e.g. a
         recorded history); `render_episode(policy, seed)` yields RenderedStep frames. `attached`: the
         run is in another process, steered through `control` (None: its history, read-only);
-        `notice` is written in the events pane at the start."""
+        `notice` is written in the events pane at the start; `baseline` is drawn on the return chart."""
         super().__init__()
         self.run_title = title
         self.control = control
@@ -161,7 +173,7 @@ class CockpitApp(App):
         self.refresh_s = refresh_s
         self.version = -1
         self.events_seen = 0
-        self._charts_due = 0.0
+        self.baseline = baseline
         self.snapshot: Snapshot | None = None
         self.main_screen: Screen | None = None  # set at mount: the screen with the charts
         self.first_data_shown = False  # the first figures have been drawn: the app looks at its usual pace
@@ -183,9 +195,7 @@ class CockpitApp(App):
     def compose(self) -> ComposeResult:
         yield StatusStrip(self.run_title, id="status")
         with Container(id="main"):
-            with Container(id="charts"):
-                for i, spec in enumerate(CHARTS):
-                    yield MetricChart(spec, classes="-selected" if i == 0 else "")
+            yield ChartGrid(id="charts")
             yield RenderPanel(id="render")
         yield EventsPane(id="events")
         yield Footer()
@@ -196,7 +206,8 @@ class CockpitApp(App):
         self.events_pane = self.query_one(EventsPane)
         self.render_panel = self.query_one(RenderPanel)
         self.charts = list(self.query(MetricChart))
-        self.chart_area = self.query_one("#charts")
+        self.chart_area = self.query_one(ChartGrid)
+        self.chart_area.baseline = self.baseline
         self.footer = self.query_one(Footer)
         self.main_screen = self.screen
         self._apply_layout()
@@ -348,26 +359,20 @@ class CockpitApp(App):
             if before != snap.status.state:  # paused/running name the space key; an ended run has none
                 self.refresh_bindings()
             self.snapshot = snap
-            self.status_strip.show(snap.status, self.shown_state)
+            self._show_status(snap)
             new = snap.event_count - self.events_seen
             self.events_pane.add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
             self.events_seen = snap.event_count
-        snap = self.snapshot
-        now = time.monotonic()
-        if snap is None or self.render_panel.is_open or (now < self._charts_due and not forced):
-            return
-        # Charts still behind the latest snapshot catch up on later ticks, new figures or not (a
-        # paused or ended run publishes none). At most CHARTS_PER_REFRESH redraws per tick while the
-        # run trains, least recently drawn first: drawing a chart holds the GIL the trainer needs.
-        visible = [c for c in self.charts if c.display]
-        visible.sort(key=lambda c: c.drawn_at)
-        at_once = self.run_state.ended or all(c.drawn_at == 0 for c in visible)
-        limit = len(visible) if at_once else CHARTS_PER_REFRESH
-        drawn: list[MetricChart] = []
-        for chart in visible:
-            if len(drawn) < limit and chart.show(snap):
-                drawn.append(chart)
-        self._charts_due = now + sum(chart.render_s for chart in drawn) / CHART_SHARE
+        # Charts behind the latest snapshot catch up on a later tick, new figures or not (a paused or
+        # ended run publishes none): all of them at once, within their budget of drawing time.
+        if self.snapshot is not None and not self.render_panel.is_open:
+            self.chart_area.redraw(self.snapshot, forced)
+
+    def _show_status(self, snap: Snapshot) -> None:
+        grid = self.chart_area
+        self.status_strip.show(
+            snap.status, self.shown_state, grid.view.describe(), standing(grid.baseline, snap.evaluations)
+        )
 
     def on_trainer_reply(self, message: TrainerReply) -> None:
         """The answer to a key, in the events pane and as a toast that stays while the pane scrolls on."""
@@ -517,6 +522,42 @@ class CockpitApp(App):
             chart.set_class(i == index, "-selected")
         self.version = -1
         self.call_after_refresh(self.refresh_view)
+
+    # ------------------------------------------------------------ chart view
+    def _view_changed(self, view: ChartView, message: str) -> None:
+        """Every chart redrawn at once with the new view, named in the status strip and a toast."""
+        self.chart_area.view = view
+        self.notify(message, timeout=TOAST_S)
+        self.version = -1
+        self.refresh_view()
+
+    def action_chart_window(self) -> None:
+        view = self.chart_area.view.next_window()
+        self._view_changed(view, f"charts: {view.window_label}")
+
+    def action_log_scale(self) -> None:
+        view = replace(self.chart_area.view, log=not self.chart_area.view.log)
+        self._view_changed(view, "charts: log-scale y (where every value is > 0)" if view.log else "charts: linear y")
+
+    def action_smoothing(self) -> None:
+        view = replace(self.chart_area.view, smooth=not self.chart_area.view.smooth)
+        self._view_changed(view, "charts: smoothed, raw figures faint" if view.smooth else "charts: raw figures")
+
+    def action_pick_baseline(self) -> None:
+        from cockpit.ui.screens.baseline_picker import BaselinePicker, Picked
+
+        def picked(choice: Picked | None) -> None:
+            if choice is not None:
+                self.set_baseline(choice.baseline)
+
+        root = self.run_dir.parent if self.run_dir is not None else Path("runs")
+        self.push_screen(BaselinePicker(root, exclude=self.run_dir, current=self.baseline), picked)
+
+    def set_baseline(self, baseline: Baseline | None) -> None:
+        self.baseline = self.chart_area.baseline = baseline
+        self.notify("no baseline" if baseline is None else f"baseline: {baseline.label}", timeout=TOAST_S)
+        self.version = -1
+        self.refresh_view()
 
     def action_quit_run(self) -> None:
         if self.quit_requested_at is not None:

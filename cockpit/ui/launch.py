@@ -15,6 +15,7 @@ from cockpit.remote.client import CONNECT_TIMEOUT_S, Connection, ConnectionLost,
 from cockpit.remote.protocol import ProtocolError
 from cockpit.remote.runs import probe
 from cockpit.ui.app import REFRESH_S, CockpitApp
+from cockpit.ui.baseline import Baseline, load_baseline, parent_run
 
 
 def title_of(config: Config) -> str:
@@ -28,6 +29,7 @@ def create_app(
     fork: bool = False,
     changes=(),
     refresh_s: float = REFRESH_S,
+    baseline: Baseline | None = None,
 ) -> CockpitApp:
     """The cockpit on a new (or resumed, or forked) run; the trainer is built in the app's worker
     thread, so the first frame does not wait for torch."""
@@ -47,7 +49,22 @@ def create_app(
 
         return play_greedy(config, policy, seeding.derive(config.run.seed, seeding.RENDER, number))
 
-    return CockpitApp(title_of(config), control, store, make_trainer, run_dir, render_episode, refresh_s)
+    return CockpitApp(
+        title_of(config), control, store, make_trainer, run_dir, render_episode, refresh_s, baseline=baseline
+    )
+
+
+def fork_parent(checkpoint: Path) -> Baseline | None:
+    """A fork's parent, its baseline by default; a parent that does not read back is said in one line
+    and left out (the fork itself is fine)."""
+    from cockpit.engine.checkpoints import run_dir_of
+
+    parent = run_dir_of(checkpoint)
+    try:
+        return load_baseline(parent, f"{parent.name} (parent)")
+    except ConfigError as e:
+        print(f"cockpit: the parent run is not drawn as a baseline: {e}", flush=True)
+        return None
 
 
 def history_store(run_dir: Path) -> RemoteStore:
@@ -58,11 +75,13 @@ def history_store(run_dir: Path) -> RemoteStore:
     return store
 
 
-def create_attach_app(run_dir: Path, refresh_s: float = REFRESH_S) -> CockpitApp:
-    """The cockpit attached to the run in `run_dir` (its history read-only when nothing listens)."""
+def create_attach_app(run_dir: Path, refresh_s: float = REFRESH_S, baseline: Path | None = None) -> CockpitApp:
+    """The cockpit attached to the run in `run_dir` (its history read-only when nothing listens), with
+    `baseline` (by default a fork's parent) on its return chart."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.toml").is_file():
         raise ConfigError(f"{run_dir}: not a run directory (no config.toml)")
+    drawn = load_baseline(baseline) if baseline is not None else attach_parent(run_dir)
     title = title_of(run_dir_config(run_dir))
     found = probe(run_dir)
     store = history_store(run_dir)
@@ -91,6 +110,7 @@ def create_attach_app(run_dir: Path, refresh_s: float = REFRESH_S) -> CockpitApp
                     attached=True,
                     notice=f"attached to the run (pid {pid}): q detaches, the run goes on; S stops it",
                     refresh_s=refresh_s,
+                    baseline=drawn,
                 )
     if found.state == RunState.DEAD:
         store.update_status(state=RunState.DEAD)
@@ -104,13 +124,32 @@ def create_attach_app(run_dir: Path, refresh_s: float = REFRESH_S) -> CockpitApp
         attached=True,
         notice=f"read-only: {reason}",
         refresh_s=refresh_s,
+        baseline=drawn,
     )
 
 
-def run_ui(config: Config, run_dir: Path, checkpoint: Path | None = None, fork: bool = False, changes=()) -> int:
+def attach_parent(run_dir: Path) -> Baseline | None:
+    """The parent a fork's metadata names, as its baseline; None for no fork, or a parent gone or damaged."""
+    parent = parent_run(run_dir)
+    if parent is None:
+        return None
+    try:
+        return load_baseline(parent, f"{parent.name} (parent)")
+    except ConfigError:
+        return None
+
+
+def run_ui(
+    config: Config,
+    run_dir: Path,
+    checkpoint: Path | None = None,
+    fork: bool = False,
+    changes=(),
+    baseline: Baseline | None = None,
+) -> int:
     """The cockpit until `q` or a signal. Exit code as headless: 0 finished or stopped from the UI,
     130 / 143 / 129 ended by SIGINT (or ctrl+c) / SIGTERM / SIGHUP, 1 failed."""
-    app = create_app(config, run_dir, checkpoint, fork, changes)
+    app = create_app(config, run_dir, checkpoint, fork, changes, baseline=baseline)
     app.run()
     if app.refused is not None:  # e.g. a checkpoint whose tensors do not load: one line, exit 2
         raise app.refused

@@ -20,10 +20,22 @@ HELP = """\
 | `m` | mute the kind of the latest alert, or show it again (still counted in `summary.json`) |
 | `1`–`6` | select a chart (the compact layout shows the selected one) |
 | `f` | maximize the selected chart; `f` or `escape` restores |
+| `w` | every chart's window: whole run, last 10K steps, last 100K steps |
+| `l` | log-scale y (on every chart whose values are all above 0) |
+| `a` | smoothing: a moving average, the raw figures faint beneath |
+| `b` | pick a finished run as the baseline to beat (drawn faint on the return chart) |
 | `s` | save an SVG screenshot in the run directory's `screenshots/` |
 | `q` | quit: stops the run gracefully (episode end, checkpoint, summary); attached (`cockpit attach`), only detaches |
 | `S` | attached only: stop the headless run gracefully (asks first) |
 | `ctrl+p` | command palette: the same actions |
+
+# Reading the charts
+All charts share one window of env steps, ending at the newest step. Each names what it draws on
+its bottom border. **● with a thin line**: a greedy evaluation and its ± std (○: one asked for
+with `e`). **Faint band**: the min–max of each interval behind its mean. **Yellow rule**: a live
+change. **Grey rule**: a checkpoint. **Red line**: the target return, or the Q bounds. **Faint
+grey line and dots**: the baseline's evaluations and training returns. **✕** along the top: a NaN
+or infinite figure (never drawn).
 
 # When a run misbehaves, look in this order
 1. **Reward**: is the signal what you think? `cockpit check PRESET` measures it under a random policy.
@@ -34,8 +46,6 @@ HELP = """\
    *Healthy*: Loss falls after warm-up and stays bounded; gradient norm is steady with rare spikes;
    Q magnitude grows then settles **between the red lines**: the range any return can take,
    [min(r_min, 0), max(r_max, 0)]/(1-γ).
-
-Chart marks: ▲ a greedy evaluation, ◆ a checkpoint, │ a live change, ✕ a NaN or infinite figure.
 4. **Exploration**: does the agent try everything?
    *Healthy*: Epsilon decays to its end well before the run ends; returns keep improving after it does.
 5. **Hyperparameters**: only then, one at a time (`h`), watching the change marker and the 10-episode

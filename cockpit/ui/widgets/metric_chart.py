@@ -1,9 +1,11 @@
-"""One live chart over env steps (plotext), decimated to its width, with event markers.
+"""One live chart over env steps (plotext), drawn over the window every chart shares (`chart_view.Frame`).
 
-Markers on every chart: a vertical line where a hyperparameter changed, ▲ where an evaluation
-ran and ◆ where a checkpoint was written, along the bottom edge; ✕ along the top where a figure
-was NaN or infinite (drawn up to it, never passed to plotext). Redrawing costs real time, so a
-chart rebuilds only when its data changed and it is visible.
+Each series is its mean per column as a line, with its min–max band behind it where the spec asks;
+greedy evaluations are points with their ± std on the return chart; live changes and checkpoints
+are thin vertical rules; ✕ along the top marks a figure that was NaN or infinite (drawn up to it,
+never passed to plotext). The legend is the bottom border: it names everything drawn. Drawing
+costs real time, so a chart rebuilds only when its data or frame changed, and keeps what plotext
+built for repaints that change nothing.
 """
 
 from __future__ import annotations
@@ -13,54 +15,50 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from textual.app import RenderResult
+from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from cockpit.engine.metrics import Snapshot
-from cockpit.ui.decimate import decimate
+from cockpit.ui.chart_plan import Layer, Plan, band_cells, plan, spread_points
+from cockpit.ui.chart_view import LABEL_WIDTH, Frame, log_ticks, smoothed, steps_label, ticks, value_label
+
+Rgb = tuple[int, int, int]
+BLUE, CYAN, ORANGE, MAGENTA, GREEN = (90, 140, 255), (0, 200, 215), (255, 160, 40), (215, 95, 215), (95, 200, 95)
+EVAL, TARGET, CHANGE, CHECKPOINT, BASELINE = (
+    (150, 230, 110),
+    (230, 70, 70),
+    (235, 200, 50),
+    (150, 150, 150),
+    (200, 200, 200),
+)
+FAINT = 0.2
+"""How much of its own colour a band keeps against the chart's background (rules and a raw series
+under its smoothing keep a little more)."""
 
 
 @dataclass(frozen=True)
 class ChartSpec:
     key: str
     title: str
-    series: tuple[tuple[str, str, str], ...]  # (series key, label, colour)
-    evals: bool = False  # greedy evaluations as points with ± std (and the target)
-    bound: bool = False  # the theoretical Q bound as a line
-    band: bool = True  # min/max of each column as faint lines
+    series: tuple[tuple[str, str, Rgb], ...]  # (series key, label, colour)
+    evals: bool = False  # greedy evaluations as points with ± std, the target, a baseline run
+    bound: bool = False  # the range any return can take, as two lines
+    band: bool = True  # each column's min–max behind the mean
 
 
 CHARTS = (
-    ChartSpec("return", "Return", (("rollout/ep_return", "training episodes", "blue"),), evals=True, band=False),
-    ChartSpec(
-        "q",
-        "Q magnitude",
-        (("train/q_mean", "mean Q", "cyan"), ("train/q_max", "max Q", "blue")),
-        bound=True,
-        band=False,
-    ),
-    ChartSpec("loss", "Loss", (("train/loss", "TD loss", "orange"),)),
-    ChartSpec("grad", "Gradient norm (before clipping)", (("train/grad_norm", "grad norm", "magenta"),)),
-    ChartSpec("epsilon", "Epsilon", (("rollout/epsilon", "epsilon", "green"),), band=False),
-    ChartSpec("length", "Episode length", (("rollout/ep_length", "length", "blue"),), band=False),
+    ChartSpec("return", "Return", (("rollout/ep_return", "training episodes", BLUE),), evals=True, band=False),
+    ChartSpec("q", "Q magnitude", (("train/q_mean", "mean Q", CYAN), ("train/q_max", "max Q", BLUE)), bound=True),
+    ChartSpec("loss", "Loss", (("train/loss", "TD loss", ORANGE),)),
+    ChartSpec("grad", "Gradient norm (before clipping)", (("train/grad_norm", "grad norm", MAGENTA),)),
+    ChartSpec("epsilon", "Epsilon", (("rollout/epsilon", "epsilon", GREEN),), band=False),
+    ChartSpec("length", "Episode length", (("rollout/ep_length", "length", BLUE),), band=False),
 )
 
 
-def steps_label(step: float) -> str:
-    step = int(round(step))
-    if step >= 1_000_000:
-        return f"{step / 1e6:.2f}M"
-    if step >= 10_000:
-        return f"{step / 1e3:.1f}k"
-    return str(step)
-
-
-def finite_part(x: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(x, mean, min, max) where the mean is finite, a non-finite min or max falling back to the mean,
-    and the steps left out. plotext refuses NaN; a diverged run must still be drawn up to it."""
-    finite = np.isfinite(mean)
-    bad = x[~finite | ~np.isfinite(lo) | ~np.isfinite(hi)]
-    x, mean, lo, hi = x[finite], mean[finite], lo[finite], hi[finite]
-    return x, mean, np.where(np.isfinite(lo), lo, mean), np.where(np.isfinite(hi), hi, mean), bad
+def swatch(colour: Rgb, mark: str) -> str:
+    return f"[rgb({colour[0]},{colour[1]},{colour[2]})]{mark}[/]"
 
 
 class MetricChart(PlotextPlot):
@@ -74,118 +72,170 @@ class MetricChart(PlotextPlot):
         self.spec = spec
         self.border_title = spec.title
         self.snapshot: Snapshot | None = None
+        self.frame: Frame | None = None
+        self.x_range: tuple[float, float] | None = None  # the steps the chart spans, as last shown
         self._signature: tuple | None = None
-        self.drawn_at = 0.0  # monotonic time of the last redraw, for round-robin refreshes
+        self._plan: Plan | None = None
+        self._built: tuple[tuple, RenderResult] | None = None  # (what it was built from, plotext's output)
+        self.drawn_at = 0.0  # monotonic time of the last redraw
         self.render_s = 0.0  # what the last render cost, for the app's budget of drawing time
 
-    def signature(self, snap: Snapshot) -> tuple:
+    def signature(self, snap: Snapshot, frame: Frame) -> tuple:
         lengths = tuple((len(snap.series[k].steps), snap.series[k].steps[-1:]) for k, _, _ in self.spec.series)
-        marks = sum(1 for e in snap.events if e.kind in ("hparam", "checkpoint", "eval"))
+        marks = sum(1 for e in snap.events if e.kind in ("hparam", "checkpoint"))
+        evals = len(snap.evaluations) if self.spec.evals else 0
         bound = (snap.status.q_range, snap.status.q_bound) if self.spec.bound else None
-        return lengths, marks, bound
+        target = snap.status.target_return if self.spec.evals else None
+        return lengths, marks, evals, bound, target, frame if self.spec.evals else (frame.lo, frame.hi, frame.view)
 
-    def show(self, snap: Snapshot) -> bool:
-        """Take new data; refresh only when this chart's data changed. True if it will redraw."""
-        signature = self.signature(snap)
+    def show(self, snap: Snapshot, frame: Frame) -> bool:
+        """Take the tick's snapshot and frame; refresh only when what this chart draws changed. True
+        if it will redraw."""
+        signature = self.signature(snap, frame)
         if signature == self._signature:
             return False
         self._signature = signature
-        self.snapshot = snap
-        first_bad = self.first_non_finite(snap)
-        self.border_subtitle = "" if first_bad is None else f"[red]✕ NaN/Inf from step {steps_label(first_bad)}[/]"
+        self.snapshot, self.frame = snap, frame
+        self.x_range = (frame.lo, frame.hi)
+        self._plan = None
+        p = self._prepare()
+        self.border_subtitle = "" if p is None else self.legend(p)
         self.drawn_at = time.monotonic()
         self.refresh()
         return True
 
-    def first_non_finite(self, snap: Snapshot) -> float | None:
-        """The first step at which one of this chart's figures was NaN or infinite (for its border,
-        which is drawn before the plot is)."""
-        steps = []
-        for key, _, _ in self.spec.series:
-            s = snap.series[key]
-            if s.steps:
-                figures = np.asarray([s.means, s.mins, s.maxs], dtype=np.float64)
-                bad = ~np.isfinite(figures).all(axis=0)
-                if bad.any():
-                    steps.append(s.steps[int(bad.argmax())])
-        return min(steps) if steps else None
+    @property
+    def log_applied(self) -> bool:
+        return self._plan is not None and self._plan.log
 
-    def render(self):
+    def render(self) -> RenderResult:
+        key = (self._signature, self.size.width, self.size.height, self.app.theme)
+        if self._built is not None and self._built[0] == key:
+            return self._built[1]  # a repaint that changes nothing (a toast, a hover, a dialog closing)
         start = time.perf_counter()
         self.draw()
         rendered = super().render()
         self.render_s = time.perf_counter() - start
+        self._built = (key, rendered)
         return rendered
+
+    # ------------------------------------------------------------- drawing
+    def _plot_size(self) -> tuple[int, int]:
+        """plotext's canvas: the widget less the y labels and the frame's sides, less the x labels and
+        the frame's top and bottom."""
+        return max(4, self.size.width - LABEL_WIDTH - 2), max(2, self.size.height - 3)
+
+    def _prepare(self) -> Plan | None:
+        if self.snapshot is None or self.frame is None:
+            return None
+        cells, rows = self._plot_size()
+        if self._plan is None or (self._plan.cells, self._plan.rows) != (cells, rows):
+            self._plan = plan(self.spec, self.snapshot, self.frame, cells, rows)
+        return self._plan
+
+    def legend(self, p: Plan) -> str:
+        """The bottom border: everything drawn, named, most telling first."""
+        items = [swatch(layer.colour, "━") + f" {layer.label}" for layer in p.layers]
+        if self.frame is not None and self.frame.view.smooth and p.layers:
+            items[-1] += " (smoothed)"
+        if p.evaluations:
+            items.append(swatch(EVAL, "●") + " greedy eval ± std")
+        if self.spec.evals and self.frame is not None and self.frame.baseline is not None:
+            items.append(swatch(self._faint(BASELINE, 0.6), "┄") + f" baseline {self.frame.baseline.label}")
+        if self.spec.band and p.layers:
+            items.append("".join(swatch(self._faint(la.colour), "█") for la in p.layers) + " min–max")
+        if p.lines:
+            items.append(swatch(TARGET, "─") + (" target" if self.spec.evals else " Q bounds"))
+        if p.checkpoints:
+            items.append(swatch(self._faint(CHECKPOINT, 0.5), "│") + " checkpoint")
+        if p.changes:
+            items.append(swatch(CHANGE, "│") + " live change")
+        if self.frame is not None and self.frame.view.log and not p.log and p.layers:
+            items.append("[dim]linear: values ≤ 0[/]")
+        warning = [] if p.first_bad is None else [f"[red]✕ NaN/Inf from step {steps_label(p.first_bad)}[/]"]
+        return "  ".join(warning + items)
 
     def draw(self) -> None:
         plt: Any = self.plt  # plotext's figure: its stubs take lists where it takes arrays too
         plt.clear_figure()
-        snap = self.snapshot
-        columns = max(10, self.size.width - 8)
-        if snap is None or not any(snap.series[k].steps for k, _, _ in self.spec.series):
+        p = self._prepare()
+        if p is None:
             plt.title("waiting for data…")
             return
-        low_edge, high_edge = np.inf, -np.inf
-        broken: list[np.ndarray] = []  # steps whose figures are NaN or infinite
-        for key, label, colour in self.spec.series:
-            s = snap.series[key]
-            if not s.steps:
-                continue
-            x, mean, lo, hi = decimate(s.steps, s.means, s.mins, s.maxs, columns)
-            x, mean, lo, hi, bad = finite_part(x, mean, lo, hi)
-            broken.append(bad)
-            if not len(x):
-                continue
-            if self.spec.band and len(x) > 1:
-                plt.plot(x, hi, color="gray", marker="braille", label="min–max")
-                plt.plot(x, lo, color="gray", marker="braille")
-            plt.plot(x, mean, color=colour, label=label, marker="braille")
-            low_edge, high_edge = min(low_edge, lo.min()), max(high_edge, hi.max())
-        bad = np.concatenate(broken) if broken else np.zeros(0)
-        if not np.isfinite(low_edge):  # nothing finite to draw: say so instead of an empty plot
+        assert self.frame is not None  # set with the plan
+        frame = self.frame
+        self._x_axis(frame, p.cells)
+        if not p.layers:
             plt.title(
-                f"no finite values: NaN/Inf from step {steps_label(bad.min())}" if len(bad) else "waiting for data…"
+                f"no finite values: NaN/Inf from step {steps_label(p.first_bad)}"
+                if p.first_bad is not None
+                else ("no figures in this window" if p.has_data else "waiting for data…")
             )
             return
-        if self.spec.evals and snap.evaluations:
-            ev = snap.evaluations
-            plt.error(
-                [e.step for e in ev],
-                [e.mean for e in ev],
-                yerr=[e.std for e in ev],
-                color="green",
-                label="greedy eval ± std",
-            )
-            target = snap.status.target_return
-            if target is not None and np.isfinite(target):
-                plt.hline(target, "red")
-        if self.spec.bound:
-            for bound in snap.status.q_range or (snap.status.q_bound,):
-                if bound is not None and np.isfinite(bound):
-                    plt.hline(bound, "red")
-                    high_edge, low_edge = max(high_edge, bound), min(low_edge, bound)
-        self._markers(snap, low_edge)
-        if len(bad):
-            plt.scatter(bad, [high_edge] * len(bad), marker="✕", color="red")
-        self._step_ticks(snap)
-        plt.xlabel("env steps")
+        low, high = p.ylim
+        plt.ylim(low, high)
+        count = max(2, min(5, p.rows // 2))
+        if p.log:
+            positions, labels = log_ticks(low, high, count)
+        else:
+            positions = ticks(low, high, count)
+            labels = [value_label(v) for v in positions]
+        plt.yticks(positions, labels)
+        for step in p.checkpoints:
+            plt.vline(step, self._faint(CHECKPOINT, 0.5))
+        for step in p.changes:
+            plt.vline(step, CHANGE)
+        for value in p.lines:
+            plt.hline(float(p.scale(value)), TARGET)
+        if self.spec.evals and frame.baseline is not None:
+            self._baseline(p, frame)
+        for layer in p.layers:
+            self._series(layer, p, frame)
+        if p.evaluations:
+            xs, ys = spread_points(p)
+            if xs:
+                plt.scatter(xs, ys, marker="braille", color=EVAL)
+            for marker, scheduled in (("●", True), ("○", False)):
+                points = [e for e in p.evaluations if e.scheduled == scheduled and (e.mean > 0 or not p.log)]
+                if points:
+                    plt.scatter([e.step for e in points], p.scale([e.mean for e in points]), marker=marker, color=EVAL)
+        if len(p.bad):
+            plt.scatter(p.bad, [high] * len(p.bad), marker="✕", color=TARGET)
 
-    def _step_ticks(self, snap: Snapshot) -> None:
-        """Whole step counts on the x axis (plotext would print 1565.2)."""
-        steps = [snap.series[k].steps for k, _, _ in self.spec.series if snap.series[k].steps]
-        low, high = min(s[0] for s in steps), max(s[-1] for s in steps)
-        if high > low:
-            ticks = np.linspace(low, high, 5)
-            self.plt.xticks(ticks.tolist(), [steps_label(t) for t in ticks])
+    def _x_axis(self, frame: Frame, cells: int) -> None:
+        plt: Any = self.plt
+        plt.xlim(frame.lo, frame.hi)
+        positions = ticks(frame.lo, frame.hi, max(2, min(6, cells // 12)))
+        plt.xticks(positions, [steps_label(v) for v in positions])
 
-    def _markers(self, snap: Snapshot, floor: float) -> None:
-        plt: Any = self.plt  # plotext's figure: its stubs take lists where it takes arrays too
-        evals = [e.step for e in snap.events if e.kind == "eval"]
-        ckpts = [e.step for e in snap.events if e.kind == "checkpoint"]
-        if evals:
-            plt.scatter(evals, [floor] * len(evals), marker="▲", color="cyan")
-        if ckpts:
-            plt.scatter(ckpts, [floor] * len(ckpts), marker="◆", color="magenta")
-        for e in snap.events:
-            if e.kind == "hparam":
-                plt.vline(e.step, "yellow")
+    def _faint(self, colour: Rgb, share: float = FAINT) -> Rgb:
+        """`colour` blended into the chart's background: a band, a rule, a series under its smoothing."""
+        background = Color.parse(self.app.theme_variables.get("surface", "#1e1e1e"))
+        mixed = background.blend(Color(*colour), share)
+        return mixed.r, mixed.g, mixed.b
+
+    def _series(self, layer: Layer, p: Plan, frame: Frame) -> None:
+        plt: Any = self.plt
+        if self.spec.band and len(layer.x) > 1:
+            xs, ys = band_cells(layer, p, frame)
+            if len(xs):
+                plt.scatter(xs, ys, marker="█", color=self._faint(layer.colour))
+        mean = p.scale(layer.mean)
+        if frame.view.smooth and len(mean) > 2:
+            if not self.spec.band:
+                plt.scatter(layer.x, mean, marker="braille", color=self._faint(layer.colour, 0.5))
+            mean = smoothed(mean)
+        plt.plot(layer.x, mean, marker="braille", color=layer.colour)
+
+    def _baseline(self, p: Plan, frame: Frame) -> None:
+        """Another run's training returns and evaluation curve, faint, by env step."""
+        plt: Any = self.plt
+        base = frame.baseline
+        x, mean = base.returns_within(frame.lo, frame.hi, p.cells)
+        keep = np.isfinite(mean) & ((mean > 0) if p.log else True)
+        if keep.any():
+            plt.scatter(x[keep], p.scale(mean[keep]), marker="braille", color=self._faint(BASELINE, 0.3))
+        ex, emean = base.evaluations_within(frame.lo, frame.hi)
+        keep = np.isfinite(emean) & ((emean > 0) if p.log else True)
+        if keep.any():
+            plt.plot(ex[keep], p.scale(emean[keep]), marker="braille", color=self._faint(BASELINE, 0.6))

@@ -1,4 +1,5 @@
-"""The two status lines: run, state, progress and speed; live hyperparameters and evaluations.
+"""The two status lines: run, state, progress, speed and the charts' window; live hyperparameters,
+evaluations and the standing against a baseline run.
 
 Parts are dropped whole, least important first, when the terminal is narrow: nothing is cut
 mid-word and numbers keep their units.
@@ -11,6 +12,7 @@ from textual.widgets import Static
 
 from cockpit.engine.contract import RunStatus
 from cockpit.text import clock, eta_s, number, training
+from cockpit.ui.baseline import Standing
 
 STATE_STYLES = {
     "running": "bold green",
@@ -52,6 +54,12 @@ def _bar(fraction: float, width: int) -> str:
     return "▕" + "█" * filled + "░" * (width - filled) + "▏"
 
 
+def _standing(standing: Standing) -> Text:
+    margin = standing.margin
+    word, style = ("ahead of", "bold green") if margin >= 0 else ("behind", "bold red")
+    return Text(f"{'▲' if margin >= 0 else '▼'} {abs(margin):.1f} {word} baseline", style=style)
+
+
 def _value(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -66,11 +74,17 @@ class StatusStrip(Static):
         self.title_text = title
         self.status: RunStatus | None = None
         self.shown_state = ""
+        self.view = ""
+        self.standing: Standing | None = None
 
-    def show(self, status: RunStatus, state_override: str | None = None) -> None:
-        """`state_override`: a state of the front end's own (a render playing, a stop on its way)."""
+    def show(
+        self, status: RunStatus, state_override: str | None = None, view: str = "", standing: Standing | None = None
+    ) -> None:
+        """`state_override`: a state of the front end's own (a render playing, a stop on its way);
+        `view`: the charts' window and options; `standing`: the run against its baseline."""
         self.status = status
         self.shown_state = state_override or status.state.value
+        self.view, self.standing = view, standing
         self.update(self._render_lines(self._width()))
 
     def on_resize(self) -> None:
@@ -95,6 +109,7 @@ class StatusStrip(Static):
                 (7, Text(f"{step / total:.0%}")),
                 (5, Text(f"{sps:,.0f} steps/s" if training(state) else "")),
                 (4, Text(f"{clock(s.elapsed_s)} · ETA {clock(eta_s(s))}")),
+                (3.5, Text(self.view, style="dim")),
             ],
             width,
         )
@@ -114,6 +129,8 @@ class StatusStrip(Static):
             parts.append((9, Text(f"last eval {last.mean:.1f} ± {last.std:.1f} @ {last.step:,}")))
         if s.best_eval is not None:
             parts.append((8, Text(f"best {number(s.best_eval)}")))
+        if self.standing is not None:
+            parts.append((8.2, _standing(self.standing)))
         if s.first_step_reaching_target is not None:
             parts.append((7.5, Text(f"solved @ {s.first_step_reaching_target:,}", style="green")))
         line2 = _fit(parts, width, sep=" · ")
