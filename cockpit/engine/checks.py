@@ -19,13 +19,16 @@ Thresholds, and why:
   bounds are not, since an MLP takes observations as they come and the observed ranges are what
   matter. Observations: fail when any leaves the declared space; warn when a dimension reaches
   |x| > 10 or the dimensions' scales differ more than 100×, unless env.normalize_obs is on
-  (CartPole stays within ±4 and passes).
+  (CartPole stays within ±4 and passes). Images are summarised instead: their pixel range and the
+  share of pixels that change between steps; fail when every pixel is the same, warn when none
+  ever changes.
 - Actions: fail when no action changes the next state in any of 5 probed states (each replayed
-  from a seeded reset), warn when two actions never differ. Seeding: fail when `reset(seed)`
-  twice gives different observations, warn when the same actions then diverge.
+  from a seeded reset), warn when two actions never differ (named by the game's action meanings
+  where it has them: Pong's FIRE does what NOOP does). Seeding: fail when `reset(seed)` twice
+  gives different observations, warn when the same actions then diverge.
 - Episodes: warn when episodes outlast the 2,000-step cap, when the median lasts 2 steps or
-  fewer, and when every episode terminates after exactly the same number of steps (a time limit
-  reported as termination).
+  fewer, and when every episode terminates after exactly the same number of steps with a last
+  step that pays like the others (a time limit reported as termination, not a game's end).
 - Learning: memorizing one transition must reach a loss below 1e-4 within 1,000 Adam steps at
   lr 1e-3 (a test of the wiring, apart from the preset's rate); every layer's gradient must be
   non-zero and finite; 200 updates with the preset's settings on one fixed batch must halve the
@@ -33,7 +36,9 @@ Thresholds, and why:
 - Exploration: fail when epsilon_decay exceeds total_steps, warn when the decay takes more than
   half the run or ends within warm-up; in a 2,000-step pass through the run's schedule (an
   untrained network as the greedy policy: the worst case), fail when an action is never taken,
-  warn below 1 %, warn when a dimension of the observation never changes.
+  warn when one is under 2 % of a uniform policy's share (1 % of two actions, 0.33 % of Pong's
+  six: ε = 0.01 spread over six actions gives each about 0.17 %), warn when a dimension of the
+  observation never changes (of an image: when no pixel does).
 - Hyperparameters: warn outside the usual ranges (lr 1e-5–1e-3, hidden 64–256, batch 32–256,
   γ 0.9–0.999); fail for a learning rate 10× outside them; warn when warm-up exceeds the buffer
   or the target network syncs fewer than 10 times; fail when the Q bound is infinite.
@@ -49,6 +54,9 @@ import numpy as np
 from cockpit.engine import probes
 from cockpit.engine.config import Config, ConfigError
 from cockpit.engine.envs import EnvInfo, describe_exception, inspect_env, q_bound
+from cockpit.engine.frame_buffer import replay_bytes
+from cockpit.engine.networks import NATURE_HIDDEN
+from cockpit.engine.observations import choose_network
 
 SECTIONS = ("Reward signal", "Environment", "Learning basics", "Exploration", "Hyperparameters")
 REWARD, ENV, LEARNING, EXPLORATION, HYPER = SECTIONS
@@ -57,7 +65,8 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 LARGE_REWARD = 100.0
 LARGE_OBS = 10.0
 SCALE_RATIO = 100.0
-RARE_ACTION = 0.01
+RARE_ACTION = 0.02
+"""An action is rare under this fraction of a uniform policy's share, 1/n of the steps."""
 MIN_TARGET_SYNCS = 10
 USUAL = {"learning_rate": (1e-5, 1e-3), "hidden_size": (64, 256), "batch_size": (32, 256), "gamma": (0.9, 0.999)}
 """The ranges DQN presets usually sit in (CleanRL's, SB3's and rl-zoo's classic-control settings)."""
@@ -78,6 +87,7 @@ class CheckResult:
 def run_checks(config: Config) -> list[CheckResult]:
     """Every check on the preset, in the order of SECTIONS; raises ConfigError for an env that cannot be made."""
     info = inspect_env(config.env)
+    choose_network(config.dqn.network, info.obs_shape or (info.obs_dim,))  # a network that does not fit is bad input
     probes.set_threads(config.run.threads)
     try:
         rollouts = probes.random_rollouts(config)
@@ -87,7 +97,7 @@ def run_checks(config: Config) -> list[CheckResult]:
         *reward_checks(rollouts),
         *environment_checks(config, rollouts, info),
         *_guarded(LEARNING, lambda: learning_checks(probes.learning_probe(config, info))),
-        *_guarded(EXPLORATION, lambda: exploration_checks(config, probes.exploration_pass(config, info))),
+        *_guarded(EXPLORATION, lambda: exploration_checks(config, probes.exploration_pass(config, info), info)),
         *hyperparameter_checks(config, info),
     ]
 
@@ -225,9 +235,9 @@ def environment_checks(config: Config, r: probes.Rollouts, info: EnvInfo) -> lis
                 "fix what check_env names: it calls reset() and step() as Gymnasium's API requires",
             )
         )
-    results += [_in_space(r), _ranges(config, r)]
+    results += [_in_space(r), _image_ranges(r.images) if r.images else _ranges(config, r)]
     behaviour = probes.behaviour_probe(config)
-    results += [_action_effect(behaviour), _seeding(behaviour), *_episodes(r, info)]
+    results += [_action_effect(behaviour, info, r.images is not None), _seeding(behaviour), *_episodes(r, info)]
     return results
 
 
@@ -240,7 +250,7 @@ def _checker_result(checker: probes.CheckerReport) -> CheckResult:
 
 def _in_space(r: probes.Rollouts) -> CheckResult:
     name = "observations in space"
-    total = len(r.observations)
+    total = r.images.seen if r.images else len(r.observations)
     if r.outside_count:
         return CheckResult(
             ENV,
@@ -271,8 +281,36 @@ def _ranges(config: Config, r: probes.Rollouts) -> CheckResult:
     )
 
 
-def _action_effect(b: probes.Behaviour) -> CheckResult:
+def _image_ranges(images: probes.ImageStats) -> CheckResult:
+    """An image's pixels as a whole: their range, and how much of the picture moves from step to step."""
+    name = "observation ranges"
+    figure = (
+        f"pixels [{images.low}, {images.high}] in {images.shape} images (the network scales them to [0, 1]) · "
+        f"{images.mean_changed:.1%} of pixels change per step, {images.ever_changed:.0%} at some step "
+        f"over {images.steps:,} random steps"
+    )
+    if images.low == images.high:
+        return CheckResult(
+            ENV, name, FAIL, figure + ": every pixel of every image is the same", "check what step() returns"
+        )
+    if not images.steps or images.ever is None or not images.ever.any():
+        return CheckResult(
+            ENV,
+            name,
+            WARN,
+            figure + ": no pixel changed in any step",
+            "the image never shows what happens: check what step() returns",
+        )
+    return CheckResult(ENV, name, OK, figure)
+
+
+def _action_label(action: int, info: EnvInfo) -> str:
+    return info.action_meanings[action] if action < len(info.action_meanings) else str(action)
+
+
+def _action_effect(b: probes.Behaviour, info: EnvInfo, image: bool = False) -> CheckResult:
     name = "actions change the state"
+    state = "frame" if image else "state"
     where = f"{b.probes} probed states"
     if not b.deterministic:
         return CheckResult(
@@ -288,11 +326,11 @@ def _action_effect(b: probes.Behaviour) -> CheckResult:
             ENV,
             name,
             FAIL,
-            f"no action changed the next state differently from the others in {where}",
+            f"no action changed the next {state} differently from the others in {where}",
             "step() ignores its action: check how the action index maps to an effect",
         )
     if same:
-        pairs = ", ".join(f"{a}={c}" for a, c in same[:6])
+        pairs = ", ".join(f"{_action_label(a, info)}={_action_label(c, info)}" for a, c in same[:6])
         return CheckResult(
             ENV,
             name,
@@ -300,7 +338,7 @@ def _action_effect(b: probes.Behaviour) -> CheckResult:
             f"actions with the same effect in all {where}: {pairs}",
             "if these actions should differ, check how step() uses them",
         )
-    return CheckResult(ENV, name, OK, f"each of the {b.n_actions} actions leads to a different next state in {where}")
+    return CheckResult(ENV, name, OK, f"each of the {b.n_actions} actions leads to a different next {state} in {where}")
 
 
 def _seeding(b: probes.Behaviour) -> CheckResult:
@@ -346,7 +384,7 @@ def _episodes(r: probes.Rollouts, info: EnvInfo) -> list[CheckResult]:
     else:
         length = CheckResult(ENV, "episode lengths", OK, figure)
     ends = f"{r.terminated} terminated · {r.truncated} truncated ({limit})"
-    if r.terminated == len(lengths) > 1 and lengths.min() == lengths.max() > 1:
+    if r.terminated == len(lengths) > 1 and lengths.min() == lengths.max() > 1 and not _end_is_rewarded(r):
         ending = CheckResult(
             ENV,
             "terminations vs truncations",
@@ -357,6 +395,13 @@ def _episodes(r: probes.Rollouts, info: EnvInfo) -> list[CheckResult]:
     else:
         ending = CheckResult(ENV, "terminations vs truncations", OK, ends)
     return [length, ending]
+
+
+def _end_is_rewarded(r: probes.Rollouts) -> bool:
+    """Whether the last step pays differently from the others: an end that is an event of the game
+    (catch's ball landing), not a time limit reported as termination."""
+    others = {float(x) for ep in r.rewards for x in ep[:-1]}
+    return bool(r.terminal_rewards) and not set(r.terminal_rewards) <= others
 
 
 # ------------------------------------------------------------------ 3. learning basics
@@ -412,7 +457,7 @@ def learning_checks(p: probes.LearningReport) -> list[CheckResult]:
 
 
 # ------------------------------------------------------------------ 4. exploration
-def exploration_checks(config: Config, e: probes.ExplorationReport) -> list[CheckResult]:
+def exploration_checks(config: Config, e: probes.ExplorationReport, info: EnvInfo) -> list[CheckResult]:
     d, total = config.dqn, config.run.total_steps
     figure = (
         f"ε {_g(d.epsilon_start)} → {_g(d.epsilon_end)} over {d.epsilon_decay:,} steps = "
@@ -445,13 +490,14 @@ def exploration_checks(config: Config, e: probes.ExplorationReport) -> list[Chec
         )
     else:
         schedule = CheckResult(EXPLORATION, "epsilon schedule", OK, figure)
-    return [schedule, _action_histogram(e), _coverage(e)]
+    return [schedule, _action_histogram(e, info), _image_coverage(e.images) if e.images else _coverage(e)]
 
 
-def _action_histogram(e: probes.ExplorationReport) -> CheckResult:
+def _action_histogram(e: probes.ExplorationReport, info: EnvInfo) -> CheckResult:
     name = "action histogram"
     shares = e.action_counts / e.action_counts.sum()
-    figure = " · ".join(f"{a}: {s:.0%}" for a, s in enumerate(shares[:10])) + (" · …" if len(shares) > 10 else "")
+    figure = " · ".join(f"{_action_label(a, info)}: {s:.0%}" for a, s in enumerate(shares[:10]))
+    figure += " · …" if len(shares) > 10 else ""
     figure += f" over {e.steps:,} steps through the schedule (untrained greedy policy)"
     never = np.flatnonzero(e.action_counts == 0)
     if len(never):
@@ -459,15 +505,16 @@ def _action_histogram(e: probes.ExplorationReport) -> CheckResult:
             EXPLORATION,
             name,
             FAIL,
-            figure + f": action {', '.join(map(str, never))} never taken",
+            figure + f": action {', '.join(_action_label(int(a), info) for a in never)} never taken",
             "raise dqn.epsilon_end or lengthen dqn.epsilon_decay",
         )
-    if shares.min() < RARE_ACTION:
+    rare = RARE_ACTION / len(shares)
+    if shares.min() < rare:
         return CheckResult(
             EXPLORATION,
             name,
             WARN,
-            figure + f": action {shares.argmin()} under {RARE_ACTION:.0%}",
+            figure + f": action {_action_label(int(shares.argmin()), info)} under {100 * rare:.2g}%",
             "raise dqn.epsilon_end or lengthen dqn.epsilon_decay",
         )
     return CheckResult(EXPLORATION, name, OK, figure)
@@ -493,10 +540,35 @@ def _coverage(e: probes.ExplorationReport) -> CheckResult:
     return CheckResult(EXPLORATION, name, OK, figure)
 
 
+def _image_coverage(images: probes.ImageStats) -> CheckResult:
+    """What the agent saw move: an image has too many pixels to list the ones that never change
+    (a score, a border), so only a picture that never changes at all is worth a warning."""
+    name = "state coverage"
+    figure = (
+        f"{images.ever_changed:.0%} of the newest frame's pixels changed at some step, "
+        f"{images.mean_changed:.1%} per step · {images.still:,} of {images.steps:,} steps left the frame as it was"
+    )
+    if images.ever is None or not images.ever.any():
+        return CheckResult(
+            EXPLORATION,
+            name,
+            WARN,
+            figure + ": the agent's image never changed",
+            "exploration never moves anything the agent sees: check the env, or explore longer",
+        )
+    return CheckResult(EXPLORATION, name, OK, figure)
+
+
 # ------------------------------------------------------------------ 5. hyperparameters
 def hyperparameter_checks(config: Config, info: EnvInfo) -> list[CheckResult]:
     d = config.dqn
-    results = [_usual(key, getattr(d, key)) for key in USUAL]
+    network = choose_network(d.network, info.obs_shape or (info.obs_dim,))
+    results = [
+        CheckResult(HYPER, key, OK, f"not used: the Nature CNN's dense layer has {NATURE_HIDDEN} units")
+        if key == "hidden_size" and network == "nature_cnn"
+        else _usual(key, getattr(d, key))
+        for key in USUAL
+    ]
     if d.batch_size > d.buffer_size:
         buffer_status, advice = FAIL, "a batch cannot be drawn: make dqn.buffer_size ≥ dqn.batch_size"
     elif d.warmup_steps > d.buffer_size:
@@ -512,7 +584,12 @@ def hyperparameter_checks(config: Config, info: EnvInfo) -> list[CheckResult]:
             "buffer_size",
             buffer_status,
             f"{d.buffer_size:,} (batch {d.batch_size}, warm-up {d.warmup_steps:,}, "
-            f"{d.buffer_size / config.run.total_steps:.0%} of the run)",
+            f"{d.buffer_size / config.run.total_steps:.0%} of the run)"
+            + (
+                f" · {replay_bytes(d.buffer_size, info.frame_shape) / 1e9:.3g} GB of frames once full"
+                if info.image
+                else ""
+            ),
             advice,
         )
     )

@@ -5,6 +5,9 @@ Rollouts and probes act in the env as `gym.make` builds it (the user's own rewar
 and spaces); the learning and exploration probes act in the env the agent sees (`make_env`, with
 one-hot encoding, normalization and clipping as the preset sets them). The envs' own warnings are
 silenced here: what they say is measured and reported as check items.
+
+Image observations are summarised as they come (`ImageStats`) rather than kept: an Atari rollout's
+frames as float rows would take gigabytes, and the checks speak of pixels, not of 28,224 dimensions.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -27,9 +30,12 @@ from torch import nn
 
 from cockpit.engine import seeding
 from cockpit.engine.agent import DQNAgent
+from cockpit.engine.atari import learning_terminal
 from cockpit.engine.buffer import ReplayBuffer
 from cockpit.engine.config import Config
-from cockpit.engine.envs import EnvInfo, find_wrapper, make_env, measure_reward_abs_max
+from cockpit.engine.envs import EnvInfo, find_wrapper, make_env, reward_range
+from cockpit.engine.frame_buffer import FrameReplayBuffer
+from cockpit.engine.observations import is_image_space
 from cockpit.engine.schedules import LinearSchedule
 
 # Purpose tags of the check's own streams, apart from a run's (see seeding).
@@ -82,6 +88,44 @@ def one_line(text: str) -> str:
     return " ".join(text.removeprefix("WARN: ").split())
 
 
+class ImageStats:
+    """Image observations summarised step by step, the frames themselves not kept: the pixel range,
+    and which pixels change from one observation to the next within an episode."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, ...] = ()
+        self.low, self.high = 255, 0
+        self.seen = 0
+        self.steps = 0
+        """Observations compared with the one before them."""
+        self.changed = 0.0
+        """The sum over those steps of the share of pixels that changed."""
+        self.still = 0
+        """Steps whose observation equals the one before it."""
+        self.ever: np.ndarray | None = None
+        """Pixels that changed in some step."""
+
+    def add(self, obs: np.ndarray, previous: np.ndarray | None = None) -> None:
+        x = np.asarray(obs)
+        self.shape, self.seen = x.shape, self.seen + 1
+        self.low, self.high = min(self.low, int(x.min())), max(self.high, int(x.max()))
+        if previous is None:
+            return
+        differs = x != np.asarray(previous)
+        self.steps += 1
+        self.changed += float(differs.mean())
+        self.still += not differs.any()
+        self.ever = differs if self.ever is None else self.ever | differs
+
+    @property
+    def mean_changed(self) -> float:
+        return self.changed / self.steps if self.steps else 0.0
+
+    @property
+    def ever_changed(self) -> float:
+        return float(self.ever.mean()) if self.ever is not None else 0.0
+
+
 # ------------------------------------------------------------------ random rollouts
 @dataclass
 class Rollouts:
@@ -95,28 +139,46 @@ class Rollouts:
     terminated: int
     truncated: int
     observations: np.ndarray
-    """Every reset and step observation, one flattened row each."""
+    """Every reset and step observation, one flattened row each; no rows for images (`images`)."""
     space: str
     box: bool
     outside_count: int
     first_outside: str
+    images: ImageStats | None = None
+    """The image observations' summary; None for vectors."""
 
 
 def random_rollouts(config: Config) -> Rollouts:
     seed = config.run.seed
     rewards, terminal_rewards, lengths, observed = [], [], [], []
     ends = {"terminated": 0, "truncated": 0}
+    outside: list = []
+    outside_count = 0
     with quiet(), user_env(config) as env:
         space = env.observation_space
+        images = ImageStats() if is_image_space(space) else None
+
+        def observe(obs: Any, previous: Any = None) -> None:
+            nonlocal outside_count
+            if not space.contains(obs):
+                outside_count += 1
+                if not outside:
+                    outside.append(obs)
+            if images is None:
+                observed.append(obs)
+            else:
+                images.add(obs, previous)
+
         env.action_space.seed(seeding.derive(seed, ROLLOUTS))
         for episode in range(EPISODES):
             obs, _ = env.reset(seed=seeding.derive(seed, ROLLOUTS, 1 + episode))
-            observed.append(obs)
+            observe(obs)
             episode_rewards: list[float] = []
             terminated = truncated = False
             while not (terminated or truncated) and len(episode_rewards) < EPISODE_CAP:
+                previous = obs
                 obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-                observed.append(obs)
+                observe(obs, previous)
                 episode_rewards.append(float(reward))
             rewards.append(np.array(episode_rewards))
             lengths.append(len(episode_rewards))
@@ -125,7 +187,6 @@ def random_rollouts(config: Config) -> Rollouts:
                 terminal_rewards.append(episode_rewards[-1])
             elif truncated:
                 ends["truncated"] += 1
-    outside = [obs for obs in observed if not space.contains(obs)]
     return Rollouts(
         rewards=rewards,
         terminal_rewards=terminal_rewards,
@@ -134,8 +195,9 @@ def random_rollouts(config: Config) -> Rollouts:
         observations=np.array([np.asarray(obs, dtype=np.float64).ravel() for obs in observed]),
         space=one_line(str(space)),
         box=isinstance(space, spaces.Box),
-        outside_count=len(outside),
+        outside_count=outside_count,
         first_outside=why_outside(space, outside[0]) if outside else "",
+        images=images,
     )
 
 
@@ -249,7 +311,7 @@ class LearningReport:
     memorized_loss: float
     memorize_steps: int
     grad_norms: list[float]
-    """Norm of each Linear layer's weight gradient after one update."""
+    """Norm of each layer's weight gradient after one update (convolutions, then Linear layers)."""
     loss_before: float
     loss_after: float
     batch_size: int
@@ -279,11 +341,38 @@ def random_rows(config: Config, obs_dim: int, count: int) -> np.ndarray:
     return buffer.data
 
 
-def linear_weight_grads(net: nn.Module) -> list[torch.Tensor]:
-    """The gradients of the Linear layers' weights, as the last update left them."""
+def random_frames(config: Config, info: EnvInfo, count: int) -> FrameReplayBuffer:
+    """A frame replay holding `count` transitions of random play in the env the agent sees (images),
+    stored as the trainer stores them."""
+    seed = config.run.seed
+    buffer = FrameReplayBuffer(2 * count + info.frame_stack + 2, info.frame_shape, info.frame_stack, merged=True)
+    with quiet():
+        env = make_env(config.env)
+        try:
+            env.action_space.seed(seeding.derive(seed, TRANSITIONS))
+            episode = 0
+            obs, _ = env.reset(seed=seeding.derive(seed, TRANSITIONS, 1))
+            while buffer.size < count:
+                action = int(env.action_space.sample())
+                next_obs, reward, terminated, truncated, step_info = env.step(action)
+                ended = bool(terminated or truncated)
+                buffer.add(
+                    obs, next_obs, action, float(reward), learning_terminal(terminated, step_info), truncated, ended
+                )
+                obs = next_obs
+                if ended:
+                    episode += 1
+                    obs, _ = env.reset(seed=seeding.derive(seed, TRANSITIONS, 1 + episode))
+        finally:
+            env.close()
+    return buffer
+
+
+def weight_grads(net: nn.Module) -> list[torch.Tensor]:
+    """The gradients of the convolutions' and Linear layers' weights, as the last update left them."""
     grads = []
     for layer in net.modules():
-        if isinstance(layer, nn.Linear):
+        if isinstance(layer, nn.Conv2d | nn.Linear):
             if layer.weight.grad is None:
                 raise RuntimeError("the learning probe reads gradients before an update has set them")
             grads.append(layer.weight.grad)
@@ -294,20 +383,27 @@ def learning_probe(config: Config, info: EnvInfo) -> LearningReport:
     """Fit one transition at a known-good rate, then run the preset's own update on one fixed batch.
     The target network is never synced, so the TD targets stay fixed and the loss can only fall."""
     d, device, seed = config.dqn, config.run.device, config.run.seed
-    rows = random_rows(config, info.obs_dim, d.batch_size)
+    batch: Any
+    if info.image:  # a FrameBatch, which the agent's image update takes
+        frames = random_frames(config, info, d.batch_size)
+        batch, first = frames.gather(np.arange(d.batch_size)), frames.gather(np.zeros(1, np.int64))
+    else:
+        batch = random_rows(config, info.obs_dim, d.batch_size)
+        first = batch[:1]
+    obs_shape = info.obs_shape or info.obs_dim
     memorize = dataclasses.replace(d, learning_rate=MEMORIZE_LR)
-    agent = DQNAgent(info.obs_dim, info.n_actions, memorize, device, seeding.derive(seed, NETWORK))
+    agent = DQNAgent(obs_shape, info.n_actions, memorize, device, seeding.derive(seed, NETWORK))
     for steps in range(MEMORIZE_STEPS + 1):
-        memorized_loss = agent.update(rows[:1], info.obs_dim, memorize)[0]  # the loss before this update
+        memorized_loss = agent.update(first, info.obs_dim, memorize)[0]  # the loss before this update
         if memorized_loss < MEMORIZE_TARGET or steps == MEMORIZE_STEPS:
             break
 
-    agent = DQNAgent(info.obs_dim, info.n_actions, d, device, seeding.derive(seed, NETWORK, 1))
-    loss_before = agent.update(rows, info.obs_dim, d)[0]
-    grad_norms = [float(grad.norm()) for grad in linear_weight_grads(agent.q)]
+    agent = DQNAgent(obs_shape, info.n_actions, d, device, seeding.derive(seed, NETWORK, 1))
+    loss_before = agent.update(batch, info.obs_dim, d)[0]
+    grad_norms = [float(grad.norm()) for grad in weight_grads(agent.q)]
     for _ in range(BURST_UPDATES - 1):
-        agent.update(rows, info.obs_dim, d)
-    loss_after = agent.update(rows, info.obs_dim, d)[0]
+        agent.update(batch, info.obs_dim, d)
+    loss_after = agent.update(batch, info.obs_dim, d)[0]
     return LearningReport(memorized_loss, steps, grad_norms, loss_before, loss_after, d.batch_size, d.learning_rate)
 
 
@@ -317,9 +413,11 @@ class ExplorationReport:
     action_counts: np.ndarray
     steps: int
     observations: np.ndarray
-    """What the agent saw, one row per step."""
+    """What the agent saw, one row per step; no rows for images (`images`)."""
     discrete_states: int
     """The number of states of a Discrete observation space (one-hot rows); 0 for a Box."""
+    images: ImageStats | None = None
+    """The newest frame of each image observation the agent saw, summarised; None for vectors."""
 
 
 def exploration_pass(config: Config, info: EnvInfo) -> ExplorationReport:
@@ -328,9 +426,21 @@ def exploration_pass(config: Config, info: EnvInfo) -> ExplorationReport:
     d, seed, total = config.dqn, config.run.seed, config.run.total_steps
     steps = min(EXPLORE_STEPS, total)
     schedule = LinearSchedule(d.epsilon_start, d.epsilon_end, d.epsilon_decay)
-    agent = DQNAgent(info.obs_dim, info.n_actions, d, config.run.device, seeding.derive(seed, NETWORK, 2))
+    agent = DQNAgent(
+        info.obs_shape or info.obs_dim, info.n_actions, d, config.run.device, seeding.derive(seed, NETWORK, 2)
+    )
     rng = np.random.default_rng(seeding.derive(seed, EXPLORATION))
     counts = np.zeros(info.n_actions, dtype=np.int64)
+    images = ImageStats() if info.image else None
+    newest = info.frame_shape[0] if info.image else 0  # the channels of an observation's newest frame
+    observed: list = []
+
+    def observe(obs: Any, previous: Any = None) -> None:
+        if images is None:
+            observed.append(obs)
+        else:
+            images.add(obs[-newest:], None if previous is None else previous[-newest:])
+
     with quiet():
         env = make_env(config.env)
         try:
@@ -338,28 +448,28 @@ def exploration_pass(config: Config, info: EnvInfo) -> ExplorationReport:
             env.action_space.seed(seeding.derive(seed, EXPLORATION, 1))
             episode = 0
             obs, _ = env.reset(seed=seeding.derive(seed, EXPLORATION, 2))
-            observed = [obs]
+            observe(obs)
             for i in range(steps):
                 run_step = i * total // steps
                 explore = run_step < d.warmup_steps or rng.random() < schedule.value(run_step)
                 action = int(env.action_space.sample()) if explore else agent.act(obs)
                 counts[action] += 1
+                previous = obs
                 obs, _, terminated, truncated, _ = env.step(action)
-                observed.append(obs)
+                observe(obs, previous)
                 if terminated or truncated:
                     episode += 1
                     obs, _ = env.reset(seed=seeding.derive(seed, EXPLORATION, 2 + episode))
-                    observed.append(obs)
+                    observe(obs)
         finally:
             env.close()
     discrete = int(user_space.n) if isinstance(user_space, spaces.Discrete) else 0
-    return ExplorationReport(counts, steps, np.array(observed, dtype=np.float64), discrete)
+    return ExplorationReport(counts, steps, np.array(observed, dtype=np.float64), discrete, images)
 
 
 def reward_abs_max(config: Config) -> float:
-    """The |r| bound a run uses for its Q bound, found as the trainer finds it (same seed, same clipping)."""
+    """The |r| bound a run uses for its Q bound, found as the trainer finds it (the preset's reward
+    keys, else random play with the same seed; within the clipping)."""
     with quiet():
-        value = config.env.reward_abs_max or measure_reward_abs_max(
-            config.env, seeding.derive(config.run.seed, seeding.REWARD_PROBE)
-        )
-    return min(value, config.env.clip_reward) if config.env.clip_reward else value
+        low, high = reward_range(config.env, seeding.derive(config.run.seed, seeding.REWARD_PROBE))
+    return max(abs(low), abs(high))
