@@ -206,6 +206,22 @@ def test_a_kill_between_the_segment_writes_and_the_commit_leaves_the_previous_ch
     assert segments_on_disk(run_dir) == referenced(run_dir)  # the orphans went with the next checkpoint
 
 
+def test_a_resume_from_a_stop_mid_episode_starts_a_new_episode_in_the_buffer(tmp_path):
+    run_dir = tmp_path / "run"
+    trainer = Trainer(image_config(), run_dir)
+    at_step(trainer, {250: Command(CommandKind.STOP, value="now", source="test")})  # catch ends every 9 steps
+    assert trainer.run()["status"] == "stopped", trainer.error
+    stop = checkpoints.find(run_dir)
+    assert meta_of(stop)["exact"] is False and meta_of(stop)["replay"]["open"] is True
+    last = meta_of(stop)["replay"]["written"] - 1  # the interrupted episode's newest frame
+    resumed = Trainer(image_config(), run_dir)
+    resumed.resume_from(stop)
+    assert resumed.run()["status"] == "finished", resumed.error
+    buffer = replay_of(checkpoints.find(run_dir))
+    assert buffer.flags[last % 120] == 0  # no transition leaves it: the interrupted episode ends there
+    assert buffer.depth[(last + 1) % 120] == 0  # the next frame is a new episode's first
+
+
 def test_the_disk_budget_drops_the_oldest_kept_replays_and_a_rollback_from_one_says_it_is_not_exact(tmp_path):
     run_dir = tmp_path / "run"
     config = image_config(checkpoint_disk_gb=0)

@@ -59,10 +59,13 @@ def restore(t: Trainer, checkpoint: Path, meta: dict) -> str | None:
             f"{checkpoint.name} kept no replay ({meta.get('replay_dropped', 'dropped')}): "
             "not exact, the buffer fills again from empty"
         )
+    manifest = meta["replay"]
+    if not meta["exact"]:  # taken mid-episode: the run goes on with a new one, which must not stack onto it
+        manifest = {**manifest, "open": False}
     source = checkpoints.run_dir_of(checkpoint)
     store = SegmentStore(t.run_dir or source)
     try:
-        store.load(meta["replay"], into=t.buffer, source=source)
+        store.load(manifest, into=t.buffer, source=source)
     except ReplaySegmentError as e:
         if str(e).startswith("replay manifest"):  # the manifest, not a file: name the checkpoint
             raise ReplaySegmentError(f"{Path(checkpoint) / checkpoints.META}: {e}") from None
