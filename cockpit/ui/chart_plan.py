@@ -117,7 +117,7 @@ def plan(spec: ChartSpec, snap: Snapshot, frame: Frame, cells: int, rows: int) -
         ]
     )
     values = values[np.isfinite(values)]
-    series_values = np.concatenate([la.lo if spec.band else la.mean for la in out.layers])
+    series_values = np.concatenate([la.lo for la in out.layers])  # a column's min: what decimation hides
     out.log = frame.view.log and bool((series_values > 0).all())
     if out.log:  # what cannot be drawn on a log axis (a spread below zero, a bound at 0) is left out
         values = values[values > 0]

@@ -75,16 +75,18 @@ def smoothed(values: np.ndarray) -> np.ndarray:
 
 
 def ticks(lo: float, hi: float, count: int) -> list[float]:
-    """Round ticks within [lo, hi], at most `count` and at least two: the smallest step of 1, 2, 2.5
-    or 5 × 10^k that gives no more than `count`, as a reader counts (lo and hi when none does)."""
+    """Round ticks within [lo, hi], at least two: the smallest step of 1, 2, 2.5 or 5 × 10^k that
+    gives no more than `count` (else the fewest), as a reader counts."""
     if hi <= lo or count < 2:
         return [lo]
     power = 10.0 ** math.floor(math.log10((hi - lo) / count))
+    found: list[list[float]] = []
     for step in (m * power * scale for scale in (0.1, 1, 10, 100) for m in (1, 2, 2.5, 5)):
         first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
-        if 2 <= last - first + 1 <= count:
-            return [k * step for k in range(first, last + 1)]
-    return [lo, hi]
+        if last - first + 1 >= 2:
+            found.append([k * step for k in range(first, last + 1)])
+    fitting = [t for t in found if len(t) <= count]
+    return fitting[0] if fitting else min(found, key=len, default=[lo, hi])
 
 
 def steps_label(step: float) -> str:

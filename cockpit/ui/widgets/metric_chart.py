@@ -48,7 +48,7 @@ class ChartSpec:
 
 
 CHARTS = (
-    ChartSpec("return", "Return", (("rollout/ep_return", "training episodes", BLUE),), evals=True, band=False),
+    ChartSpec("return", "Return", (("rollout/ep_return", "episodes", BLUE),), evals=True, band=False),
     ChartSpec("q", "Q magnitude", (("train/q_mean", "mean Q", CYAN), ("train/q_max", "max Q", BLUE)), bound=True),
     ChartSpec("loss", "Loss", (("train/loss", "TD loss", ORANGE),)),
     ChartSpec("grad", "Gradient norm (before clipping)", (("train/grad_norm", "grad norm", MAGENTA),)),
@@ -64,7 +64,10 @@ def swatch(colour: Rgb, mark: str) -> str:
 class MetricChart(PlotextPlot):
     ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
-    MetricChart { border: round $panel; height: 1fr; min-height: 8; }
+    MetricChart {
+        border: round $panel; height: 1fr; min-height: 8;
+        border-title-color: $foreground; border-subtitle-color: $foreground-darken-1;
+    }
     """
 
     def __init__(self, spec: ChartSpec, **kwargs):
@@ -139,7 +142,7 @@ class MetricChart(PlotextPlot):
         if self.frame is not None and self.frame.view.smooth and p.layers:
             items[-1] += " (smoothed)"
         if p.evaluations:
-            items.append(swatch(EVAL, "●") + " greedy eval ± std")
+            items.append(swatch(EVAL, "●") + " eval ± std")
         if self.spec.evals and self.frame is not None and self.frame.baseline is not None:
             items.append(swatch(self._faint(BASELINE, 0.6), "┄") + f" baseline {self.frame.baseline.label}")
         if self.spec.band and p.layers:
@@ -189,6 +192,8 @@ class MetricChart(PlotextPlot):
             plt.hline(float(p.scale(value)), TARGET)
         if self.spec.evals and frame.baseline is not None:
             self._baseline(p, frame)
+        for layer in p.layers:  # every band first: one series' band never hides another's line
+            self._band(layer, p, frame)
         for layer in p.layers:
             self._series(layer, p, frame)
         if p.evaluations:
@@ -214,12 +219,15 @@ class MetricChart(PlotextPlot):
         mixed = background.blend(Color(*colour), share)
         return mixed.r, mixed.g, mixed.b
 
-    def _series(self, layer: Layer, p: Plan, frame: Frame) -> None:
-        plt: Any = self.plt
+    def _band(self, layer: Layer, p: Plan, frame: Frame) -> None:
         if self.spec.band and len(layer.x) > 1:
             xs, ys = band_cells(layer, p, frame)
             if len(xs):
+                plt: Any = self.plt
                 plt.scatter(xs, ys, marker="█", color=self._faint(layer.colour))
+
+    def _series(self, layer: Layer, p: Plan, frame: Frame) -> None:
+        plt: Any = self.plt
         mean = p.scale(layer.mean)
         if frame.view.smooth and len(mean) > 2:
             if not self.spec.band:
