@@ -27,7 +27,7 @@ from cockpit.engine.checks import (
 )
 from cockpit.engine.config import load_preset
 from cockpit.engine.envs import EnvInfo
-from cockpit.engine.probes import LearningReport
+from cockpit.engine.network_probes import LearningReport
 
 REPO = Path(__file__).resolve().parents[1]
 CARTPOLE = REPO / "presets" / "cartpole.toml"

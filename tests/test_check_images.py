@@ -12,7 +12,7 @@ import catch_env
 import numpy as np
 import pytest
 
-from cockpit.engine import checks, probes
+from cockpit.engine import env_checks, network_probes, probes
 from cockpit.engine.checks import FAIL, OK, WARN, CheckResult, run_checks
 from cockpit.engine.config import build_config, load_preset
 from cockpit.engine.envs import EnvInfo
@@ -56,7 +56,7 @@ def test_a_game_that_ends_after_a_fixed_number_of_moves_is_not_a_time_limit(catc
     rewards = [np.array([1.0] * 8 + [1.0]) for _ in range(5)]  # the end pays like every step: a time limit?
     rollouts = probes.Rollouts(rewards, [1.0] * 5, [9] * 5, 5, 0, np.zeros((0, 0)), "Box", True, 0, "")
     info = EnvInfo(obs_dim=4, n_actions=2, time_limit=0, target_return=float("nan"))
-    assert by_name(checks._episodes(rollouts, info))["terminations vs truncations"].status == WARN
+    assert by_name(env_checks._episodes(rollouts, info))["terminations vs truncations"].status == WARN
 
 
 def test_image_rollouts_keep_a_summary_not_the_frames():
@@ -77,27 +77,21 @@ def test_image_ranges_judge_the_picture_as_a_whole(frames, status, fragment):
     images = probes.ImageStats()
     for previous, frame in zip([None, *frames], frames, strict=False):
         images.add(frame, previous)
-    result = checks._image_ranges(images)
+    result = env_checks._image_ranges(images)
     assert result.status == status and fragment in result.figure
 
 
 def test_pong_runs_every_item_with_its_action_names(monkeypatch):
     pytest.importorskip("ale_py")
-    for name, value in {
-        "EPISODES": 2,
-        "EPISODE_CAP": 300,
-        "PROBES": 2,
-        "BURST_UPDATES": 3,
-        "EXPLORE_STEPS": 200,
-    }.items():
+    for name, value in {"EPISODES": 2, "EPISODE_CAP": 300, "PROBES": 2}.items():
         monkeypatch.setattr(probes, name, value)
+    monkeypatch.setattr(network_probes, "BURST_UPDATES", 3)
+    monkeypatch.setattr(network_probes, "EXPLORE_STEPS", 200)
     results = run_checks(load_preset(REPO / "presets" / "pong.toml"))
     assert "the environment runs" not in by_name(results), [r for r in results if r.name == "the environment runs"]
     items = by_name(results)
-    assert (
-        items["observation ranges"].figure.startswith("pixels [")
-        and "(84, 84) images" in items["observation ranges"].figure
-    )
+    ranges = items["observation ranges"].figure
+    assert ranges.startswith("pixels [") and "(84, 84) images" in ranges
     assert "NOOP=FIRE" in items["actions change the state"].figure  # Pong's FIRE moves nothing
     assert items["action histogram"].figure.startswith("NOOP: ")
     assert (

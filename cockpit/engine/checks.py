@@ -46,25 +46,47 @@ Thresholds, and why:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-
 import numpy as np
 
-from cockpit.engine import probes
+from cockpit.engine import network_probes, probes
+from cockpit.engine.check_results import (
+    EXPLORATION,
+    FAIL,
+    HYPER,
+    LEARNING,
+    OK,
+    REWARD,
+    SECTIONS,
+    WARN,
+    CheckResult,
+    action_label,
+    as_dict,
+    g,
+    summary,
+)
 from cockpit.engine.config import Config, ConfigError
+from cockpit.engine.env_checks import environment_checks, reward_checks
 from cockpit.engine.envs import EnvInfo, describe_exception, inspect_env, q_bound
 from cockpit.engine.frame_buffer import replay_bytes
 from cockpit.engine.networks import NATURE_HIDDEN
 from cockpit.engine.observations import choose_network
 
-SECTIONS = ("Reward signal", "Environment", "Learning basics", "Exploration", "Hyperparameters")
-REWARD, ENV, LEARNING, EXPLORATION, HYPER = SECTIONS
-OK, WARN, FAIL = "ok", "warn", "fail"
+__all__ = [
+    "FAIL",
+    "OK",
+    "SECTIONS",
+    "WARN",
+    "CheckResult",
+    "as_dict",
+    "environment_checks",
+    "exploration_checks",
+    "hyperparameter_checks",
+    "learning_checks",
+    "reward_checks",
+    "run_checks",
+    "summary",
+]
 
-LARGE_REWARD = 100.0
-LARGE_OBS = 10.0
-SCALE_RATIO = 100.0
 RARE_ACTION = 0.02
 """An action is rare under this fraction of a uniform policy's share, 1/n of the steps."""
 MIN_TARGET_SYNCS = 10
@@ -72,23 +94,11 @@ USUAL = {"learning_rate": (1e-5, 1e-3), "hidden_size": (64, 256), "batch_size": 
 """The ranges DQN presets usually sit in (CleanRL's, SB3's and rl-zoo's classic-control settings)."""
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    section: str
-    name: str
-    status: str
-    """`ok`, `warn` or `fail`."""
-    figure: str
-    """What was measured, one line."""
-    advice: str = ""
-    """What to do, where the check did not pass."""
-
-
 def run_checks(config: Config) -> list[CheckResult]:
     """Every check on the preset, in the order of SECTIONS; raises ConfigError for an env that cannot be made."""
     info = inspect_env(config.env)
     choose_network(config.dqn.network, info.obs_shape or (info.obs_dim,))  # a network that does not fit is bad input
-    probes.set_threads(config.run.threads)
+    network_probes.set_threads(config.run.threads)
     try:
         rollouts = probes.random_rollouts(config)
     except (Exception, SystemExit) as e:  # the user's env raised: say where, and skip what needs it to run
@@ -96,8 +106,8 @@ def run_checks(config: Config) -> list[CheckResult]:
     return [
         *reward_checks(rollouts),
         *environment_checks(config, rollouts, info),
-        *_guarded(LEARNING, lambda: learning_checks(probes.learning_probe(config, info))),
-        *_guarded(EXPLORATION, lambda: exploration_checks(config, probes.exploration_pass(config, info), info)),
+        *_guarded(LEARNING, lambda: learning_checks(network_probes.learning_probe(config, info))),
+        *_guarded(EXPLORATION, lambda: exploration_checks(config, network_probes.exploration_pass(config, info), info)),
         *hyperparameter_checks(config, info),
     ]
 
@@ -121,304 +131,21 @@ def _guarded(section: str, checks) -> list[CheckResult]:
         return [_raised(section, e)]
 
 
-def _g(x: float) -> str:
-    return f"{x:.3g}"
-
-
-# ------------------------------------------------------------------ 1. reward signal
-def reward_checks(r: probes.Rollouts) -> list[CheckResult]:
-    rewards = np.concatenate(r.rewards) if r.rewards else np.zeros(0)
-    returns = np.array([ep.sum() for ep in r.rewards])
-    where = f"over {len(rewards):,} random steps"
-    if not len(rewards):
-        return [CheckResult(REWARD, "per-step reward", FAIL, "no step was taken", "reset() or step() never returned")]
-    finite = np.isfinite(rewards)
-    if not finite.all():
-        per_step = CheckResult(
-            REWARD,
-            "per-step reward",
-            FAIL,
-            f"{(~finite).sum()} of {len(rewards):,} rewards are NaN or inf",
-            "step() must return a finite float reward",
-        )
-        return [per_step]
-    figure = f"min {_g(rewards.min())} · max {_g(rewards.max())} · mean {_g(rewards.mean())} {where}"
-    if np.abs(rewards).max() > LARGE_REWARD:
-        per_step = CheckResult(
-            REWARD,
-            "per-step reward",
-            WARN,
-            figure,
-            f"rewards beyond ±{LARGE_REWARD:g} give huge TD errors: scale the reward or set env.clip_reward",
-        )
-    else:
-        per_step = CheckResult(REWARD, "per-step reward", OK, figure)
-    spread = np.percentile(returns, [0, 50, 100])
-    distribution = CheckResult(
-        REWARD,
-        "episode returns",
-        OK,
-        f"min {_g(spread[0])} · median {_g(spread[1])} · max {_g(spread[2])} over {len(returns)} random episodes",
-    )
-    return [per_step, distribution, _terminal_reward(r, rewards), _constant_reward(r, rewards)]
-
-
-def _terminal_reward(r: probes.Rollouts, rewards: np.ndarray) -> CheckResult:
-    name = "terminal-step reward"
-    if not r.terminal_rewards:
-        return CheckResult(REWARD, name, OK, "no random episode terminated (all truncated or cut): nothing to compare")
-    terminal = float(np.mean(r.terminal_rewards))
-    others = np.concatenate([ep[:-1] for ep in r.rewards]) if r.rewards else np.zeros(0)
-    other = float(others.mean()) if len(others) else terminal
-    figure = f"{_g(terminal)} on the terminal step of {len(r.terminal_rewards)} episodes, {_g(other)} on other steps"
-    if rewards.max() <= 0 and other < 0 and terminal >= other:
-        return CheckResult(
-            REWARD,
-            name,
-            WARN,
-            figure + ": every step costs and ending the episode stops the cost",
-            "the agent will learn to end episodes as early as it can; if ending is a failure "
-            "(falling, crashing), the reward has the wrong sign: reward staying alive or penalize termination; "
-            "if ending is the goal, this is as intended",
-        )
-    return CheckResult(REWARD, name, OK, figure)
-
-
-def _constant_reward(r: probes.Rollouts, rewards: np.ndarray) -> CheckResult:
-    name = "reward varies"
-    distinct = np.unique(rewards)
-    if len(distinct) > 1:
-        shown = ", ".join(_g(v) for v in distinct[:5]) + (", …" if len(distinct) > 5 else "")
-        return CheckResult(REWARD, name, OK, f"{len(distinct)} distinct values ({shown})")
-    value = float(distinct[0])
-    if value == 0:
-        return CheckResult(
-            REWARD,
-            name,
-            FAIL,
-            f"0 on every one of {len(rewards):,} random steps",
-            "step() must return the reward; if it is sparse, random play never finds it: "
-            "shape it, or start episodes closer to the goal",
-        )
-    if r.terminated == 0:
-        return CheckResult(
-            REWARD,
-            name,
-            WARN,
-            f"constant {_g(value)} and no random episode terminated: random play sees no signal",
-            "if the goal is hard to reach, expect a slow start or shape the reward; "
-            "if episodes never terminate, the return cannot depend on the policy",
-        )
-    return CheckResult(
-        REWARD,
-        name,
-        OK,
-        f"constant {_g(value)} per step; the signal is when episodes end "
-        f"({r.terminated} of {len(r.rewards)} terminated)",
-    )
-
-
-# ------------------------------------------------------------------ 2. environment
-def environment_checks(config: Config, r: probes.Rollouts, info: EnvInfo) -> list[CheckResult]:
-    checker = probes.gymnasium_checker(config)
-    results = [_checker_result(checker)] if checker.error is None and not checker.warnings else []
-    results += [
-        CheckResult(ENV, "gymnasium check_env", WARN, w, "see Gymnasium's env_checker") for w in checker.warnings
-    ]
-    if checker.error:
-        results.append(
-            CheckResult(
-                ENV,
-                "gymnasium check_env",
-                FAIL,
-                checker.error,
-                "fix what check_env names: it calls reset() and step() as Gymnasium's API requires",
-            )
-        )
-    results += [_in_space(r), _image_ranges(r.images) if r.images else _ranges(config, r)]
-    behaviour = probes.behaviour_probe(config)
-    results += [_action_effect(behaviour, info, r.images is not None), _seeding(behaviour), *_episodes(r, info)]
-    return results
-
-
-def _checker_result(checker: probes.CheckerReport) -> CheckResult:
-    figure = "passed: spaces, reset/step API, seeding, step determinism"
-    if checker.notes:
-        figure += " (its note on unbounded Box dimensions does not matter to an MLP: see the observed ranges)"
-    return CheckResult(ENV, "gymnasium check_env", OK, figure)
-
-
-def _in_space(r: probes.Rollouts) -> CheckResult:
-    name = "observations in space"
-    total = r.images.seen if r.images else len(r.observations)
-    if r.outside_count:
-        return CheckResult(
-            ENV,
-            name,
-            FAIL,
-            f"{r.outside_count:,} of {total:,} outside {r.space}, e.g. {r.first_outside}",
-            "declare the observation_space that step() really returns, or clip/scale the observation",
-        )
-    return CheckResult(ENV, name, OK, f"all {total:,} within the declared {r.space.partition('(')[0]}")
-
-
-def _ranges(config: Config, r: probes.Rollouts) -> CheckResult:
-    name = "observation ranges"
-    if not r.box:
-        return CheckResult(ENV, name, OK, f"{r.space}: one-hot encoded for the network")
-    low, high = r.observations.min(axis=0), r.observations.max(axis=0)
-    dims = [f"x{i} [{_g(lo)}, {_g(hi)}]" for i, (lo, hi) in enumerate(zip(low, high, strict=False))]
-    figure = " · ".join(dims[:8]) + (f" · … ({len(dims) - 8} more)" if len(dims) > 8 else "")
-    scale = np.maximum(np.abs(low), np.abs(high))
-    large = np.flatnonzero(scale > LARGE_OBS)
-    varying = scale[scale > 0]
-    ratio = varying.max() / varying.min() if len(varying) else 1.0
-    if config.env.normalize_obs or (not len(large) and ratio <= SCALE_RATIO):
-        return CheckResult(ENV, name, OK, figure + (" (normalized by the run)" if config.env.normalize_obs else ""))
-    why = f"x{', x'.join(map(str, large))} reach |x| > {LARGE_OBS:g}" if len(large) else f"scales differ {ratio:.0f}×"
-    return CheckResult(
-        ENV, name, WARN, f"{figure}: {why}", "unnormalized inputs slow learning: set env.normalize_obs = true"
-    )
-
-
-def _image_ranges(images: probes.ImageStats) -> CheckResult:
-    """An image's pixels as a whole: their range, and how much of the picture moves from step to step."""
-    name = "observation ranges"
-    figure = (
-        f"pixels [{images.low}, {images.high}] in {images.shape} images (the network scales them to [0, 1]) · "
-        f"{images.mean_changed:.1%} of pixels change per step, {images.ever_changed:.0%} at some step "
-        f"over {images.steps:,} random steps"
-    )
-    if images.low == images.high:
-        return CheckResult(
-            ENV, name, FAIL, figure + ": every pixel of every image is the same", "check what step() returns"
-        )
-    if not images.steps or images.ever is None or not images.ever.any():
-        return CheckResult(
-            ENV,
-            name,
-            WARN,
-            figure + ": no pixel changed in any step",
-            "the image never shows what happens: check what step() returns",
-        )
-    return CheckResult(ENV, name, OK, figure)
-
-
-def _action_label(action: int, info: EnvInfo) -> str:
-    return info.action_meanings[action] if action < len(info.action_meanings) else str(action)
-
-
-def _action_effect(b: probes.Behaviour, info: EnvInfo, image: bool = False) -> CheckResult:
-    name = "actions change the state"
-    state = "frame" if image else "state"
-    where = f"{b.probes} probed states"
-    if not b.deterministic:
-        return CheckResult(
-            ENV,
-            name,
-            WARN,
-            "cannot tell: the same action from the same seeded state led to different states",
-            "make reset(seed) and step() draw only from self.np_random (see seeded resets)",
-        )
-    same = [(a, c) for a in range(b.n_actions) for c in range(a + 1, b.n_actions) if b.same_effect[a, c]]
-    if b.n_actions > 1 and len(same) == b.n_actions * (b.n_actions - 1) // 2:
-        return CheckResult(
-            ENV,
-            name,
-            FAIL,
-            f"no action changed the next {state} differently from the others in {where}",
-            "step() ignores its action: check how the action index maps to an effect",
-        )
-    if same:
-        pairs = ", ".join(f"{_action_label(a, info)}={_action_label(c, info)}" for a, c in same[:6])
-        return CheckResult(
-            ENV,
-            name,
-            WARN,
-            f"actions with the same effect in all {where}: {pairs}",
-            "if these actions should differ, check how step() uses them",
-        )
-    return CheckResult(ENV, name, OK, f"each of the {b.n_actions} actions leads to a different next {state} in {where}")
-
-
-def _seeding(b: probes.Behaviour) -> CheckResult:
-    name = "seeded resets"
-    if not b.reset_reproducible:
-        return CheckResult(
-            ENV,
-            name,
-            FAIL,
-            "reset(seed=...) twice gave different observations: the env ignores its seed",
-            "pass the seed to super().reset(seed=seed) and draw every random number from self.np_random",
-        )
-    if b.diverged_at is not None:
-        return CheckResult(
-            ENV,
-            name,
-            WARN,
-            f"reset(seed) reproduces, but the same actions diverged at step {b.diverged_at}",
-            "draw the transitions' randomness from self.np_random so that runs reproduce",
-        )
-    return CheckResult(
-        ENV, name, OK, f"reset(seed) twice and the same {b.replayed} actions gave identical observations"
-    )
-
-
-def _episodes(r: probes.Rollouts, info: EnvInfo) -> list[CheckResult]:
-    lengths = np.array(r.lengths)
-    limit = f"time limit {info.time_limit:,}" if info.time_limit else "no time limit"
-    figure = f"min {lengths.min()} · median {np.median(lengths):g} · max {lengths.max()} steps over {len(lengths)} random episodes"
-    cut = len(lengths) - r.terminated - r.truncated
-    if cut:
-        length = CheckResult(
-            ENV,
-            "episode lengths",
-            WARN,
-            f"{figure}: {cut} did not end within {probes.EPISODE_CAP:,} steps",
-            "set env.max_episode_steps so that episodes end",
-        )
-    elif np.median(lengths) <= 2:
-        length = CheckResult(
-            ENV, "episode lengths", WARN, f"{figure}: episodes end almost at once", "check the termination condition"
-        )
-    else:
-        length = CheckResult(ENV, "episode lengths", OK, figure)
-    ends = f"{r.terminated} terminated · {r.truncated} truncated ({limit})"
-    if r.terminated == len(lengths) > 1 and lengths.min() == lengths.max() > 1 and not _end_is_rewarded(r):
-        ending = CheckResult(
-            ENV,
-            "terminations vs truncations",
-            WARN,
-            f"{ends}: every episode terminated after exactly {lengths[0]} steps",
-            "a time limit must return truncated=True, not terminated: DQN treats a terminal state as worth 0",
-        )
-    else:
-        ending = CheckResult(ENV, "terminations vs truncations", OK, ends)
-    return [length, ending]
-
-
-def _end_is_rewarded(r: probes.Rollouts) -> bool:
-    """Whether the last step pays differently from the others: an end that is an event of the game
-    (catch's ball landing), not a time limit reported as termination."""
-    others = {float(x) for ep in r.rewards for x in ep[:-1]}
-    return bool(r.terminal_rewards) and not set(r.terminal_rewards) <= others
-
-
 # ------------------------------------------------------------------ 3. learning basics
-def learning_checks(p: probes.LearningReport) -> list[CheckResult]:
-    if p.memorized_loss < probes.MEMORIZE_TARGET:
+def learning_checks(p: network_probes.LearningReport) -> list[CheckResult]:
+    if p.memorized_loss < network_probes.MEMORIZE_TARGET:
         memorize = CheckResult(
             LEARNING,
             "memorize one transition",
             OK,
-            f"loss {p.memorized_loss:.1e} after {p.memorize_steps} steps (Adam, lr {probes.MEMORIZE_LR:g})",
+            f"loss {p.memorized_loss:.1e} after {p.memorize_steps} steps (Adam, lr {network_probes.MEMORIZE_LR:g})",
         )
     else:
         memorize = CheckResult(
             LEARNING,
             "memorize one transition",
             FAIL,
-            f"loss still {p.memorized_loss:.1e} after {p.memorize_steps} steps (Adam, lr {probes.MEMORIZE_LR:g})",
+            f"loss still {p.memorized_loss:.1e} after {p.memorize_steps} steps (Adam, lr {network_probes.MEMORIZE_LR:g})",
             "the network cannot fit one target: check the observation values and the TD update",
         )
     norms = " · ".join(f"{n:.1e}" for n in p.grad_norms)
@@ -436,15 +163,15 @@ def learning_checks(p: probes.LearningReport) -> list[CheckResult]:
             LEARNING, "gradients reach every layer", OK, f"weight-gradient norms per layer: {norms}"
         )
     figure = (
-        f"TD loss {p.loss_before:.3g} → {p.loss_after:.3g} in {probes.BURST_UPDATES} updates"
-        f" on one batch of {p.batch_size} (lr {_g(p.learning_rate)})"
+        f"TD loss {p.loss_before:.3g} → {p.loss_after:.3g} in {network_probes.BURST_UPDATES} updates"
+        f" on one batch of {p.batch_size} (lr {g(p.learning_rate)})"
     )
     rose = not np.isfinite(p.loss_after) or p.loss_after >= p.loss_before
     if rose:
-        advice = f"the update does not fit even a fixed batch: lower dqn.learning_rate (now {_g(p.learning_rate)})"
+        advice = f"the update does not fit even a fixed batch: lower dqn.learning_rate (now {g(p.learning_rate)})"
     else:
         advice = (
-            f"the update barely fits a fixed batch: raise dqn.learning_rate (now {_g(p.learning_rate)}), "
+            f"the update barely fits a fixed batch: raise dqn.learning_rate (now {g(p.learning_rate)}), "
             "or scale the rewards if they are large"
         )
     if rose:
@@ -457,10 +184,10 @@ def learning_checks(p: probes.LearningReport) -> list[CheckResult]:
 
 
 # ------------------------------------------------------------------ 4. exploration
-def exploration_checks(config: Config, e: probes.ExplorationReport, info: EnvInfo) -> list[CheckResult]:
+def exploration_checks(config: Config, e: network_probes.ExplorationReport, info: EnvInfo) -> list[CheckResult]:
     d, total = config.dqn, config.run.total_steps
     figure = (
-        f"ε {_g(d.epsilon_start)} → {_g(d.epsilon_end)} over {d.epsilon_decay:,} steps = "
+        f"ε {g(d.epsilon_start)} → {g(d.epsilon_end)} over {d.epsilon_decay:,} steps = "
         f"{d.epsilon_decay / total:.0%} of the {total:,}-step run (warm-up {d.warmup_steps:,})"
     )
     if d.epsilon_decay > total:
@@ -493,10 +220,10 @@ def exploration_checks(config: Config, e: probes.ExplorationReport, info: EnvInf
     return [schedule, _action_histogram(e, info), _image_coverage(e.images) if e.images else _coverage(e)]
 
 
-def _action_histogram(e: probes.ExplorationReport, info: EnvInfo) -> CheckResult:
+def _action_histogram(e: network_probes.ExplorationReport, info: EnvInfo) -> CheckResult:
     name = "action histogram"
     shares = e.action_counts / e.action_counts.sum()
-    figure = " · ".join(f"{_action_label(a, info)}: {s:.0%}" for a, s in enumerate(shares[:10]))
+    figure = " · ".join(f"{action_label(a, info)}: {s:.0%}" for a, s in enumerate(shares[:10]))
     figure += " · …" if len(shares) > 10 else ""
     figure += f" over {e.steps:,} steps through the schedule (untrained greedy policy)"
     never = np.flatnonzero(e.action_counts == 0)
@@ -505,7 +232,7 @@ def _action_histogram(e: probes.ExplorationReport, info: EnvInfo) -> CheckResult
             EXPLORATION,
             name,
             FAIL,
-            figure + f": action {', '.join(_action_label(int(a), info) for a in never)} never taken",
+            figure + f": action {', '.join(action_label(int(a), info) for a in never)} never taken",
             "raise dqn.epsilon_end or lengthen dqn.epsilon_decay",
         )
     rare = RARE_ACTION / len(shares)
@@ -514,19 +241,19 @@ def _action_histogram(e: probes.ExplorationReport, info: EnvInfo) -> CheckResult
             EXPLORATION,
             name,
             WARN,
-            figure + f": action {_action_label(int(shares.argmin()), info)} under {100 * rare:.2g}%",
+            figure + f": action {action_label(int(shares.argmin()), info)} under {100 * rare:.2g}%",
             "raise dqn.epsilon_end or lengthen dqn.epsilon_decay",
         )
     return CheckResult(EXPLORATION, name, OK, figure)
 
 
-def _coverage(e: probes.ExplorationReport) -> CheckResult:
+def _coverage(e: network_probes.ExplorationReport) -> CheckResult:
     name = "state coverage"
     if e.discrete_states:
         visited = len(np.unique(e.observations.argmax(axis=1)))
         return CheckResult(EXPLORATION, name, OK, f"visited {visited} of {e.discrete_states} states")
     low, high = e.observations.min(axis=0), e.observations.max(axis=0)
-    dims = [f"x{i} [{_g(lo)}, {_g(hi)}]" for i, (lo, hi) in enumerate(zip(low, high, strict=False))]
+    dims = [f"x{i} [{g(lo)}, {g(hi)}]" for i, (lo, hi) in enumerate(zip(low, high, strict=False))]
     figure = " · ".join(dims[:8]) + (f" · … ({len(dims) - 8} more)" if len(dims) > 8 else "")
     frozen = np.flatnonzero(low == high)
     if len(frozen):
@@ -613,11 +340,11 @@ def hyperparameter_checks(config: Config, info: EnvInfo) -> list[CheckResult]:
 
 def _usual(key: str, value: float) -> CheckResult:
     low, high = USUAL[key]
-    figure = f"{_g(value)} (usual {_g(low)}–{_g(high)})"
+    figure = f"{g(value)} (usual {g(low)}–{g(high)})"
     if low <= value <= high:
         return CheckResult(HYPER, key, OK, figure)
     far = key == "learning_rate" and not low / 10 <= value <= high * 10
-    advice = f"outside the usual range: try dqn.{key} within {_g(low)}–{_g(high)}"
+    advice = f"outside the usual range: try dqn.{key} within {g(low)}–{g(high)}"
     return CheckResult(HYPER, key, FAIL if far else WARN, figure + (": far outside" if far else ""), advice)
 
 
@@ -626,9 +353,9 @@ def _q_bound(config: Config, info: EnvInfo) -> CheckResult:
     gamma, limit = config.dqn.gamma, info.time_limit
     bound = q_bound(r_max, gamma, limit)
     formula = (
-        f"r_max·(1-γ^T)/(1-γ) = {_g(r_max)}·(1-{_g(gamma)}^{limit})/(1-{_g(gamma)})"
+        f"r_max·(1-γ^T)/(1-γ) = {g(r_max)}·(1-{g(gamma)}^{limit})/(1-{g(gamma)})"
         if limit
-        else f"r_max/(1-γ) = {_g(r_max)}/(1-{_g(gamma)})"
+        else f"r_max/(1-γ) = {g(r_max)}/(1-{g(gamma)})"
     )
     if not np.isfinite(bound):
         return CheckResult(
@@ -641,11 +368,3 @@ def _q_bound(config: Config, info: EnvInfo) -> CheckResult:
     if r_max == 0:
         return CheckResult(HYPER, "Q bound", WARN, "0: no reward seen in random play", "see the reward checks")
     return CheckResult(HYPER, "Q bound", OK, f"|Q| ≤ {formula} = {bound:.4g}: Q estimates above it mean divergence")
-
-
-def summary(results: list[CheckResult]) -> dict[str, int]:
-    return {status: sum(r.status == status for r in results) for status in (OK, WARN, FAIL)}
-
-
-def as_dict(result: CheckResult) -> dict:
-    return dataclasses.asdict(result)
