@@ -1,21 +1,23 @@
-"""What a replay checkpoint costs at Atari scale: bytes written and seconds the loop waits.
+"""What a full checkpoint of an Atari run costs: bytes written and seconds the loop waits.
 
     .venv/bin/python bench/checkpoint_cost.py [--capacity 1000000] [--interval 10000] [--checkpoints 5]
 
-Fills a frame buffer of `--capacity` 84x84 frames (stacked 4, episodes of 400 to 2,000 steps) past
-wrap-around, saves it whole once into a temporary run directory (the first checkpoint of a run, or
-the first after a fork), then takes `--checkpoints` checkpoints `--interval` transitions apart,
-each a segment save plus garbage collection keeping the last three manifests, as a run with
-`run.checkpoint_keep = 3` would. Prints, beside the targets of issue 20, the bytes each one wrote
-and the seconds it blocked, the replay directory's size (bounded by the retention), and the time
-to load the whole buffer back (a resume). The buffer needs about 7.1 GB per million frames: where
-the memory available is short of it, pass a smaller `--capacity` and scale (the cost of an
+Builds the trainer of `presets/pong.toml` with a `--capacity` buffer, fills its frame buffer past
+wrap-around (84x84 frames stacked 4, episodes of 400 to 2,000 steps), and takes checkpoints through
+the trainer's own path (`Trainer.checkpoint`: weights, optimizer, counters, the replay's segments,
+the commit, retention keeping the last `run.checkpoint_keep` = 3): the first writes the whole
+buffer (the first checkpoint of a run), then `--checkpoints` more follow `--interval` transitions
+apart. Prints, beside the targets of issue 20, the bytes each one wrote (segments, state.pt and
+meta.json) and the seconds it blocked, the replay directory's size (bounded by the retention), and
+the time to load the whole buffer back (a resume). The buffer needs about 7.1 GB per million
+frames: where the memory available is short of it, pass a smaller `--capacity` (the cost of an
 incremental checkpoint depends on `--interval`, not on the capacity).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -24,10 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cockpit.engine.frame_buffer import FrameReplayBuffer, replay_bytes
-from cockpit.engine.replay_segments import SegmentStore
+from cockpit.engine.checkpoints import META
+from cockpit.engine.config import load_preset
+from cockpit.engine.frame_buffer import FrameReplayBuffer, FrameSampler, replay_bytes
+from cockpit.engine.replay_segments import SegmentStore, replay_dir
+from cockpit.engine.trainer import Trainer
 
-FRAME, STACK, KEEP = (84, 84), 4, 3
+PRESET = Path(__file__).resolve().parent.parent / "presets" / "pong.toml"
+FRAME, STACK = (84, 84), 4
 TARGET_BYTES, TARGET_SECONDS = 100e6, 2.0
 
 
@@ -44,7 +50,7 @@ class Steps:
         self.rng = np.random.default_rng(seed)
         self.pool = self.rng.integers(0, 256, (4096, *FRAME), dtype=np.uint8)
         self.obs = np.repeat(self.pool[:1], STACK, axis=0)
-        self.left, self.i = 1000, 0
+        self.left, self.i, self.episodes = 1000, 0, 0
 
     def feed(self, buffer: FrameReplayBuffer, n: int) -> None:
         for _ in range(n):
@@ -53,6 +59,7 @@ class Steps:
             self.left -= 1
             buffer.add(self.obs, next_obs, self.i % 6, 0.0, self.left == 0, False)
             if self.left == 0:
+                self.episodes += 1
                 self.obs = np.repeat(self.pool[(self.i * 7) % len(self.pool)][None], STACK, axis=0)
                 self.left = int(self.rng.integers(400, 2001))
             else:
@@ -61,6 +68,19 @@ class Steps:
 
 def size_of(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir())
+
+
+def checkpoint(trainer: Trainer, steps: Steps) -> tuple[Path, int, float]:
+    """A periodic checkpoint at the steps fed so far: (its path, bytes written, seconds blocked)."""
+    trainer.progress.step, trainer.progress.episode = steps.i, steps.episodes
+    assert trainer.run_dir is not None
+    before = {p.name for p in replay_dir(trainer.run_dir).glob("seg-*")}
+    start = time.perf_counter()
+    path = trainer.checkpoint("periodic")
+    blocked = time.perf_counter() - start
+    assert path is not None
+    new = [p for p in replay_dir(trainer.run_dir).glob("seg-*") if p.name not in before]
+    return path, sum(p.stat().st_size for p in new) + size_of(path), blocked
 
 
 def main() -> int:
@@ -77,43 +97,46 @@ def main() -> int:
     if need > 0.8 * have:
         print("not enough memory: pass a smaller --capacity (the incremental cost does not depend on it)")
         return 2
-    run_dir = Path(tempfile.mkdtemp(prefix="ckpt-cost-", dir=args.dir))
+    root = Path(tempfile.mkdtemp(prefix="ckpt-cost-", dir=args.dir))
     try:
-        buffer, steps = FrameReplayBuffer(args.capacity, FRAME, STACK), Steps()
+        config = load_preset(PRESET).replace("dqn", buffer_size=args.capacity)
+        trainer = Trainer(config, root / "run")
+        assert isinstance(trainer.buffer, FrameReplayBuffer) and isinstance(trainer.sampler, FrameSampler)
+        steps = Steps()
         start = time.perf_counter()
-        steps.feed(buffer, args.capacity + args.capacity // 10)
-        print(f"filled {buffer.written:,} frames in {time.perf_counter() - start:.0f} s ({buffer.size:,} sampleable)")
-        store = SegmentStore(run_dir)
-        start = time.perf_counter()
-        kept = [store.save(buffer)]
-        full_s, full_bytes = time.perf_counter() - start, size_of(run_dir / "replay")
+        steps.feed(trainer.buffer, args.capacity + args.capacity // 10)
+        print(f"filled {steps.i:,} frames in {time.perf_counter() - start:.0f} s ({trainer.buffer.size:,} sampleable)")
+        # One update: the optimizer's state (Adam's moments) is part of every checkpoint after it.
+        trainer.agent.update(trainer.sampler.sample(config.dqn.batch_size), trainer.info.obs_dim, trainer.dqn)
+        path, full_bytes, full_s = checkpoint(trainer, steps)
         print(f"first checkpoint (whole buffer): {full_bytes / 1e9:.2f} GB in {full_s:.1f} s")
         print(
             f"{'checkpoint':>10}{'written':>12}{'target':>10}{'blocked':>10}{'target':>9}{'files':>7}{'replay dir':>12}"
         )
         worst_bytes = worst_s = 0.0
+        replay = replay_dir(root / "run")
         for k in range(1, args.checkpoints + 1):
-            steps.feed(buffer, args.interval)
-            start = time.perf_counter()
-            manifest = store.save(buffer)
-            kept = [*kept, manifest][-KEEP:]
-            store.collect_garbage(kept)
-            blocked = time.perf_counter() - start
-            written = sum((run_dir / "replay" / name).stat().st_size for name in store.last_written)
+            steps.feed(trainer.buffer, args.interval)
+            files_before = {p.name for p in replay.iterdir()}
+            path, written, blocked = checkpoint(trainer, steps)
+            new_files = len({p.name for p in replay.iterdir()} - files_before)
             worst_bytes, worst_s = max(worst_bytes, written), max(worst_s, blocked)
             print(
                 f"{k:>10}{written / 1e6:>9.0f} MB{TARGET_BYTES / 1e6:>7.0f} MB{blocked:>8.2f} s"
-                f"{TARGET_SECONDS:>7.1f} s{len(store.last_written):>7}{size_of(run_dir / 'replay') / 1e9:>9.2f} GB"
+                f"{TARGET_SECONDS:>7.1f} s{new_files:>7}{size_of(replay) / 1e9:>9.2f} GB"
             )
-        bound = full_bytes + (KEEP - 1) * worst_bytes
+        keep = config.run.checkpoint_keep
+        bound = full_bytes + keep * worst_bytes
         print(f"worst checkpoint: {worst_bytes / 1e6:.0f} MB written (target <= {TARGET_BYTES / 1e6:.0f} MB), ", end="")
         print(f"{worst_s:.2f} s blocked (target <= {TARGET_SECONDS:.0f} s)")
-        print(f"replay dir {size_of(run_dir / 'replay') / 1e9:.2f} GB, bounded by {bound / 1e9:.2f} GB (keep {KEEP})")
+        print(f"replay dir {size_of(replay) / 1e9:.2f} GB, bounded by {bound / 1e9:.2f} GB (keep {keep})")
+        manifest = json.loads((path / META).read_text())["replay"]
         start = time.perf_counter()
-        SegmentStore(run_dir).load(kept[-1], into=buffer)
+        SegmentStore(root / "run").load(manifest, into=trainer.buffer)
         print(f"loading the whole buffer back (a resume): {time.perf_counter() - start:.1f} s")
+        trainer.close()
     finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

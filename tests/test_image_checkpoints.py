@@ -281,6 +281,28 @@ def test_damaged_or_missing_segments_are_refused_in_one_line_naming_the_file(str
         shutil.copy(straight / "replay" / second, run_dir / "replay" / second)  # the next try finds the damage
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"capacity": 128}, "replay capacity = 128: expected dqn.buffer_size (120)"),
+        ({"written": 10**6}, "replay written = 1000000: expected at most 2 x step (800)"),
+        ({"segments": [[1, 0]]}, "replay: segments = [[1, 0]]: expected 8 entries of null or [version, crc32]"),
+        ({"open": "yes"}, "replay: open = 'yes': expected true or false"),
+        (None, "replay_dropped = None: expected why the replay was dropped"),
+    ],
+)
+def test_a_bad_replay_manifest_is_refused_in_one_line_naming_the_metadata(straight, tmp_path, change, expected):
+    run_dir = tmp_path / "run"
+    shutil.copytree(straight, run_dir)
+    latest = checkpoints.find(run_dir)
+    meta = meta_of(latest)
+    meta["replay"] = None if change is None else {**meta["replay"], **change}
+    (latest / checkpoints.META).write_text(json.dumps(meta))
+    with pytest.raises(checkpoints.CheckpointError) as refused:
+        checkpoints.load_full_meta(latest)
+    assert str(refused.value) == f"{latest / checkpoints.META}: {expected}"
+
+
 def test_eval_needs_no_buffer(straight, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(straight, run_dir)

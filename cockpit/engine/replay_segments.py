@@ -28,9 +28,10 @@ from cockpit.engine.files import fsync_dir, write_failed
 from cockpit.engine.frame_buffer import FrameReplayBuffer
 
 FORMAT = MANIFEST_FORMAT
-SEGMENT_BYTES = 8 * 2**20
+SEGMENT_BYTES = 4 * 2**20
 """About how much of the ring one file holds: small enough that a checkpoint rewrites little beyond
-what changed, large enough that a million-slot ring is a thousand files, not a million."""
+what changed (the two partly changed segments at its ends), large enough that a million-slot ring
+is under two thousand files, not a million."""
 SEGMENT_FILE = re.compile(r"seg-(\d{5,})\.v(\d+)\.npy")
 TEMPORARY = re.compile(r"\.seg-.*\.tmp-\d+")
 
