@@ -50,7 +50,7 @@ def check_runnable(config: Config, where: str, workers: int = 1) -> None:
         check_threads(config)
         info = inspect_env(config.env)
         check_device(config.run.device)
-        check_memory(config, info.obs_dim, info.n_actions, workers)
+        check_memory(config, info.obs_dim, info.n_actions, workers, info.obs_shape, info.frame_stack)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
 

@@ -4,6 +4,10 @@ The update written out here is the reference: autograd, as CleanRL writes it. Wh
 an MLP and `run.compute = "fast"`, the agent runs the same update through the fast backend
 (fast_update.py: the backward pass derived by hand, over private torch APIs), after checking once
 that it agrees with this one; where it does not, the agent says why (`fallback`) and stays here.
+
+Image networks learn from `FrameBatch`es (frame_buffer.py): the batch's uint8 frames become one
+tensor, moved to the device once, and the observations and next observations are views of it; the
+network converts them to floats itself.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from torch import nn
 
 from cockpit.engine.config import DQNConfig
 from cockpit.engine.fast_update import FastUpdate, start_fast_update, supports
+from cockpit.engine.frame_buffer import FrameBatch
 from cockpit.engine.networks import build_q_network, init_weights
 
 ObsShape = int | tuple[int, ...]
@@ -69,7 +74,20 @@ def td_loss(
     obs, next_obs = batch[:, :d], batch[:, d : 2 * d]
     actions = batch[:, 2 * d].long().unsqueeze(1)
     rewards, terminated = batch[:, 2 * d + 1], batch[:, 2 * d + 2]
+    return transition_loss(q, target, obs, next_obs, actions, rewards, terminated, cfg)
 
+
+def transition_loss(
+    q: nn.Module,
+    target: nn.Module,
+    obs: torch.Tensor,
+    next_obs: torch.Tensor,
+    actions: torch.Tensor,
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    cfg: DQNConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The TD loss of a batch of transitions (`actions` of shape [B, 1]), and the online Q-values."""
     with torch.no_grad():
         next_q_values = target(next_obs)
         if cfg.double_dqn:  # the online network picks the action, the target network values it
@@ -104,15 +122,19 @@ class Optimizer(Protocol):
 class DQNAgent:
     act: Callable[[np.ndarray], int]
     """Greedy action for one observation: `reference_act`, or the fast backend's."""
-    update: Callable[[np.ndarray, int, DQNConfig], list[float]]
-    """One gradient step on packed replay rows (see ReplayBuffer), returning UPDATE_METRICS:
-    `reference_update`, or the fast backend's."""
+    update: Callable[[Any, int, DQNConfig], list[float]]
+    """One gradient step, returning UPDATE_METRICS: on packed replay rows (see ReplayBuffer) with
+    `reference_update` or the fast backend's, or on a `FrameBatch` with `frame_update` (images)."""
 
     def __init__(
         self, obs_shape: ObsShape, n_actions: int, cfg: DQNConfig, device: str, seed: int, compute: str = "fast"
     ):
         self.device = torch.device(device)
         self.n_actions = n_actions
+        self.image = not isinstance(obs_shape, int) and len(obs_shape) == 3
+        self._obs_dtype = None if self.image else torch.float32  # images stay uint8 up to the network
+        self._obs_channels = obs_shape[0] if not isinstance(obs_shape, int) else 0
+        self._pinned: dict[str, torch.Tensor] = {}  # host staging of image batches for a GPU (`_on_device`)
         generator = torch.Generator().manual_seed(seed)
         q = q_network(obs_shape, n_actions, cfg)
         init_weights(q, generator)
@@ -140,7 +162,7 @@ class DQNAgent:
         else:
             self.optimizer = torch.optim.Adam(self.params, lr=cfg.learning_rate, fused=self.fused or None)
             self.act = self.reference_act
-            self.update = self.reference_update
+            self.update = self.frame_update if self.image else self.reference_update
 
     @property
     def compute_path(self) -> str:
@@ -150,7 +172,7 @@ class DQNAgent:
 
     def reference_act(self, obs: np.ndarray) -> int:
         with torch.inference_mode():
-            x = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+            x = torch.as_tensor(obs, dtype=self._obs_dtype, device=self.device).unsqueeze(0)
             return int(self.q(x).argmax(dim=1).item())
 
     def reference_update(self, rows: np.ndarray, obs_dim: int, cfg: DQNConfig) -> list[float]:
@@ -158,7 +180,36 @@ class DQNAgent:
         if self.device.type != "cpu":
             batch = batch.to(self.device)
         loss, q_values = td_loss(self.q, self.target, batch, obs_dim, cfg)
+        return self._learn(loss, q_values, cfg)
 
+    def frame_update(self, batch: FrameBatch, obs_dim: int, cfg: DQNConfig) -> list[float]:
+        """One gradient step on a batch of image transitions; `obs_dim` is unused (the loop passes it
+        to every update alike)."""
+        frames = self._on_device("frames", batch.frames)
+        scalars = self._on_device(
+            "scalars", np.stack([batch.actions, batch.rewards, batch.terminated], dtype=np.float32)
+        )
+        shift = frames.shape[1] - self._obs_channels  # obs: the first frames, next_obs: the last
+        obs, next_obs = frames[:, : self._obs_channels], frames[:, shift:]
+        actions = scalars[0].long().unsqueeze(1)
+        loss, q_values = transition_loss(self.q, self.target, obs, next_obs, actions, scalars[1], scalars[2], cfg)
+        return self._learn(loss, q_values, cfg)
+
+    def _on_device(self, name: str, array: np.ndarray) -> torch.Tensor:
+        """A batch array as a tensor on the agent's device: on the CPU the array itself; for a GPU
+        copied into pinned host memory kept for it, then moved in one asynchronous transfer (the
+        update's metrics, read back at its end, wait for it before the staging is reused)."""
+        tensor = torch.from_numpy(array)
+        if self.device.type == "cpu":
+            return tensor
+        staging = self._pinned.get(name)
+        if staging is None or staging.shape != tensor.shape:
+            staging = self._pinned[name] = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        staging.copy_(tensor)
+        return staging.to(self.device, non_blocking=True)
+
+    def _learn(self, loss: torch.Tensor, q_values: torch.Tensor, cfg: DQNConfig) -> list[float]:
+        """Backward, clip, Adam's step; the update's metrics (UPDATE_METRICS)."""
         self.q.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.max_grad_norm > 0:

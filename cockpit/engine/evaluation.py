@@ -1,7 +1,8 @@
-"""Greedy evaluation: its own env, its own fixed reset seeds, no updates, no training RNG drawn.
+"""Evaluation: its own env, its own fixed reset seeds, no updates, no training RNG drawn.
 
-Two evaluations of the same weights give the same numbers, and evaluating at any moment leaves
-the training trajectory untouched.
+Greedy by default; with `run.eval_epsilon` a random action at that rate, from generators of the
+evaluation's own (seeded per episode from the run seed). Two evaluations of the same weights give
+the same numbers, and evaluating at any moment leaves the training trajectory untouched.
 """
 
 from __future__ import annotations
@@ -48,18 +49,33 @@ def evaluate(
     env: gym.Env,
     seeds: list[int],
     record_first: bool = False,
+    epsilon: float = 0.0,
+    action_seeds: list[int] | None = None,
 ) -> EvalResult:
-    """Run one greedy episode per seed; raw returns come from RecordEpisodeStatistics."""
+    """Run one episode per reset seed; raw returns come from RecordEpisodeStatistics. `epsilon` > 0
+    takes a random action at that rate, drawn from a generator seeded by `action_seeds[i]` (required
+    then); at 0 nothing is drawn."""
     returns: list[float] = []
     lengths: list[int] = []
     frames: list = []
+    if epsilon > 0 and (action_seeds is None or len(action_seeds) < len(seeds)):
+        raise ValueError("evaluation with epsilon > 0: expected an action seed per episode")
+    n_actions = int(getattr(env.action_space, "n", 0))
     for i, seed in enumerate(seeds):
         obs, _ = env.reset(seed=seed)
         recording = record_first and i == 0
         if recording:
             frames.append(env.render())
+        explore = None
+        if epsilon > 0:
+            assert action_seeds is not None
+            explore = np.random.Generator(np.random.PCG64(action_seeds[i]))
         while True:
-            obs, _, terminated, truncated, info = env.step(act(obs))
+            if explore is not None and explore.random() < epsilon:
+                action = int(explore.integers(n_actions))
+            else:
+                action = act(obs)
+            obs, _, terminated, truncated, info = env.step(action)
             if recording:
                 frames.append(env.render())
             if terminated or truncated:
@@ -102,9 +118,7 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
         try:
             actions = env.action_space
             assert isinstance(actions, gym.spaces.Discrete)  # make_env refuses any other
-            act = greedy_policy(
-                tensors["q"], int(np.prod(env.observation_space.shape or ())), int(actions.n), config.dqn
-            )
+            act = greedy_policy(tensors["q"], tuple(env.observation_space.shape or ()), int(actions.n), config.dqn)
         except (KeyError, RuntimeError) as e:
             raise checkpoints.CheckpointError(
                 f"{checkpoint}: weights do not fit the network of its config ({e})"
@@ -112,8 +126,14 @@ def evaluate_checkpoint(path, episodes: int | None = None, seed: int | None = No
         set_obs_stats(env, obs_stats_from_tensors(tensors), frozen=True)
 
         seed = config.run.seed if seed is None else seed
+        episodes = episodes or config.run.eval_episodes
         result = evaluate(
-            act, env, seeding.eval_seeds(seed, episodes or config.run.eval_episodes), record_first=bool(gif)
+            act,
+            env,
+            seeding.eval_seeds(seed, episodes),
+            record_first=bool(gif),
+            epsilon=config.run.eval_epsilon,
+            action_seeds=seeding.eval_action_seeds(seed, episodes),
         )
     finally:
         env.close()

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 class LazyAgent:
-    def __init__(self, config: Config, obs_dim: int, n_actions: int):
-        self.config, self.obs_dim, self.n_actions = config, obs_dim, n_actions
+    def __init__(self, config: Config, obs_shape: int | tuple[int, ...], n_actions: int):
+        """`obs_shape`: a vector's length, or an image's shape (what `DQNAgent` builds its network for)."""
+        self.config, self.obs_shape, self.n_actions = config, obs_shape, n_actions
         self.built: DQNAgent | None = None
         self._lock = threading.Lock()
         self._flushing: tuple[int, bool] | None = None  # (the loop's thread, whether it flushed before)
@@ -39,7 +40,7 @@ class LazyAgent:
             run = self.config.run
             torch.set_num_threads(run.threads)
             seeding.seed_torch(run.seed)
-            self.built = DQNAgent(self.obs_dim, self.n_actions, dqn, run.device, run.seed, compute=run.compute)
+            self.built = DQNAgent(self.obs_shape, self.n_actions, dqn, run.device, run.seed, compute=run.compute)
             return self.built, True
 
     def enter_loop_thread(self) -> None:

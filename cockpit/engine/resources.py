@@ -2,7 +2,9 @@
 for the memory there is would otherwise fail a thousand steps in (or take the machine down with
 it), after its run directory exists.
 
-Stdlib only: the figures come from the config and the env's sizes, not from building anything.
+No torch: the figures come from the config and the env's sizes, not from building anything. An
+image run's replay is the frame buffer's own figure (`frame_buffer.replay_bytes`), its network's
+parameters are counted from the convolutions' shapes.
 """
 
 from __future__ import annotations
@@ -38,8 +40,44 @@ def network_parameters(obs_dim: int, n_actions: int, hidden_size: int, hidden_la
     return sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
 
 
+def conv_side(side: int, kernel: int, stride: int) -> int:
+    return (side - kernel) // stride + 1
+
+
+def cnn_sizes(network: str, obs_shape: tuple[int, ...], n_actions: int, hidden_size: int) -> tuple[int, int]:
+    """(parameters, activations per batch row) of networks.py's image network `network` ("nature_cnn"
+    or "small_cnn") on (C, H, W) observations: weights and biases of each layer, and the floats each
+    layer's output holds (the input's float copy included)."""
+    channels, height, width = obs_shape
+    layers = [(32, 8, 4), (64, 4, 2), (64, 3, 1)] if network == "nature_cnn" else [(16, 3, 1)]
+    hidden = 512 if network == "nature_cnn" else hidden_size
+    parameters, activations = 0, channels * height * width
+    for out, kernel, stride in layers:
+        parameters += channels * out * kernel * kernel + out
+        channels, height, width = out, conv_side(height, kernel, stride), conv_side(width, kernel, stride)
+        activations += out * height * width
+    features = channels * height * width
+    parameters += features * hidden + hidden + hidden * n_actions + n_actions
+    return parameters, activations + hidden + n_actions
+
+
+def image_run_bytes(config: Config, obs_shape: tuple[int, ...], frame_stack: int, n_actions: int) -> tuple[int, int]:
+    """(the replay's bytes, the whole run's) for image observations (C·frame_stack, H, W): each frame
+    stored once, and checkpointed in segments rather than copied whole."""
+    from cockpit.engine.frame_buffer import replay_bytes
+    from cockpit.engine.observations import choose_network
+
+    d = config.dqn
+    channels, height, width = obs_shape
+    replay = replay_bytes(d.buffer_size, (channels // frame_stack, height, width))
+    network = choose_network(d.network, obs_shape)
+    parameters, activations = cnn_sizes(network, obs_shape, n_actions, d.hidden_size)
+    floats = parameters * NETWORK_COPIES + d.batch_size * activations * ACTIVATION_COPIES
+    return replay, BASELINE_BYTES + replay + floats * FLOAT_BYTES
+
+
 def run_bytes(config: Config, obs_dim: int, n_actions: int) -> int:
-    """A generous estimate of one run's peak memory."""
+    """A generous estimate of one run's peak memory (vector observations; `image_run_bytes` for images)."""
     d = config.dqn
     network = network_parameters(obs_dim, n_actions, d.hidden_size, d.hidden_layers) * NETWORK_COPIES
     buffer = d.buffer_size * (2 * obs_dim + 3) * BUFFER_COPIES
@@ -109,18 +147,36 @@ def check_threads(config: Config) -> None:
         )
 
 
-def check_memory(config: Config, obs_dim: int, n_actions: int, workers: int = 1) -> None:
-    """Refuse a run (or `workers` runs at once) that would not fit in the memory available now."""
+def check_memory(
+    config: Config,
+    obs_dim: int,
+    n_actions: int,
+    workers: int = 1,
+    obs_shape: tuple[int, ...] = (),
+    frame_stack: int = 1,
+) -> None:
+    """Refuse a run (or `workers` runs at once) that would not fit in the memory available now.
+    `obs_shape` of three axes: an image run (EnvInfo.obs_shape, EnvInfo.frame_stack)."""
     from cockpit.engine.config import ConfigError
 
     available = available_bytes()
     if available is None:
         return
-    need = run_bytes(config, obs_dim, n_actions)
+    image = len(obs_shape) == 3
+    if image:
+        replay, need = image_run_bytes(config, obs_shape, frame_stack, n_actions)
+    else:
+        need = run_bytes(config, obs_dim, n_actions)
     if need * workers <= available:
         return
     d = config.dqn
     runs = f"{workers} runs at once × {gib(need)}" if workers > 1 else gib(need)
+    if image:
+        raise ConfigError(
+            f"dqn.buffer_size = {d.buffer_size:,}: the image replay needs {gib(replay)} (each frame stored once) "
+            f"and the run about {runs} of memory, {gib(available)} available (expected a smaller dqn.buffer_size"
+            + (", or fewer --workers)" if workers > 1 else ")")
+        )
     raise ConfigError(
         f"dqn.hidden_size = {d.hidden_size}, dqn.hidden_layers = {d.hidden_layers}, dqn.buffer_size = {d.buffer_size:,}: "
         f"needs about {runs} of memory, {gib(available)} available (expected a smaller network or buffer"

@@ -17,6 +17,7 @@ ACTIONS = 3
 REWARD_PROBE = 4
 RENDER = 5
 REPLAY = 6
+EVAL_ACTIONS = 7
 
 
 def derive(seed: int, purpose: int, index: int = 0) -> int:
@@ -40,3 +41,9 @@ def seed_torch(seed: int) -> None:
 def eval_seeds(seed: int, episodes: int) -> list[int]:
     """Fixed reset seeds for greedy evaluation: the same weights always give the same numbers."""
     return [derive(seed, EVAL_RESET, i) for i in range(episodes)]
+
+
+def eval_action_seeds(seed: int, episodes: int) -> list[int]:
+    """Seeds of the random actions of evaluation episodes (`run.eval_epsilon`), one per episode, so
+    that an episode's exploration does not depend on how long the ones before it lasted."""
+    return [derive(seed, EVAL_ACTIONS, i) for i in range(episodes)]

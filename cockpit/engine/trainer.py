@@ -5,6 +5,10 @@ sampling, per-episode reset seeds derived from the run seed), so evaluations, pa
 another thread does leave its trajectory unchanged. Commands are applied at step boundaries
 (`run_commands`); what a checkpoint must carry lives in `self.progress`.
 
+Vector observations go to `ReplayBuffer` (packed float rows); image observations to `FrameReplayBuffer`
+(each uint8 frame stored once), whose batches the agent's `frame_update` learns from. Either way the
+trainer's `buffer` and `sampler` are what a checkpoint saves.
+
 This module does not import torch: the network is built when first needed (after the warm-up's random
 steps, in a new run), while a background thread loads torch, so a run's first episodes reach the
 front ends sooner, with the same numbers.
@@ -24,6 +28,7 @@ import numpy as np
 
 from cockpit.engine import seeding, torch_side
 from cockpit.engine.alerts import HealthMonitor
+from cockpit.engine.atari import learning_terminal
 from cockpit.engine.buffer import ReplayBuffer, ReplaySampler
 from cockpit.engine.config import LIVE_KEYS, Config, DQNConfig
 from cockpit.engine.contract import Evaluation, Event, RunState, RunStatus
@@ -31,6 +36,7 @@ from cockpit.engine.control import Command, CommandKind, Control
 from cockpit.engine.envs import inspect_env, make_env, q_bound, q_range, reward_range
 from cockpit.engine.evaluation import EvalResult, evaluate, freeze_normalizer
 from cockpit.engine.files import WriteFailed
+from cockpit.engine.frame_buffer import FrameReplayBuffer, FrameSampler
 from cockpit.engine.health_checks import HealthChecks
 from cockpit.engine.lazy_agent import LazyAgent
 from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
@@ -83,10 +89,18 @@ class Trainer:
         self.env.action_space.seed(seeding.derive(seed, seeding.ACTIONS))
         self.eval_env = make_env(config.env)
         self.eval_seeds = seeding.eval_seeds(seed, config.run.eval_episodes)
+        self.eval_action_seeds = seeding.eval_action_seeds(seed, config.run.eval_episodes)
         self.rng = np.random.Generator(np.random.PCG64(seeding.derive(seed, seeding.ACTIONS)))
-        self.networks = LazyAgent(config, self.info.obs_dim, self.info.n_actions)
-        self.buffer = ReplayBuffer(self.dqn.buffer_size, self.info.obs_dim)
-        self.sampler = ReplaySampler(self.buffer, seeding.derive(seed, seeding.REPLAY))
+        info = self.info
+        self.networks = LazyAgent(config, info.obs_shape if info.image else info.obs_dim, info.n_actions)
+        self.buffer: ReplayBuffer | FrameReplayBuffer
+        self.sampler: ReplaySampler | FrameSampler
+        if info.image:
+            self.buffer = FrameReplayBuffer(self.dqn.buffer_size, info.frame_shape, info.frame_stack, merged=True)
+            self.sampler = FrameSampler(self.buffer, seeding.derive(seed, seeding.REPLAY))
+        else:
+            self.buffer = ReplayBuffer(self.dqn.buffer_size, info.obs_dim)
+            self.sampler = ReplaySampler(self.buffer, seeding.derive(seed, seeding.REPLAY))
         self.epsilon = LinearSchedule(self.dqn.epsilon_start, self.dqn.epsilon_end, self.dqn.epsilon_decay)
         self.reward_range = reward_range(config.env, seeding.derive(seed, seeding.REWARD_PROBE))
         self.reward_abs_max = max(abs(r) for r in self.reward_range)
@@ -334,7 +348,9 @@ class Trainer:
             agent = self._training_agent()
             act, update, sync_target = agent.act, agent.update, agent.sync_target
         env_step: Any = self.env.step
-        add, sample = self.buffer.add, self.sampler.rows
+        add: Any = self.buffer.add
+        frames = isinstance(self.sampler, FrameSampler)
+        sample: Any = self.sampler.sample if isinstance(self.sampler, FrameSampler) else self.sampler.rows
         if self.step_hook is not None:
             env_step = self._hooked(env_step)
         counts, recent, pending = progress.action_counts, progress.recent_actions, progress.pending_updates
@@ -344,7 +360,11 @@ class Trainer:
             else:
                 action = act(obs)
             next_obs, reward, terminated, truncated, info = env_step(action)
-            add(obs, next_obs, action, reward, terminated)
+            if frames:  # a lost life may end the TD target (learning only); the game's end ends the stacks
+                ended = terminated or truncated
+                add(obs, next_obs, action, reward, learning_terminal(terminated, info), truncated, ended)
+            else:
+                add(obs, next_obs, action, reward, terminated)
             progress.step = step = step + 1
 
             slot = step % ENTROPY_WINDOW
@@ -451,9 +471,13 @@ class Trainer:
         return evaluate_and_record(self, scheduled)
 
     def evaluate_now(self) -> EvalResult:
-        """Greedy episodes on the eval env with its fixed seeds; touches no training RNG."""
+        """Episodes on the eval env with its fixed seeds, greedy or at `run.eval_epsilon` (from the
+        evaluation's own generators); touches no training RNG."""
         freeze_normalizer(self.eval_env, self.env)
-        return evaluate(self.agent.act, self.eval_env, self.eval_seeds)
+        epsilon = self.config.run.eval_epsilon
+        return evaluate(
+            self.agent.act, self.eval_env, self.eval_seeds, epsilon=epsilon, action_seeds=self.eval_action_seeds
+        )
 
     # ---------------------------------------------------------- checkpoints
     def open_log(self) -> None:
