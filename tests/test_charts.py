@@ -11,7 +11,7 @@ from waiting import until
 
 from cockpit.engine.contract import Evaluation, Event, RunState, RunStatus
 from cockpit.engine.control import Control
-from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
+from cockpit.engine.metrics import PUBLISH_EVERY, SERIES, MetricsStore, Series
 from cockpit.ui.app import CockpitApp
 from cockpit.ui.chart_view import ChartView, Frame, ticks, value_label
 from cockpit.ui.decimate import decimate
@@ -134,3 +134,16 @@ def test_the_window_ends_at_the_newest_step_and_ticks_are_round():
     assert (frame.lo, frame.hi) == (90_000.0, 100_000.0)
     assert ticks(13, 6_000, 5) == [2_000.0, 4_000.0, 6_000.0]
     assert all(len(value_label(v)) == 6 for v in (0, 0.0018, 4.12, 99.3, 475, 12_345.6, 1e-5, -200, 2e6))
+
+
+def test_a_narrow_window_is_drawn_from_the_stores_finer_newest_points_however_long_the_run():
+    """The store halves every series when it fills, newest points included; what arrived since the
+    last halving is as published, so the last steps always hold more points than the oldest."""
+    store = MetricsStore(series={key: Series(64) for key in SERIES})  # halves every 32 points
+    for i in range(1, 2_001):
+        store.publish(points={"train/loss": (i * PUBLISH_EVERY, float(i), float(i), float(i) + 0.5)})
+    snap = store.current()
+    frame = Frame.of(snap, ChartView(window=1))
+    loss = snap.series["train/loss"]
+    x, *_ = decimate(loss.steps, loss.means, loss.mins, loss.maxs, 70, frame.lo, frame.hi)
+    assert len(loss.steps) < 64 and len(x) >= 20 and x[-1] == 200_000

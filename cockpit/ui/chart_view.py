@@ -119,11 +119,21 @@ def value_label(value: float) -> str:
 
 def log_ticks(lo: float, hi: float, count: int) -> tuple[list[float], list[str]]:
     """Ticks for a log10 axis spanning [lo, hi] (in log10 units): whole decades when there are at
-    least two, else evenly spaced; labelled with the value itself."""
+    least two, else round values; labelled with the value itself."""
     decades = list(range(math.ceil(lo), math.floor(hi) + 1))
     if len(decades) >= 2:
         stride = max(1, math.ceil(len(decades) / max(count, 2)))
-        positions = [float(d) for d in decades[::stride]]
+        values = [10.0**d for d in decades[::stride]]
     else:
-        positions = ticks(lo, hi, count)
-    return positions, [value_label(10**p) for p in positions]
+        values = [v for v in ticks(10**lo, 10**hi, count) if v > 0]
+    return [math.log10(v) for v in values], [value_label(v) for v in values]
+
+
+def step_labels(steps: list[float]) -> list[str]:
+    """X tick labels in one unit for the whole axis (5k, 10k, 15k; not 5000, 10.0k)."""
+    top = max((abs(s) for s in steps), default=0)
+    if top >= 1_000_000:
+        return [f"{s / 1e6:.3g}M" for s in steps]
+    if top >= 10_000:
+        return [f"{s / 1e3:.4g}k" for s in steps]
+    return [f"{s:.0f}" for s in steps]

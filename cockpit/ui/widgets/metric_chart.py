@@ -21,7 +21,16 @@ from textual_plotext import PlotextPlot
 
 from cockpit.engine.metrics import Snapshot
 from cockpit.ui.chart_plan import Layer, Plan, band_cells, plan, spread_points
-from cockpit.ui.chart_view import LABEL_WIDTH, Frame, log_ticks, smoothed, steps_label, ticks, value_label
+from cockpit.ui.chart_view import (
+    LABEL_WIDTH,
+    Frame,
+    log_ticks,
+    smoothed,
+    step_labels,
+    steps_label,
+    ticks,
+    value_label,
+)
 
 Rgb = tuple[int, int, int]
 BLUE, CYAN, ORANGE, MAGENTA, GREEN = (90, 140, 255), (0, 200, 215), (255, 160, 40), (215, 95, 215), (95, 200, 95)
@@ -211,7 +220,7 @@ class MetricChart(PlotextPlot):
         plt: Any = self.plt
         plt.xlim(frame.lo, frame.hi)
         positions = ticks(frame.lo, frame.hi, max(2, min(6, cells // 12)))
-        plt.xticks(positions, [steps_label(v) for v in positions])
+        plt.xticks(positions, step_labels(positions))
 
     def _faint(self, colour: Rgb, share: float = FAINT) -> Rgb:
         """`colour` blended into the chart's background: a band, a rule, a series under its smoothing."""
