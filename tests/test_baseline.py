@@ -63,11 +63,13 @@ def test_the_standing_is_the_latest_scheduled_evaluation_against_the_baselines_a
     first, second = baseline.eval_steps[:2]
     middle = (first + second) / 2
     assert baseline.mean_at(middle) == pytest.approx((baseline.eval_means[0] + baseline.eval_means[1]) / 2)
-    assert baseline.mean_at(baseline.eval_steps[-1] + 1) is None  # past its evaluations: no comparison
+    assert baseline.mean_at(baseline.eval_steps[-1] + 1) is None  # past its evaluations: not interpolated
     live = [Evaluation(int(middle), True, 500.0, 1.0, (), ()), Evaluation(int(middle) + 5, False, 0.0, 0.0, (), ())]
     found = standing(baseline, live)  # the evaluation asked for with `e` is not the schedule's
     assert found == Standing(int(middle), 500.0, baseline.mean_at(int(middle)))
     assert found.margin > 0 and standing(None, live) is None and standing(baseline, live[1:]) is None
+    later = Evaluation(int(baseline.eval_steps[-1]) + 1_000, True, 1.0, 0.0, (), ())
+    assert standing(baseline, [later]) == Standing(later.step, 1.0, baseline.eval_means[-1], past_its_end=True)
 
 
 async def test_the_baseline_is_drawn_on_the_return_chart_and_the_strip_says_ahead_or_behind(tmp_path):

@@ -77,6 +77,7 @@ class Standing:
     step: int
     live: float
     baseline: float
+    past_its_end: bool = False  # the baseline ended before `step`: its last evaluation is compared
 
     @property
     def margin(self) -> float:
@@ -84,12 +85,15 @@ class Standing:
 
 
 def standing(baseline: Baseline | None, evaluations: Sequence[Evaluation]) -> Standing | None:
-    """None without a baseline, before the first scheduled evaluation, or past the baseline's."""
-    if baseline is None:
+    """None without a baseline or before the first scheduled evaluation of either; past the
+    baseline's last evaluation, that one is compared (and said so)."""
+    if baseline is None or not len(baseline.eval_steps):
         return None
     latest = next((e for e in reversed(evaluations) if e.scheduled and np.isfinite(e.mean)), None)
     if latest is None:
         return None
+    if latest.step > baseline.eval_steps[-1]:
+        return Standing(latest.step, latest.mean, float(baseline.eval_means[-1]), past_its_end=True)
     theirs = baseline.mean_at(latest.step)
     return None if theirs is None else Standing(latest.step, latest.mean, theirs)
 

@@ -57,7 +57,8 @@ def _bar(fraction: float, width: int) -> str:
 def _standing(standing: Standing) -> Text:
     margin = standing.margin
     word, style = ("ahead of", "bold green") if margin >= 0 else ("behind", "bold red")
-    return Text(f"{'▲' if margin >= 0 else '▼'} {abs(margin):.1f} {word} baseline", style=style)
+    whose = "baseline's last" if standing.past_its_end else "baseline"
+    return Text(f"{'▲' if margin >= 0 else '▼'} {abs(margin):.1f} {word} {whose}", style=style)
 
 
 def _value(value) -> str:
