@@ -161,3 +161,15 @@ def test_a_damaged_or_misplaced_baseline_is_one_line_and_exit_2(tmp_path, comman
 def test_snapshot_with_a_baseline(snap_compare, size, tmp_path_factory):
     base = tmp_path_factory.mktemp("runs") / "baseline-run"
     assert snap_compare(recorded_app(scaled_run(base)), terminal_size=size)
+
+
+def test_a_fork_started_from_the_command_line_shows_its_parent_unless_it_is_damaged(tmp_path, capsys):
+    from cockpit.ui.launch import fork_parent
+
+    parent = scaled_run(tmp_path / "parent")
+    found = fork_parent(parent / "checkpoints" / "step-000003000")
+    assert found is not None and found.label == "parent (parent)"
+    broken = damaged_run(tmp_path / "broken")
+    assert fork_parent(broken / "checkpoints" / "step-000003000") is None
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "not drawn as a baseline" in line and "metrics.jsonl" in line

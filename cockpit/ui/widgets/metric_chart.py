@@ -147,9 +147,8 @@ class MetricChart(PlotextPlot):
 
     def legend(self, p: Plan) -> str:
         """The bottom border: everything drawn, named, most telling first."""
-        items = [swatch(layer.colour, "━") + f" {layer.label}" for layer in p.layers]
-        if self.frame is not None and self.frame.view.smooth and p.layers:
-            items[-1] += " (smoothed)"
+        smooth = " (smoothed)" if self.frame is not None and self.frame.view.smooth else ""
+        items = [swatch(layer.colour, "━") + f" {layer.label}{smooth}" for layer in p.layers]
         if p.evaluations:
             items.append(swatch(EVAL, "●") + " eval ± std")
         if self.spec.evals and self.frame is not None and self.frame.baseline is not None:
