@@ -147,3 +147,10 @@ def test_a_narrow_window_is_drawn_from_the_stores_finer_newest_points_however_lo
     loss = snap.series["train/loss"]
     x, *_ = decimate(loss.steps, loss.means, loss.mins, loss.maxs, 70, frame.lo, frame.hi)
     assert len(loss.steps) < 64 and len(x) >= 20 and x[-1] == 200_000
+
+
+async def test_the_chart_keys_are_in_the_command_palette():
+    app = CockpitApp("palette", Control(), long_store(), refresh_s=60)
+    async with app.run_test(size=(160, 48)):
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+    assert {"Charts: next window", "Charts: log scale", "Charts: smoothing", "Baseline run"} <= titles

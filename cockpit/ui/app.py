@@ -133,18 +133,35 @@ class CockpitApp(App):
         ),
         *[Binding(str(i + 1), f"show_chart({i})", spec.title, show=False) for i, spec in enumerate(CHARTS)],
         Binding(
-            "w", "chart_window", "Window", show=False, tooltip="Every chart: the whole run, the last 10K or 100K steps"
+            "w",
+            "chart_window",
+            "Charts: next window",
+            id="window",
+            show=False,
+            tooltip="Every chart: the whole run, the last 10K or the last 100K steps",
         ),
-        Binding("l", "log_scale", "Log scale", show=False, tooltip="Every chart's y axis: log scale or linear"),
-        Binding("a", "smoothing", "Smoothing", show=False, tooltip="Every chart: a moving average over the raw line"),
+        Binding(
+            "l", "log_scale", "Charts: log scale", id="log", show=False, tooltip="Every chart's y axis: log or linear"
+        ),
+        Binding(
+            "a",
+            "smoothing",
+            "Charts: smoothing",
+            id="smooth",
+            show=False,
+            tooltip="Every chart: a moving average, the raw figures faint beneath",
+        ),
         Binding(
             "b",
             "pick_baseline",
-            "Baseline",
+            "Baseline run",
+            id="baseline",
             show=False,
-            tooltip="Draw a finished run's returns on the return chart, to beat (or none)",
+            tooltip="Draw a finished run's evaluations and returns on the return chart, to beat (or none)",
         ),
     ]
+    IN_PALETTE = ("mute", "window", "log", "smooth", "baseline")
+    """Bindings kept out of the footer (it has no room) but offered in the command palette."""
 
     def __init__(
         self,
@@ -611,7 +628,7 @@ class CockpitApp(App):
         for binding in self.BINDINGS:
             if not isinstance(binding, Binding):
                 continue
-            if (binding.show or binding.id == "mute") and self.check_action(binding.action, ()):
+            if (binding.show or binding.id in self.IN_PALETTE) and self.check_action(binding.action, ()):
                 yield SystemCommand(binding.description, binding.tooltip, lambda a=binding.action: self.run_action(a))
         for kind in self.store.status.muted_alerts:
             yield SystemCommand(
