@@ -13,7 +13,7 @@ import pytest
 from cockpit.cli import main as cockpit_main
 from cockpit.engine import seeding
 from cockpit.engine.config import load_preset
-from cockpit.ui.play_app import PlayApp, create_play_app
+from cockpit.ui.play_app import PlayApp, create_play_app, key_range
 
 CARTPOLE = Path(__file__).resolve().parents[1] / "presets" / "cartpole.toml"
 PONG = CARTPOLE.parent / "pong.toml"
@@ -155,3 +155,15 @@ async def test_pong_is_played_with_its_own_action_names():
         assert "action 1 (FIRE)" in readout(app)
         await pilot.press("6")
         assert "action 5 (LEFTFIRE)" in readout(app)
+
+
+def test_the_keys_of_any_number_of_actions_are_named_as_a_range():
+    assert [key_range(n) for n in (1, 2, 6, 9, 10, 11, 18)] == [
+        "1",
+        "1–2",
+        "1–6",
+        "1–9",
+        "1–9, 0",
+        "1–9, 0, a",
+        "1–9, 0, a–h",
+    ]

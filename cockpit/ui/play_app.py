@@ -233,9 +233,12 @@ def named_keys(meanings: tuple[str, ...]) -> dict[str, int]:
 def key_range(n: int) -> str:
     """The keys of n actions: '1–6', or '1–9, 0, a–h' for ALE's full set."""
     keys = ACTION_KEYS[:n]
-    digits, letters = keys[:10], keys[10:]
-    text = f"{digits[0]}–{digits[-1]}" if len(digits) > 1 else digits
-    return text + (f", {letters[0]}–{letters[-1]}" if len(letters) > 1 else f", {letters}" if letters else "")
+    parts = [f"1–{keys[min(n, 9) - 1]}" if n > 1 else "1"]
+    if n >= 10:
+        parts.append("0")
+    if n >= 11:
+        parts.append(f"a–{keys[-1]}" if n > 11 else "a")
+    return ", ".join(parts)
 
 
 def key_legend(session: PlaySession) -> str:
