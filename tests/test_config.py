@@ -154,6 +154,7 @@ OVERRIDES = [
     ("run.threads", "2", 2),
     ("run.device", "cuda:1", "cuda:1"),
     ("run.checkpoint_keep", "1", 1),
+    ("run.checkpoint_disk_gb", "2.5", 2.5),
     ("run.compute", '"autograd"', "autograd"),
     ("run.eval_epsilon", "0.05", 0.05),
     ("alerts.grad_spike_factor", "20", 20.0),

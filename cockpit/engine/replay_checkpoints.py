@@ -22,7 +22,7 @@ from cockpit.engine import checkpoints
 from cockpit.engine.checkpoint_checks import ReplaySegmentError
 from cockpit.engine.files import write_atomic
 from cockpit.engine.frame_buffer import FrameReplayBuffer
-from cockpit.engine.replay_segments import SegmentStore, bytes_only_in
+from cockpit.engine.replay_segments import SegmentStore, bytes_only_in, replay_dir
 
 if TYPE_CHECKING:
     from cockpit.engine.trainer import Trainer
@@ -39,7 +39,7 @@ def in_segments(t: Trainer) -> bool:
 
 def _store(buffer: FrameReplayBuffer, run_dir: Path) -> SegmentStore:
     store = _stores.get(buffer)
-    if store is None or store.dir != SegmentStore(run_dir).dir:
+    if store is None or store.dir != replay_dir(run_dir):
         store = _stores[buffer] = SegmentStore(run_dir)
     return store
 
