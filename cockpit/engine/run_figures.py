@@ -1,6 +1,7 @@
-"""What the loop reports as it goes: every PUBLISH_EVERY steps a chunk's figures (to the store, and
-to the health checks), every `run.log_interval` steps a record of the interval (to the run's files),
-and each evaluation. Figures go through the trainer's `Recorder`, each recorded once per dump."""
+"""What the loop reports as it goes: its status, each episode's return, every PUBLISH_EVERY steps a
+chunk's figures (to the store, and to the health checks), every `run.log_interval` steps a record of
+the interval (to the run's files), and each evaluation. Figures go through the trainer's `Recorder`,
+each recorded once per dump."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cockpit.engine.contract import Evaluation, RunState
+from cockpit.engine.contract import Evaluation, RunState, RunStatus
 from cockpit.engine.metrics import PUBLISH_EVERY, UPDATE_METRICS
 from cockpit.engine.recorder import JSONL, STORE, TENSORBOARD, Stats
 
@@ -22,6 +23,53 @@ FILES = (JSONL, TENSORBOARD)
 def column_stats(chunk: np.ndarray) -> zip:
     """(mean, min, max) of each column of an interval's update metrics, one pass per statistic."""
     return zip(chunk.mean(axis=0).tolist(), chunk.min(axis=0).tolist(), chunk.max(axis=0).tolist(), strict=False)
+
+
+def status_of(t: Trainer, steps_per_s: float | None = None, epsilon: float | None = None) -> RunStatus:
+    p, pending = t.progress, t.control.pending_change
+    return RunStatus(
+        state=t.state,
+        step=p.step,
+        total_steps=t.total_steps,
+        episode=p.episode,
+        updates=p.updates,
+        hyperparameters=t.hyperparameters(),
+        q_bound=t.q_bound,
+        q_range=t.q_range,
+        muted_alerts=tuple(sorted(t.health.muted)),
+        last_changed=p.applied_changes[-1]["key"] if p.applied_changes else None,
+        last_eval=p.last_eval,
+        best_eval=p.best_eval_or_none,
+        first_step_reaching_target=p.first_step_reaching_target,
+        target_return=t.info.target_return,
+        train_time_s=p.train_time_s,
+        pending_change=None if pending is None else pending.as_pending(),
+        elapsed_s=time.monotonic() - t.started_at if t.started_at else 0.0,
+        steps_per_s=steps_per_s,
+        epsilon=t.epsilon.value(p.step) if epsilon is None else epsilon,
+        last_checkpoint=None if t.last_checkpoint is None else str(t.last_checkpoint),
+    )
+
+
+def end_episode(t: Trainer, ep_return: float, length: int, terminated: bool) -> None:
+    """Count a finished training episode, record it, and tell the effect of changes measured in full."""
+    progress, record = t.progress, t.recorder.record
+    progress.episode += 1
+    progress.episode_returns.append(ep_return)
+    record("rollout/episode", progress.episode, exclude=(STORE, TENSORBOARD))
+    record("rollout/ep_return", ep_return)
+    record("rollout/ep_length", length)
+    record("rollout/terminated", terminated, exclude=(STORE, TENSORBOARD))
+    t.recorder.dump(progress.step, "episode")
+    for effect in progress.track_effects(ep_return):
+        t.event(
+            "hparam_effect",
+            key=effect["key"],
+            value=effect["value"],
+            changed_at=effect["step"],
+            return_before=effect["mean_before"],
+            return_after=float(np.mean(effect["after"])),
+        )
 
 
 def publish_chunk(t: Trainer, steps_per_s: float, steps: int = PUBLISH_EVERY) -> None:

@@ -41,10 +41,10 @@ from cockpit.engine.health_checks import HealthChecks
 from cockpit.engine.lazy_agent import LazyAgent
 from cockpit.engine.metrics import PUBLISH_EVERY, MetricsStore
 from cockpit.engine.progress import ENTROPY_WINDOW, RunProgress, TrainingClock
-from cockpit.engine.recorder import STORE, TENSORBOARD, Recorder
+from cockpit.engine.recorder import Recorder
 from cockpit.engine.run_commands import RunCommands
 from cockpit.engine.run_end import finish, summarize
-from cockpit.engine.run_figures import evaluate_and_record, publish_chunk
+from cockpit.engine.run_figures import end_episode, evaluate_and_record, publish_chunk, status_of
 from cockpit.engine.runlog import RunLog, create_run_dir
 from cockpit.engine.schedules import LinearSchedule
 
@@ -113,7 +113,7 @@ class Trainer:
         self.parent: dict | None = None  # set by `resume_from(fork=True)`
         self.error: str | None = None
         self.log: RunLog | None = None
-        self._started_at: float | None = None
+        self.started_at: float | None = None
         self.health = HealthMonitor(config.alerts, budget_steps=config.run.eval_freq)
         self.health_checks = HealthChecks(self.health)
         policy = config.alerts.on_non_finite
@@ -223,7 +223,7 @@ class Trainer:
     def run(self) -> dict:
         """Train until total_steps or a stop; returns the summary (also written to summary.json)."""
         started = time.perf_counter()
-        self._started_at = time.monotonic()
+        self.started_at = time.monotonic()
         try:
             self._start()
             status = self._train()
@@ -381,7 +381,7 @@ class Trainer:
                 sync_target()
 
             if terminated or truncated:
-                self._end_episode(float(info["episode"]["r"]), int(info["episode"]["l"]), bool(terminated))
+                end_episode(self, float(info["episode"]["r"]), int(info["episode"]["l"]), bool(terminated))
                 return next_obs, True
             obs = next_obs
             if step >= limit or control.waiting:
@@ -396,49 +396,9 @@ class Trainer:
 
         return hooked
 
-    def _end_episode(self, ep_return: float, length: int, terminated: bool) -> None:
-        progress, record = self.progress, self.recorder.record
-        progress.episode += 1
-        progress.episode_returns.append(ep_return)
-        record("rollout/episode", progress.episode, exclude=(STORE, TENSORBOARD))
-        record("rollout/ep_return", ep_return)
-        record("rollout/ep_length", length)
-        record("rollout/terminated", terminated, exclude=(STORE, TENSORBOARD))
-        self.recorder.dump(progress.step, "episode")
-        for effect in progress.track_effects(ep_return):
-            self.event(
-                "hparam_effect",
-                key=effect["key"],
-                value=effect["value"],
-                changed_at=effect["step"],
-                return_before=effect["mean_before"],
-                return_after=float(np.mean(effect["after"])),
-            )
-
     def status(self, steps_per_s: float | None = None, epsilon: float | None = None) -> RunStatus:
-        p, pending = self.progress, self.control.pending_change
-        return RunStatus(
-            state=self.state,
-            step=p.step,
-            total_steps=self.total_steps,
-            episode=p.episode,
-            updates=p.updates,
-            hyperparameters=self.hyperparameters(),
-            q_bound=self.q_bound,
-            q_range=self.q_range,
-            muted_alerts=tuple(sorted(self.health.muted)),
-            last_changed=p.applied_changes[-1]["key"] if p.applied_changes else None,
-            last_eval=p.last_eval,
-            best_eval=p.best_eval_or_none,
-            first_step_reaching_target=p.first_step_reaching_target,
-            target_return=self.info.target_return,
-            train_time_s=p.train_time_s,
-            pending_change=None if pending is None else pending.as_pending(),
-            elapsed_s=time.monotonic() - self._started_at if self._started_at else 0.0,
-            steps_per_s=steps_per_s,
-            epsilon=self.epsilon.value(p.step) if epsilon is None else epsilon,
-            last_checkpoint=None if self.last_checkpoint is None else str(self.last_checkpoint),
-        )
+        """Where the run stands now, as front ends see it (`steps_per_s`: the chunk's, when training)."""
+        return status_of(self, steps_per_s, epsilon)
 
     def loading(self) -> None:
         """Torch's import (and a checkpoint's tensors) take a while before the network exists:
