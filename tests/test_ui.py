@@ -242,7 +242,7 @@ async def test_charts_redraw_within_their_time_budget_and_a_chart_switched_to_dr
             store.publish(points={"rollout/ep_return": (step, 123.0), "train/loss": (step, 0.5, 0.4, 0.6, 10)})
             app.refresh_view()
 
-        new_point(last + 100)  # drawn at once (no budget spent yet); the next draw is 1 / 3% = 33 s off
+        new_point(last + 100)  # drawn at once (no budget spent yet); the next draw is 1 s / CHART_SHARE off
         await pilot.pause()
         drawn = {chart.id: chart.drawn_at for chart in charts}
         new_point(last + 200)

@@ -18,7 +18,7 @@ from cockpit.ui.baseline import Baseline
 from cockpit.ui.chart_view import ChartView, Frame
 from cockpit.ui.widgets.metric_chart import CHARTS, MetricChart
 
-CHART_SHARE = 0.03
+CHART_SHARE = 0.02
 """The share of the wall clock that chart drawing may take."""
 
 
@@ -46,5 +46,5 @@ class ChartGrid(Container):
             return []
         self.frame = Frame.of(snap, self.view, self.baseline)
         drawn = [chart for chart in self.charts if chart.display and chart.show(snap, self.frame)]
-        self._due = now + sum(chart.render_s for chart in drawn) / CHART_SHARE
+        self._due = now + sum(chart.prepare_s + chart.render_s for chart in drawn) / CHART_SHARE
         return drawn

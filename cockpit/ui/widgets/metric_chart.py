@@ -91,6 +91,7 @@ class MetricChart(PlotextPlot):
         self._built: tuple[tuple, RenderResult] | None = None  # (what it was built from, plotext's output)
         self.drawn_at = 0.0  # monotonic time of the last redraw
         self.render_s = 0.0  # what the last render cost, for the app's budget of drawing time
+        self.prepare_s = 0.0  # what working out the last plan cost (decimation, ranges, legend)
 
     def signature(self, snap: Snapshot, frame: Frame) -> tuple:
         lengths = tuple((len(snap.series[k].steps), snap.series[k].steps[-1:]) for k, _, _ in self.spec.series)
@@ -110,8 +111,10 @@ class MetricChart(PlotextPlot):
         self.snapshot, self.frame = snap, frame
         self.x_range = (frame.lo, frame.hi)
         self._plan = None
+        start = time.perf_counter()
         p = self._prepare()
         self.border_subtitle = "" if p is None else self.legend(p)
+        self.prepare_s = time.perf_counter() - start
         self.drawn_at = time.monotonic()
         self.refresh()
         return True
