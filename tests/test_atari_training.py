@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import catch_env
+import learning_check
 import numpy as np
 import pytest
 from gymnasium.wrappers import RecordEpisodeStatistics
@@ -26,7 +25,7 @@ CATCH = f"catch_env:{catch_env.ENV_ID}"
 GIB = 2**30
 
 
-def catch_config(seed: int = 1, total_steps: int = 1_200, **tables: dict) -> Config:
+def catch_config(seed: int = 1, total_steps: int = 800, **tables: dict) -> Config:
     """Catch with the small CNN and a replay that wraps several times in a short run."""
     config: dict[str, dict] = {
         "env": {"id": CATCH},
@@ -36,7 +35,7 @@ def catch_config(seed: int = 1, total_steps: int = 1_200, **tables: dict) -> Con
             "buffer_size": 300,
             "batch_size": 16,
             "warmup_steps": 100,
-            "train_freq": 2,
+            "train_freq": 4,
             "target_update": 100,
             "epsilon_decay": 500,
             "learning_rate": 1e-3,
@@ -70,9 +69,9 @@ def train(config: Config, run_dir: Path | None = None) -> Trainer:
 def test_a_catch_run_trains_through_the_frame_replay_and_repeats_bit_for_bit():
     first = train(catch_config())
     assert isinstance(first.buffer, FrameReplayBuffer) and isinstance(first.sampler, FrameSampler)
-    assert first.buffer.written > 3 * first.buffer.capacity  # the ring wrapped
+    assert first.buffer.written > 2 * first.buffer.capacity  # the ring wrapped
     assert first.agent.compute_path.startswith("autograd/cpu")
-    assert first.progress.updates == (1_200 - 100) // 2
+    assert first.progress.updates == (800 - 100) // 4
     second = train(catch_config())
     assert weights_hash(first) == weights_hash(second)
     assert first.agent.optimizer.state_dict()["state"][0]["exp_avg"].equal(
@@ -85,7 +84,7 @@ def test_a_catch_run_trains_through_the_frame_replay_and_repeats_bit_for_bit():
 def test_evaluations_at_eval_epsilon_leave_training_as_it_was():
     once = train(catch_config(run={"eval_epsilon": 0.3}))
     often = train(catch_config(run={"eval_epsilon": 0.3, "eval_freq": 200}))
-    assert len(often.store.evaluations) == 6 and len(once.store.evaluations) == 1
+    assert len(often.store.evaluations) == 4 and len(once.store.evaluations) == 1
     assert weights_hash(once) == weights_hash(often)
     assert once.progress.episode_returns == often.progress.episode_returns
     # The same weights give the same evaluation; exploring changes what it sees.
@@ -95,7 +94,10 @@ def test_evaluations_at_eval_epsilon_leave_training_as_it_was():
 
 def test_evaluation_at_eval_epsilon_explores_from_its_own_generators():
     env = RecordEpisodeStatistics(catch_env.Catch())
-    stay = lambda obs: catch_env.STAY  # noqa: E731 (a one-line policy)
+
+    def stay(obs: np.ndarray) -> int:
+        return catch_env.STAY
+
     seeds = list(range(20))
     greedy = evaluate(stay, env, seeds)
     assert evaluate(stay, env, seeds).returns == greedy.returns
@@ -148,51 +150,11 @@ def test_the_replay_of_a_run_holds_the_stacks_the_env_returned():
 
 # --------------------------------------------------------------------------- learning
 
-LEARNING_STEPS = 6_000
 
-
-def learning_config(seed: int) -> Config:
-    return catch_config(
-        seed,
-        LEARNING_STEPS,
-        dqn={
-            "hidden_size": 64,
-            "buffer_size": 5_000,
-            "batch_size": 32,
-            "warmup_steps": 500,
-            "train_freq": 1,
-            "target_update": 200,
-            "epsilon_decay": 3_000,
-            "epsilon_end": 0.05,
-        },
-        run={"eval_freq": LEARNING_STEPS, "eval_episodes": 50},
-    )
-
-
-def random_mean_return(episodes: int = 500) -> float:
-    env, rng = catch_env.Catch(), np.random.default_rng(0)
-    returns = []
-    for episode in range(episodes):
-        env.reset(seed=episode)
-        done, reward = False, 0.0
-        while not done:
-            _, reward, done, _, _ = env.step(int(rng.integers(3)))
-        returns.append(reward)
-    return float(np.mean(returns))
-
-
-def final_greedy_return(seed: int) -> float:
-    evaluation = train(learning_config(seed)).progress.last_eval
-    assert evaluation is not None and evaluation.step == LEARNING_STEPS
-    return evaluation.mean
-
-
-def test_a_cnn_dqn_learns_catch_for_three_seeds_of_three():
-    """Greedy return at least halfway from a random policy's mean to the maximum (+1), every seed."""
-    halfway = (random_mean_return() + 1.0) / 2
-    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        returns = list(pool.map(final_greedy_return, [1, 2, 3]))
-    assert all(r >= halfway for r in returns), (returns, halfway)
+def test_a_cnn_dqn_learns_catch():
+    """One seed here; bench/catch_learning.py checks three of three (and says how long each took)."""
+    mean, _ = learning_check.final_greedy_return(seed=1)
+    assert mean >= learning_check.halfway()
 
 
 # --------------------------------------------------------------------------- Atari
