@@ -13,7 +13,7 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -332,7 +332,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-ALERT_KINDS = (
+ALERT_KINDS: tuple[str, ...] = (
     "non_finite",
     "loss_spike",
     "grad_spike",
@@ -445,7 +445,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return table, key, value
 
 
-def load_preset(path: str | Path, overrides: list[str] = ()) -> Config:
+def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read a preset file and apply `--set` overrides; raises ConfigError with a one-line message."""
     path = Path(path)
     try:
@@ -464,7 +464,7 @@ def load_preset(path: str | Path, overrides: list[str] = ()) -> Config:
     return apply_overrides(tables, overrides, str(path), path.stem) if overrides else config
 
 
-def apply_overrides(tables: dict, overrides: list[str], where: str, name: str) -> Config:
+def apply_overrides(tables: dict, overrides: Sequence[str], where: str, name: str) -> Config:
     """Apply `--set` overrides in order; each is checked alone, rules across keys once at the end
     (so `--set dqn.buffer_size=32 --set dqn.batch_size=16` works in either order)."""
     tables = {t: dict(v) if isinstance(v, dict) else v for t, v in tables.items()}
