@@ -17,9 +17,10 @@ from cockpit.ui.decimate import decimate
 if TYPE_CHECKING:
     from cockpit.ui.widgets.metric_chart import ChartSpec
 
-RULES_PER_CELL = 1 / 12
-"""At most this many checkpoint rules per column of plot: past it only the ones a person asked for
-(or the run's end) are drawn, never a carpet of periodic ones."""
+CHECKPOINT_RULES = 6
+"""At most this many checkpoint rules in a window: past it only the ones a person asked for (or the
+run's end) are drawn, never a carpet of periodic ones. A count, not a share of the width, so that
+the legend says the same at any size."""
 
 
 def finite_part(x: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -93,7 +94,7 @@ def plan(spec: ChartSpec, snap: Snapshot, frame: Frame, cells: int, rows: int) -
     inside = [e for e in snap.events if frame.lo <= e.step <= frame.hi]
     out.changes = [e.step for e in inside if e.kind == "hparam"]
     checkpoints = [e for e in inside if e.kind == "checkpoint"]
-    if len(checkpoints) > cells * RULES_PER_CELL:
+    if len(checkpoints) > CHECKPOINT_RULES:
         checkpoints = [e for e in checkpoints if e.get("checkpoint") not in ("periodic", "best")]
     out.checkpoints = [e.step for e in checkpoints]
     status = snap.status

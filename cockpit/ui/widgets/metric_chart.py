@@ -194,7 +194,9 @@ class MetricChart(PlotextPlot):
         else:
             positions = ticks(low, high, count)
             labels = [value_label(v) for v in positions]
-        plt.yticks(positions, labels)
+        rows = [int(np.floor(0.5 + (p.rows - 1) * (v - low) / (high - low))) for v in positions]
+        kept = [i for i, row in enumerate(rows) if row not in rows[:i]]  # two labels on one row: the first
+        plt.yticks([positions[i] for i in kept], [labels[i] for i in kept])
         for step in p.checkpoints:
             plt.vline(step, self._faint(CHECKPOINT, 0.5))
         for step in p.changes:
