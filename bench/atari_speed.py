@@ -75,9 +75,9 @@ def speed(args: argparse.Namespace, out: Path) -> None:
     rows: dict[str, list[float]] = {"cockpit": [], "sb3": [], "cockpit-2-threads": []}
     for round_ in range(args.rounds):
         runs = [
-            ("cockpit", lambda: cockpit_run(out, args.steps, args.warmup)),
-            ("sb3", lambda: sb3_run(args.steps, args.warmup)),
-            ("cockpit-2-threads", lambda: cockpit_run(out, args.steps, args.warmup, threads=2)),
+            ("cockpit", lambda: cockpit_run(out, args.steps, args.warmup, buffer=args.buffer)),
+            ("sb3", lambda: sb3_run(args.steps, args.warmup, buffer=args.buffer)),
+            ("cockpit-2-threads", lambda: cockpit_run(out, args.steps, args.warmup, threads=2, buffer=args.buffer)),
         ]
         if round_ % 2:
             runs[:2] = runs[1::-1]  # interleaved: who goes first alternates
@@ -137,6 +137,7 @@ def main() -> None:
     run.add_argument("--rounds", type=int, default=3)
     run.add_argument("--steps", type=int, default=4_000, help="agent steps per run, warm-up included")
     run.add_argument("--warmup", type=int, default=2_000)
+    run.add_argument("--buffer", type=int, default=100_000, help="replay capacity of both runs")
     mem = sub.add_parser("memory")
     mem.add_argument("--buffer", type=int, default=100_000)
     prof = sub.add_parser("profile")
