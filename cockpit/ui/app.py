@@ -563,6 +563,9 @@ class CockpitApp(App):
     def action_pick_baseline(self) -> None:
         from cockpit.ui.screens.baseline_picker import BaselinePicker, Picked
 
+        if isinstance(self.screen, BaselinePicker):
+            return
+
         def picked(choice: Picked | None) -> None:
             if choice is not None:
                 self.set_baseline(choice.baseline)
