@@ -44,12 +44,13 @@ def check_runnable(config: Config, where: str, workers: int = 1) -> None:
     """The env can be made, the device exists and `workers` runs of the config fit in the memory
     available; errors name `where` (a preset, a run dir, a sweep flag)."""
     from cockpit.engine.envs import inspect_env  # gymnasium, not torch
-    from cockpit.engine.resources import check_memory, check_threads
+    from cockpit.engine.resources import check_memory, check_replay, check_threads
 
     try:
         check_threads(config)
         info = inspect_env(config.env)
         check_device(config.run.device)
+        check_replay(config, info.obs_shape, info.frame_stack)
         check_memory(config, info.obs_dim, info.n_actions, workers, info.obs_shape, info.frame_stack)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None

@@ -199,3 +199,12 @@ def test_an_image_replay_that_cannot_fit_is_refused_before_the_run(write_preset,
     assert "dqn.buffer_size = 100,000,000: the image replay needs 11.0 GiB" in err, err
     assert "4.0 GiB available" in err and len(err.splitlines()) == 1
     assert not run_dir.exists()
+
+
+def test_an_image_replay_smaller_than_a_stack_is_refused_before_the_run(write_preset, tmp_path, capsys):
+    preset = write_preset(f'[env]\nid = "{CATCH}"\nframe_stack = 4\n\n[dqn]\nbuffer_size = 4\nbatch_size = 2\n')
+    run_dir = tmp_path / "run"
+    assert cli.main([str(preset), "--no-ui", "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "dqn.buffer_size = 4: an image replay must hold more frames than env.frame_stack (4)" in err, err
+    assert len(err.splitlines()) == 1 and not run_dir.exists()

@@ -147,6 +147,18 @@ def check_threads(config: Config) -> None:
         )
 
 
+def check_replay(config: Config, obs_shape: tuple[int, ...], frame_stack: int) -> None:
+    """An image replay rebuilds stacks from the frames it holds: it must hold more than one stack."""
+    from cockpit.engine.config import ConfigError
+
+    size = config.dqn.buffer_size
+    if len(obs_shape) == 3 and size <= frame_stack:
+        raise ConfigError(
+            f"dqn.buffer_size = {size:,}: an image replay must hold more frames than env.frame_stack "
+            f"({frame_stack}) (expected at least {frame_stack + 1})"
+        )
+
+
 def check_memory(
     config: Config,
     obs_dim: int,
