@@ -40,7 +40,8 @@ class DictObs(_Base):
 
 
 class ImageObs(_Base):
-    observation_space = spaces.Box(0, 255, (8, 8, 3), np.uint8)
+    # An image cockpit cannot read: neither its first nor its last axis can hold channels.
+    observation_space = spaces.Box(0, 255, (8, 8, 8), np.uint8)
 
 
 class BoundedImageObs(_Base):
@@ -217,7 +218,7 @@ def test_missing_preset_file(tmp_path, make_path, fragments):
             id="dict-obs",
         ),
         pytest.param(
-            "badspaces:ImageObs-v0", ["observation space", "(8, 8, 3)", "expected a flat Box"], id="image-obs"
+            "badspaces:ImageObs-v0", ["image observation of shape (8, 8, 8)", "no channel axis"], id="image-obs"
         ),
         pytest.param(
             "badspaces:BoundedImageObs-v0",
