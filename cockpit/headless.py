@@ -39,14 +39,15 @@ def summary_text(summary: dict, run_dir: Path) -> str:
 
 
 class Progress:
-    """Prints progress and events from store snapshots; never touches the trainer."""
+    """Prints progress and events from store snapshots; never touches the trainer. Not a terminal:
+    one line per status the trainer logged at a `run.log_interval` boundary, so a log's lines fall
+    at the same steps as metrics.jsonl's records however the reads are timed."""
 
-    def __init__(self, out: TextIO, every_steps: int):
+    def __init__(self, out: TextIO):
         self.out = out
         self.live = out.isatty()
-        self.every = every_steps
-        self.next_line_step = every_steps
         self.events_seen = 0
+        self.logged_seen = 0
         self.version = -1
         self.started = time.monotonic()
 
@@ -55,25 +56,28 @@ class Progress:
         if snap is None:
             return
         self.version = snap.version
-        width = shutil.get_terminal_size().columns - 1 if self.live else None
-        new = snap.event_count - self.events_seen
-        new_events = snap.events[-new:] if 0 < new <= len(snap.events) else []
-        self.events_seen = snap.event_count
-        for event in new_events:
-            line = event_line(event)
-            if line:
-                self._print(line)
-        status = snap.status
         elapsed = time.monotonic() - self.started
+        events = unseen(snap.events, snap.event_count - self.events_seen)
+        self.events_seen = snap.event_count
         if self.live:
-            self.out.write("\r" + progress_line(status, elapsed, width))
+            for event in events:
+                self._print(event_line(event))
+            width = shutil.get_terminal_size().columns - 1
+            self.out.write("\r" + progress_line(snap.status, elapsed, width))
             self.out.flush()
-        elif status.step >= self.next_line_step:
-            self.out.write(progress_line(status, elapsed, None) + "\n")
-            self.out.flush()
-            self.next_line_step = (status.step // self.every + 1) * self.every
+            return
+        lines = [(e.step, 1, event_line(e)) for e in events]
+        for status in unseen(snap.logged, snap.logged_count - self.logged_seen):
+            at = elapsed if status.elapsed_s is None else status.elapsed_s
+            lines.append((status.step, 0, progress_line(status, at, None)))
+        self.logged_seen = snap.logged_count
+        for _, _, line in sorted(lines, key=lambda item: (item[0], item[1])):  # by step; at one step, progress first
+            self._print(line)
+        self.out.flush()
 
-    def _print(self, line: str) -> None:
+    def _print(self, line: str | None) -> None:
+        if not line:
+            return
         prefix = "\r\x1b[2K" if self.live else ""
         self.out.write(prefix + line + "\n")
 
@@ -81,6 +85,11 @@ class Progress:
         if self.live:
             self.out.write("\n")
         self.out.flush()
+
+
+def unseen(items: list, new: int) -> list:
+    """The last `new` of `items` (all that are kept, if more were added since the last read)."""
+    return items[-new:] if new > 0 else []
 
 
 def listen(run_dir: Path, config: Config, control: Control, store: MetricsStore, out: TextIO):
@@ -139,7 +148,7 @@ def run_headless(
         control.submit(Command(CommandKind.STOP, value=now, source=signal.Signals(signum).name))
 
     restore_signals = stop_signals.install(on_signal)
-    progress = Progress(out, config.run.log_interval)
+    progress = Progress(out)
     if checkpoint is None or fork:
         out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
     server = listen(run_dir, config, control, store, out)

@@ -8,10 +8,66 @@ torch load inside the checks that need them, after the preset has been read.
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from cockpit.engine.config import Config, ConfigError, apply_overrides, build_config, load_preset
+from cockpit.engine.config import TABLES, Config, ConfigError, apply_overrides, build_config, load_preset
+
+SET_FILE_HELP = (
+    "overrides in the preset's own tables ([dqn] learning_rate = 1e-3), applied after the preset and "
+    "before any --set (repeatable, in order)"
+)
+
+
+def add_set_file_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set-file", action="append", default=[], type=Path, metavar="FILE.toml", help=SET_FILE_HELP)
+
+
+def overrides_from(set_files: Sequence[Path], sets: Sequence[str]) -> list[str]:
+    """`--set-file` contents as `--set` overrides (so sweeps hand them to their runs as they are),
+    followed by the `--set` flags themselves; each file is checked on its own, errors name it."""
+    overrides: list[str] = []
+    for path in set_files:
+        overrides += set_file_overrides(Path(path))
+    return overrides + list(sets)
+
+
+def set_file_overrides(path: Path) -> list[str]:
+    where = f"--set-file {path}"
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file (expected a TOML file of preset tables)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where}: is a directory (expected a TOML file of preset tables)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text (expected a TOML file of preset tables)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: malformed TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read ({e.strerror}) (expected a TOML file of preset tables)") from None
+    for key, value in tables.items():
+        if key in TABLES and not isinstance(value, dict):
+            raise ConfigError(f"{where}: {key} = {value!r}: expected a table [{key}] (e.g. [dqn] learning_rate = 1e-3)")
+    build_config(tables, where, cross_checks=False)  # unknown tables, keys and values, named
+    return [f"{table}.{key}={toml_value(value)}" for table, values in tables.items() for key, value in values.items()]
+
+
+def toml_value(value: Any) -> str:
+    """A TOML value as `--set` reads it back, on one line (env.kwargs as an inline table)."""
+    from cockpit.sweeps.space import toml_value as plain
+
+    if isinstance(value, dict):
+        keys = (k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k) for k in value)
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in zip(keys, value.values(), strict=True)) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return plain(value)
 
 
 def resolve_config(

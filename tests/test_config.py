@@ -200,7 +200,7 @@ def test_all_overrides_at_once_and_later_wins(tiny_preset):
         if key != "run.seed":
             assert get(config, key) == expected, key
     assert config.run.seed == 9
-    assert config.name == "tiny"
+    assert config.name == "from-tiny"  # env.id is among the overrides: the name marks where it came from
 
 
 def test_set_adds_a_table_the_preset_lacks(write_preset):

@@ -10,7 +10,7 @@ import argparse
 import json
 import time
 
-from cockpit.presets import resolve_config
+from cockpit.presets import add_set_file_flag, overrides_from, resolve_config
 
 EXIT_FAILED = 1
 MARKS = {"ok": "✓", "warn": "⚠", "fail": "✗"}
@@ -34,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="TABLE.KEY=VALUE",
         help="override any preset key, as for a run (repeatable)",
     )
+    add_set_file_flag(p)
     p.add_argument("--seed", type=int, help="override run.seed")
     p.add_argument("--total-steps", type=int, help="override run.total_steps")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -42,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    config = resolve_config(args.preset, args.set, seed=args.seed, total_steps=args.total_steps)
+    overrides = overrides_from(args.set_file, args.set)
+    config = resolve_config(args.preset, overrides, seed=args.seed, total_steps=args.total_steps)
     from cockpit.engine.checks import FAIL, as_dict, run_checks, summary
 
     started = time.perf_counter()

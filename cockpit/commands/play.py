@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cockpit.engine.config import ConfigError
-from cockpit.presets import resolve_config
+from cockpit.presets import add_set_file_flag, overrides_from, resolve_config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,13 +25,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="TABLE.KEY=VALUE",
         help="override any preset key, as for a run (repeatable)",
     )
+    add_set_file_flag(p)
     p.add_argument("--seed", type=int, help="override run.seed (the reset seeds derive from it)")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    config = resolve_config(args.preset, args.set, seed=args.seed)
+    config = resolve_config(args.preset, overrides_from(args.set_file, args.set), seed=args.seed)
     from cockpit.engine.envs import describe_exception
     from cockpit.ui.play_app import create_play_app
 

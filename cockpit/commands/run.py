@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from cockpit.engine.config import Config, ConfigError, apply_overrides, build_config
-from cockpit.presets import resolve_config, run_dir_config
+from cockpit.presets import add_set_file_flag, overrides_from, resolve_config, run_dir_config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -82,8 +82,10 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="TABLE.KEY=VALUE",
-        help="override any preset key, e.g. dqn.learning_rate=1e-3 (repeatable)",
+        help="override any preset key, e.g. dqn.learning_rate=1e-3 (repeatable); applied after --set-file, "
+        "before --seed and --total-steps",
     )
+    add_set_file_flag(p)
     p.add_argument(
         "--run-dir", type=Path, help="the run directory to create (default runs/<env>-<preset>-s<seed>-<time>)"
     )
@@ -92,7 +94,13 @@ def parser() -> argparse.ArgumentParser:
 
 def resolved(args: argparse.Namespace, base: Config | None = None, source: Path | None = None) -> Config:
     """The run's config: the preset (or `base`, read from `source`) with the flags applied, checked."""
-    return resolve_config(source or args.preset, args.set, seed=args.seed, total_steps=args.total_steps, base=base)
+    return resolve_config(
+        source or args.preset,
+        overrides_from(args.set_file, args.set),
+        seed=args.seed,
+        total_steps=args.total_steps,
+        base=base,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -120,7 +128,14 @@ def main(argv: list[str]) -> int:
     found_in_lock: str | None = None
     if args.resume:
         changed = [
-            flag for flag, value in (("--set", args.set), ("--seed", args.seed), ("--run-dir", args.run_dir)) if value
+            flag
+            for flag, value in (
+                ("--set", args.set),
+                ("--set-file", args.set_file),
+                ("--seed", args.seed),
+                ("--run-dir", args.run_dir),
+            )
+            if value
         ]
         if changed:
             raise ConfigError(
@@ -173,8 +188,10 @@ def main(argv: list[str]) -> int:
             check_fork_overrides(parent, config)
             check_steps_left(f"--fork {args.fork}", meta["step"], config)
         elif args.replay:
-            if args.set or args.seed is not None:
-                raise ConfigError(f"--replay {args.replay}: --set and --seed cannot change a replay (use --fork)")
+            if args.set or args.set_file or args.seed is not None:
+                raise ConfigError(
+                    f"--replay {args.replay}: --set, --set-file and --seed cannot change a replay (use --fork)"
+                )
             config = resolved(args, run_dir_config(args.replay), args.replay)
             changes = recorded_changes(args.replay)
         else:

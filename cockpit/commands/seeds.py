@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cockpit.presets import add_set_file_flag, overrides_from
 from cockpit.sweeps import plan, report
 from cockpit.sweeps.group import PER_RUN, Group
 from cockpit.sweeps.launcher import Display, Launcher
@@ -33,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="override a preset key (repeatable)"
     )
+    add_set_file_flag(p)
     p.add_argument("--total-steps", type=int, metavar="N", help="steps per run (as --set run.total_steps=N)")
     p.add_argument("--out", type=Path, help="the sweep directory (default runs/seeds-<preset>-<time>)")
     return p
@@ -40,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    args.set = overrides_from(args.set_file, args.set)  # the runs get the file's keys as --set flags
     if args.total_steps is not None:
         args.set.append(f"run.total_steps={args.total_steps}")
     plan.require("scipy", "matplotlib")

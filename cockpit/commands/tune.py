@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from cockpit.engine.config import Config, ConfigError
+from cockpit.presets import add_set_file_flag, overrides_from
 from cockpit.sweeps import plan, report
 from cockpit.sweeps.aggregate import Score
 from cockpit.sweeps.group import Group
@@ -70,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="override a preset key (repeatable)"
     )
+    add_set_file_flag(p)
     p.add_argument("--total-steps", type=int, metavar="N", help="steps per run (as --set run.total_steps=N)")
     p.add_argument(
         "--out",
@@ -108,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    args.set = overrides_from(args.set_file, args.set)  # the runs get the file's keys as --set flags
     if args.total_steps is not None:
         args.set.append(f"run.total_steps={args.total_steps}")
     plan.require("scipy", "matplotlib", *(("optuna",) if args.search else ()))

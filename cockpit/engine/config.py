@@ -85,7 +85,10 @@ class DQNConfig:
     epsilon_end: float = 0.01
     """Exploration rate at the end of the linear decay."""
     epsilon_decay: int = 10_000
-    """Steps of linear decay from epsilon_start to epsilon_end."""
+    """Steps of linear decay from epsilon_start to epsilon_end, or a share of run.total_steps ("10%"),
+    turned into steps once as the run starts (after --total-steps) and written so to config.toml: a
+    resume with a larger --total-steps keeps those steps. A live change takes either form; its
+    percentage is of the run's total_steps at the time."""
     buffer_size: int = 10_000
     """Replay buffer capacity in transitions."""
     target_update: int = 100
@@ -264,6 +267,21 @@ MAX_LEARNING_RATE = 10.0
 NETWORKS = ("auto", "mlp", "nature_cnn", "small_cnn")
 """The values of dqn.network (cockpit/engine/networks.py builds them)."""
 
+SHARE_KEYS = ("dqn.epsilon_decay",)
+"""Step counts that may be given as a share of run.total_steps, a string such as "10%"."""
+
+SHARE_EXPECTED = 'a share of run.total_steps in (0%, 100%], e.g. "10%"'
+
+
+def resolve_share(where: str, key: str, value: str, total_steps: int) -> int:
+    """A share of the run such as "10%" as a number of steps (at least 1)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*", value)
+    percent = float(match.group(1)) if match else math.nan
+    if not 0 < percent <= 100:  # False for NaN
+        raise ConfigError(f"{where}: {key} = {value!r}: expected an integer > 0 or {SHARE_EXPECTED}")
+    return max(1, round(total_steps * percent / 100))
+
+
 # (test, what was expected) per key; types come from the dataclass annotations.
 _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "env.id": (lambda v: bool(v.strip()), "a non-empty gymnasium id"),
@@ -280,7 +298,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "dqn.gamma": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "dqn.epsilon_start": (_probability, "a number in [0, 1]"),
     "dqn.epsilon_end": (_probability, "a number in [0, 1]"),
-    "dqn.epsilon_decay": (_positive, "an integer > 0"),
+    "dqn.epsilon_decay": (_positive, f"an integer > 0 or {SHARE_EXPECTED}"),
     "dqn.buffer_size": (_positive, "an integer > 0"),
     "dqn.target_update": (_positive, "an integer > 0"),
     "dqn.hidden_size": (_positive, "an integer > 0"),
@@ -397,6 +415,7 @@ def build_config(tables: dict, where: str, name: str = "custom", cross_checks: b
     """Validate raw TOML-like tables into a Config; `where` names the source in error messages."""
     all_keys = [f"{t}.{f.name}" for t, cls in TABLES.items() for f in dataclasses.fields(cls)]
     parts = {}
+    shares: dict[str, str] = {}
     for table, value in tables.items():
         if table not in TABLES:
             raise _unknown_key(where, f"[{table}]", [f"[{t}]" for t in TABLES])
@@ -409,8 +428,15 @@ def build_config(tables: dict, where: str, name: str = "custom", cross_checks: b
             path = f"{table}.{key}"
             if key not in types:
                 raise _unknown_key(where, path, all_keys)
+            if path in SHARE_KEYS and isinstance(value, str):
+                shares[path] = value  # resolved once run.total_steps is known
+                continue
             values[key] = _check_value(where, path, value, types[key])
         parts[table] = cls(**values)
+    for path, share in shares.items():
+        table, _, key = path.partition(".")
+        steps = resolve_share(where, path, share, parts["run"].total_steps)
+        parts[table] = dataclasses.replace(parts[table], **{key: steps})
     config = Config(name=name, **parts)
     if cross_checks:
         check_consistency(config, where)
@@ -461,7 +487,13 @@ def load_preset(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror}) (expected a TOML preset file)") from None
     config = build_config(tables, str(path), name=path.stem)
-    return apply_overrides(tables, overrides, str(path), path.stem) if overrides else config
+    if not overrides:
+        return config
+    config = apply_overrides(tables, overrides, str(path), path.stem)
+    if config.env.id != tables.get("env", {}).get("id", EnvConfig.id):
+        # The preset's name no longer describes the run: marked, not dropped, so that its origin shows.
+        config = dataclasses.replace(config, name=f"from-{path.stem}")
+    return config
 
 
 def apply_overrides(tables: dict, overrides: Sequence[str], where: str, name: str) -> Config:
@@ -485,6 +517,8 @@ def validate_live_change(config: Config, key: str, value: Any) -> Any:
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(f"{key}: not live-adjustable{hint}; expected one of {', '.join(LIVE_KEYS)}")
     where = "live change"
+    if f"dqn.{key}" in SHARE_KEYS and isinstance(value, str):
+        value = resolve_share(where, f"dqn.{key}", value, config.run.total_steps)
     value = _check_value(where, f"dqn.{key}", value, _field_types(DQNConfig)[key])
     check_consistency(config.replace("dqn", **{key: value}), where)
     return value

@@ -88,6 +88,8 @@ class Snapshot:
     evaluations: list[Evaluation]
     events: list[Event]  # the most recent `max_events`
     event_count: int  # events ever added: a reader's count of seen events stays valid when old ones drop
+    logged: list[RunStatus] = field(default_factory=list)  # the status at each `run.log_interval`, the latest
+    logged_count: int = 0  # statuses ever logged, as event_count
 
 
 @dataclass
@@ -100,12 +102,20 @@ class MetricsStore:
     evaluations: list[Evaluation] = field(default_factory=list)
     events: deque[Event] = field(default_factory=deque)
     event_count: int = 0
+    logged: deque[RunStatus] = field(default_factory=lambda: deque(maxlen=1000))
+    logged_count: int = 0
 
-    def publish(self, status: RunStatus | None = None, points: dict[str, tuple] | None = None) -> None:
-        """Replace the status and append points: key -> (step, mean[, min, max[, weight]])."""
+    def publish(
+        self, status: RunStatus | None = None, points: dict[str, tuple] | None = None, logged: bool = False
+    ) -> None:
+        """Replace the status and append points: key -> (step, mean[, min, max[, weight]]). `logged`: the
+        status is the one at a `run.log_interval` boundary, kept for a plain log's one line per interval."""
         with self._lock:
             if status is not None:
                 self.status = status
+                if logged:
+                    self.logged.append(status)
+                    self.logged_count += 1
             for key, point in (points or {}).items():
                 self.series[key].add(*point)
             self.version += 1
@@ -147,4 +157,6 @@ class MetricsStore:
                 evaluations=list(self.evaluations),
                 events=list(self.events),
                 event_count=self.event_count,
+                logged=list(self.logged),
+                logged_count=self.logged_count,
             )

@@ -85,10 +85,11 @@ def publish_chunk(t: Trainer, steps_per_s: float, steps: int = PUBLISH_EVERY) ->
     record("rollout/epsilon", epsilon)
     record("rollout/action_entropy", entropy)
     record("time/steps_per_s", steps_per_s)
-    t.store.publish(t.status(steps_per_s, epsilon))
+    on_interval = progress.step % t.config.run.log_interval < PUBLISH_EVERY
+    t.store.publish(t.status(steps_per_s, epsilon), logged=on_interval)
     t.recorder.dump(progress.step, "chunk", sinks=(STORE,))
     check_health(t, epsilon, entropy, chunk, steps)
-    if t.log and progress.step % t.config.run.log_interval < PUBLISH_EVERY:
+    if t.log and on_interval:
         log_interval(t, epsilon, entropy, steps_per_s)
     if t.log:
         t.log.maybe_flush()
