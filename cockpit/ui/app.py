@@ -60,6 +60,8 @@ COMPACT_BELOW = (120, 36)
 """Terminal sizes (columns, rows) below which one chart is shown at a time."""
 QUIT_TIMEOUT_S = 40.0
 """A graceful stop waits for the episode to end (at most 30 s in the trainer); then the app exits anyway."""
+RENDER_ONLY = ("switch_render",)
+"""Actions that mean something only while the render panel is open in the compact layout."""
 STEERING = ("pause_run", "resume_run", "evaluate", "checkpoint", "render", "hyperparameter", "mute_alert", "stop_run")
 """Actions that need a run to act on."""
 TOAST_S = 6.0
@@ -106,6 +108,13 @@ class CockpitApp(App):
             tooltip="Mute (or show again) the kind of the latest alert; muted alerts are still counted",
         ),
         Binding("escape", "go_back", "Back", show=False, tooltip="Close the render, or restore a maximized chart"),
+        Binding(
+            "v",
+            "switch_render",
+            "Render/chart",
+            id="switch",
+            tooltip="In the compact layout, during a render: show the selected chart, or the render again",
+        ),
         Binding(
             "f",
             "maximize_chart",
@@ -195,6 +204,7 @@ class CockpitApp(App):
         self.main_screen: Screen | None = None  # set at mount: the screen with the charts
         self.first_data_shown = False  # the first figures have been drawn: the app looks at its usual pace
         self.selected_chart = 0
+        self.compact = False  # one chart at a time (below COMPACT_BELOW)
         self.state_override: str | None = None
         self.quit_requested_at: float | None = None
         self.summary: dict | None = None
@@ -303,7 +313,11 @@ class CockpitApp(App):
             return
         width, height = size or self.size
         compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        if compact != self.compact:
+            self.version = -1  # the charts now shown draw at once, at their new size
+        self.compact = compact
         self.main_screen.set_class(compact, "-compact")
+        self.refresh_bindings()  # `v` exists only in the compact layout
         footer = self.footer
         footer.compact = compact
         footer.show_command_palette = not compact  # ctrl+p still opens it; the keys need the room
@@ -381,8 +395,9 @@ class CockpitApp(App):
             self.events_pane.add_events(snap.events[-new:] if 0 < new <= len(snap.events) else [])
             self.events_seen = snap.event_count
         # Charts behind the latest snapshot catch up on a later tick, new figures or not (a paused or
-        # ended run publishes none): all of them at once, within their budget of drawing time.
-        if self.snapshot is not None and not self.render_panel.is_open:
+        # ended run publishes none): all of them at once, within their budget of drawing time. During
+        # a render the charts beside it go on (hidden ones are skipped).
+        if self.snapshot is not None and self.chart_area.display:
             self.chart_area.redraw(self.snapshot, forced)
 
     def _show_status(self, snap: Snapshot) -> None:
@@ -440,6 +455,8 @@ class CockpitApp(App):
             return not self.attached
         if action == "maximize_chart" and self.render_panel.is_open:
             return False
+        if action in RENDER_ONLY:
+            return self.render_panel.is_open and self.compact
         if action in ("pause_run", "resume_run"):  # one key; the footer names what it will do
             return (self.run_state == RunState.PAUSED) == (action == "resume_run")
         return True
@@ -468,6 +485,7 @@ class CockpitApp(App):
             self.notify("rendering is not available here", severity="warning")
         elif self._live():
             panel.open("Render: asking the trainer for its current weights…")
+            self._set_rendering(True)
             self.state_override = "rendering"
             self._send(self.steering.policy("ui"), "policy")
 
@@ -504,10 +522,28 @@ class CockpitApp(App):
         if panel.is_open:
             self.workers.cancel_group(self, "render")
             panel.close()
+            self._set_rendering(False)
             self.state_override = None
-            self.chart_area.display = True
             self.version = -1
             self.refresh_view()
+
+    def _set_rendering(self, on: bool) -> None:
+        """The render beside the return chart (large layout) or in the chart's place (compact, where
+        `v` switches between them); the status strip and events stay in view either way."""
+        screen = self.main_screen
+        assert screen is not None  # set at mount, before any key
+        if on and screen.maximized is not None:
+            screen.minimize()
+        screen.set_class(on, "-rendering")
+        screen.remove_class("-chart-over-render")
+        self.refresh_bindings()
+
+    def action_switch_render(self) -> None:
+        screen = self.main_screen
+        assert screen is not None  # set at mount, before any key
+        screen.toggle_class("-chart-over-render")
+        self.version = -1
+        self.call_after_refresh(self.refresh_view)
 
     def action_hyperparameter(self) -> None:
         if not self._live():
@@ -641,7 +677,6 @@ class CockpitApp(App):
     # ------------------------------------------------------------ render
     def _play(self, policy: dict) -> None:
         self.renders += 1
-        self.chart_area.display = False
         self.render_worker = self._render_worker(policy, self.renders)
 
     @work(thread=True, group="render", exclusive=True)
