@@ -56,8 +56,11 @@ async def test_the_return_chart_stays_in_view_and_advances_during_a_render(tmp_p
         assert shown(app.status_strip)
         chart = app.query_one("#chart-return", MetricChart)
         await until(pilot, lambda: chart.x_range is not None)
+        assert chart.x_range is not None
         first = chart.x_range[1]
-        await until(pilot, lambda: chart.x_range[1] > first)  # redrawn with newer steps, render open
+        await until(
+            pilot, lambda: chart.x_range is not None and chart.x_range[1] > first
+        )  # redrawn with newer steps, render open
         assert app.render_panel.is_open
         assert "Render/chart" not in footer_keys(app)  # both are in view: nothing to switch
         await pilot.press("escape")

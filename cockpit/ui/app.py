@@ -28,6 +28,7 @@ from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
+from textual.filter import LineFilter, Monochrome, NoColor
 from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
@@ -217,6 +218,15 @@ class CockpitApp(App):
         self.notice = notice
         self.signals: list[int] = []  # SIGINT, SIGTERM, SIGHUP (ctrl+c counts as SIGINT) received, in order
         self._restore_signals: Callable[[], None] | None = None
+        self._no_color = NoColor()
+
+    def get_line_filters(self) -> list[LineFilter]:
+        """Under NO_COLOR no colour at all, as the convention asks: Textual draws a truecolor terminal
+        in greys instead, which still writes colour codes."""
+        filters = list(super().get_line_filters())
+        if self.no_color:
+            filters = [self._no_color if isinstance(f, Monochrome) else f for f in filters]
+        return filters
 
     # ------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:

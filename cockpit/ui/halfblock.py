@@ -43,5 +43,20 @@ def to_text(frame: np.ndarray) -> Text:
     return text
 
 
+SHADES = " ░▒▓█"
+"""Cells from dark to light, for a frame drawn without colour (NO_COLOR)."""
+
+
+def to_shades(frame: np.ndarray) -> Text:
+    """The frame without colour: one shade character per pair of pixel rows, by luminance."""
+    frame = np.asarray(frame[..., :3], dtype=np.float32)
+    if frame.shape[0] % 2:
+        frame = np.concatenate([frame, frame[-1:]], axis=0)
+    luma = (frame @ np.array([0.299, 0.587, 0.114], dtype=np.float32)) / 255.0
+    cells = (luma[0::2] + luma[1::2]) / 2
+    index = np.minimum((cells * len(SHADES)).astype(int), len(SHADES) - 1)
+    return Text("\n".join("".join(SHADES[i] for i in row) for row in index))
+
+
 def _rgb(packed: int) -> Color:
     return Color.from_rgb(packed >> 16, (packed >> 8) & 0xFF, packed & 0xFF)

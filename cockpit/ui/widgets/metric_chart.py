@@ -157,7 +157,7 @@ class MetricChart(PlotextPlot):
         if self.spec.evals and self.frame is not None and self.frame.baseline is not None:
             items.append(swatch(self._faint(BASELINE, 0.6), "┄") + f" baseline {self.frame.baseline.label}")
         if self.spec.band and p.layers:
-            items.append("".join(swatch(self._faint(la.colour), "█") for la in p.layers) + " min–max")
+            items.append("".join(swatch(self._faint(la.colour), self._band_mark) for la in p.layers) + " min–max")
         if p.lines:
             items.append(swatch(TARGET, "─") + (" target" if self.spec.evals else " Q bounds"))
         if p.checkpoints:
@@ -226,6 +226,11 @@ class MetricChart(PlotextPlot):
         positions = ticks(frame.lo, frame.hi, max(2, min(6, cells // 12)))
         plt.xticks(positions, step_labels(positions))
 
+    @property
+    def _band_mark(self) -> str:
+        """A band is faint by its colour; under NO_COLOR (no colour drawn) by its mark."""
+        return "·" if self.app.no_color else "█"
+
     def _faint(self, colour: Rgb, share: float = FAINT) -> Rgb:
         """`colour` blended into the chart's background: a band, a rule, a series under its smoothing."""
         background = Color.parse(self.app.theme_variables.get("surface", "#1e1e1e"))
@@ -237,7 +242,7 @@ class MetricChart(PlotextPlot):
             xs, ys = band_cells(layer, p, frame)
             if len(xs):
                 plt: Any = self.plt
-                plt.scatter(xs, ys, marker="█", color=self._faint(layer.colour))
+                plt.scatter(xs, ys, marker=self._band_mark, color=self._faint(layer.colour))
 
     def _series(self, layer: Layer, p: Plan, frame: Frame) -> None:
         plt: Any = self.plt

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from cockpit.ui.halfblock import fit_frame, to_text
+from cockpit.ui.halfblock import fit_frame, to_shades, to_text
 
 MAX_COLUMNS = 120
 """Wider frames cost more per frame than they show: a CartPole frame reads well at 120 columns."""
@@ -44,10 +44,11 @@ class RenderPanel(Vertical):
     def frame_text(self, frame: np.ndarray) -> Text:
         """The frame in half-block cells at the frame area's size. Safe off the UI thread (it only reads
         that size): the render worker converts each frame itself, so a large frame (Atari's 210x160)
-        costs the UI thread nothing but the update."""
+        costs the UI thread nothing but the update. Under NO_COLOR, in shades of one colour."""
         area = self.query_one("#frame", Static).size
         columns, rows = max(8, min(area.width, MAX_COLUMNS)), max(4, area.height)
-        return to_text(fit_frame(frame, columns, rows))
+        fitted = fit_frame(frame, columns, rows)
+        return to_shades(fitted) if self.app.no_color else to_text(fitted)
 
     def show_frame(self, frame: Text, caption: str) -> None:
         self.query_one("#frame", Static).update(frame)
