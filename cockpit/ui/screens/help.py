@@ -15,7 +15,8 @@ HELP = """\
 | `space` | pause / resume training |
 | `e` | greedy evaluation now (its own env and seeds; training is not perturbed) |
 | `c` | checkpoint at the end of the current episode |
-| `r` | render a greedy episode of the current policy (saved as a GIF in the run directory) |
+| `r` | render a greedy episode of the current policy beside the return chart (saved as a GIF in the run directory) |
+| `v` | during a render below 120×36: the selected chart in its place, or the render again |
 | `h` | adjust one hyperparameter (applied at the next step, recorded) |
 | `m` | mute the kind of the latest alert, or show it again (still counted in `summary.json`) |
 | `1`–`6` | select a chart (the compact layout shows the selected one) |
