@@ -70,7 +70,7 @@ def test_the_warm_up_runs_without_the_network_and_building_it_earlier_changes_no
     assert warm_up_only.agent_if_built is None and warm_up_only.episode > 0
     states = []
     store = MetricsStore()
-    store.publish = lambda status=None, points=None: status and states.append(status.state)
+    store.publish = lambda status=None, points=None, logged=False: status and states.append(status.state)
     run(tiny_config(), store=store)
     built = states.index("loading")  # while the network is built, then back to what the run was doing
     assert states[built - 1] == states[built + 1] == "running" and states.count("loading") == 1
@@ -99,7 +99,7 @@ def test_building_the_network_is_not_training_time(monkeypatch):
     monkeypatch.setattr(DQNAgent, "__init__", slow_build)
     store = MetricsStore()
     published = []
-    store.publish = lambda status=None, points=None: status and published.append(status)
+    store.publish = lambda status=None, points=None, logged=False: status and published.append(status)
     summary = Trainer(tiny_config(run={"eval_freq": 1000}), store=store).run()
     assert summary["status"] == "finished" and jumped == [hour] and summary["wall_time_s"] > hour
     assert summary["steps"] / summary["train_steps_per_s"] < hour  # the summary leaves the hour out
