@@ -128,7 +128,9 @@ class RunConfig:
     eval_episodes: int = 10
     """Episodes per greedy evaluation."""
     log_interval: int = 1_000
-    """Env steps between aggregated metric lines (mean/min/max) in metrics.jsonl and TensorBoard."""
+    """Env steps between aggregated metric lines (mean/min/max) in metrics.jsonl and TensorBoard, and
+    between headless progress lines when stdout is a file or pipe. Figures are taken every 100 steps, so
+    each line falls at the first multiple of 100 at or after a multiple of log_interval."""
     threads: int = 1
     """torch intra-op threads; one beats several for small networks."""
     device: str = "cpu"
