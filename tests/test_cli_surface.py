@@ -142,3 +142,28 @@ def test_a_piped_headless_run_prints_one_line_per_log_interval(tmp_path, tiny_pr
     assert steps == [200, 400, 600, 800, 1000], proc.stdout
     assert " 0 steps/s" not in proc.stdout
     assert "\r" not in proc.stdout
+
+
+def test_a_run_writes_the_share_as_steps_and_is_named_for_its_env(tmp_path, tiny_preset):
+    overrides = tmp_path / "over.toml"
+    overrides.write_text('[dqn]\nepsilon_decay = "25%"\n[env]\nid = "Acrobot-v1"\n', encoding="utf-8")
+    proc = cockpit(tmp_path, tiny_preset, "--no-ui", "--set-file", overrides, "--total-steps", 200)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("Acrobot-v1-from-tiny-s1-")
+    written = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+    assert written["dqn"]["epsilon_decay"] == 50
+    assert written["env"]["id"] == "Acrobot-v1"
+
+
+@pytest.mark.parametrize("flag", ["--resume", "--replay"])
+def test_resume_and_replay_refuse_a_set_file(tmp_path, tiny_preset, flag):
+    run_dir = tmp_path / "made" / "run"
+    made = cockpit(tmp_path, tiny_preset, "--no-ui", "--run-dir", run_dir)
+    assert made.returncode == 0, made.stdout + made.stderr
+    overrides = tmp_path / "over.toml"
+    overrides.write_text("[dqn]\ngamma = 0.9\n", encoding="utf-8")
+    before = sorted(p.name for p in (tmp_path / "made").rglob("*"))
+    proc = cockpit(tmp_path, flag, run_dir, "--set-file", overrides, "--no-ui", "--total-steps", 100)
+    assert_config_error(proc, tmp_path, "--set-file")
+    assert sorted(p.name for p in (tmp_path / "made").rglob("*")) == before
