@@ -87,7 +87,10 @@ def parser() -> argparse.ArgumentParser:
     )
     add_set_file_flag(p)
     p.add_argument(
-        "--run-dir", type=Path, help="the run directory to create (default runs/<env>-<preset>-s<seed>-<time>)"
+        "--run-dir",
+        type=Path,
+        help="the run directory to create (default runs/<env>-<preset>-s<seed>-<time>; "
+        "from-<preset> when env.id is overridden)",
     )
     return p
 

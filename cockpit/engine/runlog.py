@@ -46,6 +46,8 @@ def clean_json(obj: Any) -> Any:
 
 
 def default_run_dir(config: Config, root: Path = Path("runs")) -> Path:
+    """Named for the env trained first, then the preset (`from-<preset>` once env.id was overridden:
+    the preset no longer describes the run), the seed and the start time."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     env = config.env.id.split(":")[-1].replace("/", "-")
     return root / f"{env}-{config.name}-s{config.run.seed}-{stamp}"
