@@ -60,14 +60,14 @@ def set_file_overrides(path: Path) -> list[str]:
 
 def toml_value(value: Any) -> str:
     """A TOML value as `--set` reads it back, on one line (env.kwargs as an inline table)."""
-    from cockpit.sweeps.space import toml_value as plain
-
     if isinstance(value, dict):
         keys = (k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k) for k in value)
         return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in zip(keys, value.values(), strict=True)) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return plain(value)
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).partition("=")[2].strip()
 
 
 def resolve_config(

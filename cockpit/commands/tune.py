@@ -19,14 +19,14 @@ import sys
 from pathlib import Path
 
 from cockpit.engine.config import Config, ConfigError
-from cockpit.presets import add_set_file_flag, overrides_from
+from cockpit.presets import add_set_file_flag, overrides_from, toml_value
 from cockpit.sweeps import plan, report
 from cockpit.sweeps.aggregate import Score
 from cockpit.sweeps.group import Group
 from cockpit.sweeps.launcher import Display, Launcher
 from cockpit.sweeps.ranking import rank, ranking_text
 from cockpit.sweeps.runs import is_run_dir, read_runs
-from cockpit.sweeps.space import parse_param, toml_value
+from cockpit.sweeps.space import parse_param
 
 
 def parser() -> argparse.ArgumentParser:

@@ -13,16 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cockpit.engine.config import Config, ConfigError, build_config, parse_override
-from cockpit.presets import check_runnable
+from cockpit.presets import check_runnable, toml_value
 
 FIXED = {"run.seed": "the seeds are what every setting shares (use --seeds / --first-seed)"}
-
-
-def toml_value(value: Any) -> str:
-    """A value as TOML text, as `--set` reads it back (1e-05, 64, "mse", true)."""
-    import tomli_w
-
-    return tomli_w.dumps({"v": value}).partition("=")[2].strip()
 
 
 def short(value: Any) -> str:
