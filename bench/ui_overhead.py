@@ -374,7 +374,10 @@ def main() -> int:
         f"target ≤ {(1 - TARGET) * 100:.0f}%: {'MET' if meets else 'NOT MET'}"
     )
     if cpu:
-        share = lambda key: statistics.median(c[key] for c in cpu)  # noqa: E731
+
+        def share(key: str) -> float:
+            return statistics.median(c[key] for c in cpu)
+
         print(
             f"CPU of the UI run's threads, as a share of its wall time (median of {len(cpu)} runs): the UI's main "
             f"thread {share('ui'):.1%}, the trainer's {share('trainer'):.1%}, the others {share('other'):.1%}"

@@ -132,7 +132,10 @@ def row(i: int, g: Group, score: aggregate.Score) -> list[str]:
     finals = [r["final_eval"] for r in rows if r["final_eval"] is not None]
     bests = [r["best_eval"] for r in rows if r["best_eval"] is not None]
     scores = [s for s in g.scores(score) if s == s]
-    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+
+    def mean(xs: list[float]) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
     return [
         f"#{i}",
         g.label,
@@ -153,6 +156,9 @@ def differences_text(groups: list[Group]) -> str:
         return "one curve: nothing to compare its config with"
     if not differing:
         return "the configs are identical (seeds aside): the curves differ by seed luck alone"
-    show = lambda v: "-" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else str(v))  # noqa: E731
+
+    def show(v: object) -> str:
+        return "-" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+
     rows = [[k, *(show(c.get(k)) for c in configs)] for k in differing]
     return "hyperparameters that differ:\n" + report.table(["key", *(f"#{i}" for i in range(1, len(groups) + 1))], rows)

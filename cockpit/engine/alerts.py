@@ -164,7 +164,10 @@ class HealthMonitor:
 
     def state_dict(self) -> dict:
         """What a checkpoint keeps, so that a resumed run judges as an uninterrupted one would."""
-        finite = lambda x: x if math.isfinite(x) else None  # noqa: E731  (JSON has no infinities)
+
+        def finite(x: float) -> float | None:  # JSON has no infinities
+            return x if math.isfinite(x) else None
+
         return {
             "counts": dict(self.counts),
             "muted": sorted(self.muted),

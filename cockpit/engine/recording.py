@@ -44,7 +44,7 @@ def check_output_file(path: str | Path, what: str) -> None:
 
 def check_pillow() -> None:
     try:
-        import PIL  # noqa: F401
+        import PIL  # noqa: F401 (only whether it is installed)
     except ImportError:
         raise ConfigError("--gif: Pillow is not installed (expected: pip install 'cockpit[render]')") from None
 

@@ -24,13 +24,14 @@ def load(tensorboard: bool = False) -> None:
         return
     with _lock:
         if "engine" not in _loaded:
-            import torch  # noqa: F401
+            import torch  # noqa: F401 (imported for its side effect: loaded once, under the lock)
 
-            from cockpit.engine import agent, checkpoint_state, checkpoints  # noqa: F401
+            # Imported for their side effect: each loaded once, under the lock, before any thread uses it.
+            from cockpit.engine import agent, checkpoint_state, checkpoints  # noqa: F401 (see above)
 
             _loaded.add("engine")
         if tensorboard and "tensorboard" not in _loaded:
-            import torch.utils.tensorboard  # noqa: F401
+            import torch.utils.tensorboard  # noqa: F401 (loaded under the lock, as above)
 
             _loaded.add("tensorboard")
 
