@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cockpit.engine.config import TABLES, Config, ConfigError, apply_overrides, build_config, load_preset
+from cockpit.engine.config_values import read_toml
 
 SET_FILE_HELP = (
     "overrides in the preset's own tables ([dqn] learning_rate = 1e-3), applied after the preset and "
@@ -39,18 +39,7 @@ def overrides_from(set_files: Sequence[Path], sets: Sequence[str]) -> list[str]:
 
 def set_file_overrides(path: Path) -> list[str]:
     where = f"--set-file {path}"
-    try:
-        tables = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such file (expected a TOML file of preset tables)") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{where}: is a directory (expected a TOML file of preset tables)") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: not UTF-8 text (expected a TOML file of preset tables)") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{where}: malformed TOML: {e}") from None
-    except OSError as e:
-        raise ConfigError(f"{where}: cannot read ({e.strerror}) (expected a TOML file of preset tables)") from None
+    tables = read_toml(path, where, "a TOML file of preset tables")
     for key, value in tables.items():
         if key in TABLES and not isinstance(value, dict):
             raise ConfigError(f"{where}: {key} = {value!r}: expected a table [{key}] (e.g. [dqn] learning_rate = 1e-3)")

@@ -67,8 +67,9 @@ def default_text(key: str, value: object, absent: tuple[str, ...]) -> str:
 
 def render() -> str:
     from cockpit.engine import config as cfg
+    from cockpit.engine import config_values as values
 
-    ranges = cfg._RANGES  # the validator's own words for what each key accepts
+    ranges = values.RANGES  # the validator's own words for what each key accepts
     lines = [HEADER.format(command=COMMAND)]
     for table, cls in cfg.TABLES.items():
         doc = " ".join((cls.__doc__ or "").split()) if "__doc__" in vars(cls) else ""
@@ -84,7 +85,7 @@ def render() -> str:
             meaning = docs.get(f.name, "")
             if table == "dqn" and f.name in cfg.LIVE_KEYS:
                 meaning = f"**live** · {meaning}"
-            default = default_text(key, getattr(defaults, f.name), cfg.NAN_MEANS_ABSENT)
+            default = default_text(key, getattr(defaults, f.name), values.NAN_MEANS_ABSENT)
             cells = [f"`{f.name}`", default, accepts, meaning]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")

@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from cockpit.engine.config import ALERT_KINDS, LIVE_KEYS, ConfigError, parse_override, validate_live_change
+from cockpit.engine.config import LIVE_KEYS, ConfigError, parse_override, validate_live_change
+from cockpit.engine.config_values import ALERT_KINDS
 from cockpit.engine.contract import Reply, RunState, RunStatus
 from cockpit.engine.control import Command, CommandKind
 from cockpit.presets import run_dir_config

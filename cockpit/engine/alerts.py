@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cockpit.engine.config import ALERT_KINDS, AlertsConfig
+from cockpit.engine.config import AlertsConfig
+from cockpit.engine.config_values import ALERT_KINDS
 
 SPIKE_WINDOW = 100
 """Publish intervals (of 100 steps) whose loss and gradient norm make the robust scale."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, is_number
+from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config
+from cockpit.engine.config_values import is_int, is_number
 
 
 class CheckpointError(ConfigError):

@@ -10,7 +10,8 @@ import tomllib
 from pathlib import Path
 
 from cockpit.engine.checkpoints import FULL_NAMED
-from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config, is_int, is_number
+from cockpit.engine.config import LIVE_KEYS, ConfigError, build_config
+from cockpit.engine.config_values import is_int, is_number
 from cockpit.engine.contract import Evaluation, Event, RunState, RunStatus
 from cockpit.engine.metrics import UPDATE_METRICS, MetricsStore
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from cockpit.engine.config import ALERT_KINDS, validate_live_change
+from cockpit.engine.config import validate_live_change
+from cockpit.engine.config_values import ALERT_KINDS
 from cockpit.engine.contract import Reply, RunState
 from cockpit.engine.control import Command, CommandKind, reply
 from cockpit.engine.envs import get_obs_stats
