@@ -6,7 +6,9 @@ import errno
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_dir(path: Path) -> None:
@@ -41,18 +43,25 @@ def write_failed(path: Path, error: BaseException) -> WriteFailed:
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write to a temporary sibling, fsync, then rename over `path`; on failure the temporary goes
     and `path` keeps its old contents."""
+    write_atomic_with(path, lambda f: f.write(data.encode() if isinstance(data, str) else data))
+
+
+def write_atomic_with(path: Path, write: Callable[[BinaryIO], object], *, sync_dir: bool = True) -> None:
+    """`write_atomic` for a writer that streams into the open file (a numpy array, say); `sync_dir`
+    False leaves the directory's fsync to a caller that writes several files into it."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         raise write_failed(path, e) from None
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def write_json_atomic(path: Path, obj: object) -> None:

@@ -19,12 +19,13 @@ import os
 import re
 import shutil
 import zlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from cockpit.engine.checkpoint_checks import MANIFEST_FORMAT, ReplaySegmentError, check_manifest
-from cockpit.engine.files import fsync_dir, write_failed
+from cockpit.engine.files import fsync_dir, write_atomic_with, write_failed
 from cockpit.engine.frame_buffer import FrameReplayBuffer
 
 FORMAT = MANIFEST_FORMAT
@@ -116,16 +117,8 @@ class SegmentStore:
         return manifest if same and manifest["written"] <= buffer.written else None
 
     def _write(self, path: Path, records: np.ndarray) -> None:
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                np.lib.format.write_array(f, records, allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise write_failed(path, e) from None
+        write = partial(np.lib.format.write_array, array=records, allow_pickle=False)
+        write_atomic_with(path, write, sync_dir=False)  # the directory once, after the last segment
 
     def _existing(self) -> list[re.Match]:
         if not self.dir.is_dir():
