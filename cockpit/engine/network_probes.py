@@ -6,8 +6,9 @@ They act in the env the agent sees (`make_env`), images stacked as the trainer s
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -48,53 +49,53 @@ class LearningReport:
     learning_rate: float
 
 
-def random_rows(config: Config, obs_dim: int, count: int) -> np.ndarray:
-    """`count` packed replay rows of random play in the env the agent sees."""
+class RandomStep(NamedTuple):
+    obs: Any
+    next_obs: Any
+    action: int
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict
+
+
+def random_play(config: Config, enough: Callable[[], bool]) -> Iterator[RandomStep]:
+    """Steps of random play in the env the agent sees, seeded from the run's seed, until `enough()`."""
     seed = config.run.seed
-    buffer = ReplayBuffer(count, obs_dim)
     with quiet():
         env = make_env(config.env)
         try:
             env.action_space.seed(seeding.derive(seed, TRANSITIONS))
             episode = 0
             obs, _ = env.reset(seed=seeding.derive(seed, TRANSITIONS, 1))
-            while buffer.size < count:
+            while not enough():
                 action = int(env.action_space.sample())
-                next_obs, reward, terminated, truncated, _ = env.step(action)
-                buffer.add(obs, next_obs, action, float(reward), terminated)
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                yield RandomStep(obs, next_obs, action, float(reward), terminated, truncated, info)
                 obs = next_obs
                 if terminated or truncated:
                     episode += 1
                     obs, _ = env.reset(seed=seeding.derive(seed, TRANSITIONS, 1 + episode))
         finally:
             env.close()
+
+
+def random_rows(config: Config, obs_dim: int, count: int) -> np.ndarray:
+    """`count` packed replay rows of random play in the env the agent sees."""
+    buffer = ReplayBuffer(count, obs_dim)
+    for step in random_play(config, lambda: buffer.size >= count):
+        buffer.add(step.obs, step.next_obs, step.action, step.reward, step.terminated)
     return buffer.data
 
 
 def random_frames(config: Config, info: EnvInfo, count: int) -> FrameReplayBuffer:
     """A frame replay holding `count` transitions of random play in the env the agent sees (images),
     stored as the trainer stores them."""
-    seed = config.run.seed
     buffer = FrameReplayBuffer(2 * count + info.frame_stack + 2, info.frame_shape, info.frame_stack, merged=True)
-    with quiet():
-        env = make_env(config.env)
-        try:
-            env.action_space.seed(seeding.derive(seed, TRANSITIONS))
-            episode = 0
-            obs, _ = env.reset(seed=seeding.derive(seed, TRANSITIONS, 1))
-            while buffer.size < count:
-                action = int(env.action_space.sample())
-                next_obs, reward, terminated, truncated, step_info = env.step(action)
-                ended = bool(terminated or truncated)
-                buffer.add(
-                    obs, next_obs, action, float(reward), learning_terminal(terminated, step_info), truncated, ended
-                )
-                obs = next_obs
-                if ended:
-                    episode += 1
-                    obs, _ = env.reset(seed=seeding.derive(seed, TRANSITIONS, 1 + episode))
-        finally:
-            env.close()
+    for step in random_play(config, lambda: buffer.size >= count):
+        terminal = learning_terminal(step.terminated, step.info)
+        ended = bool(step.terminated or step.truncated)
+        buffer.add(step.obs, step.next_obs, step.action, step.reward, terminal, step.truncated, ended)
     return buffer
 
 
