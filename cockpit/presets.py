@@ -24,7 +24,12 @@ SET_FILE_HELP = (
 )
 
 
-def add_set_file_flag(p: argparse.ArgumentParser) -> None:
+SET_HELP = "override any preset key, as for a run (repeatable)"
+
+
+def add_override_flags(p: argparse.ArgumentParser, set_help: str = SET_HELP) -> None:
+    """`--set` and `--set-file`, alike on every command that starts runs (`overrides_from` reads them)."""
+    p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help=set_help)
     p.add_argument("--set-file", action="append", default=[], type=Path, metavar="FILE.toml", help=SET_FILE_HELP)
 
 

@@ -10,7 +10,7 @@ import argparse
 import json
 import time
 
-from cockpit.presets import add_set_file_flag, overrides_from, resolve_config
+from cockpit.presets import add_override_flags, overrides_from, resolve_config
 
 EXIT_FAILED = 1
 MARKS = {"ok": "✓", "warn": "⚠", "fail": "✗"}
@@ -27,14 +27,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("preset", help="a TOML preset with [env], [dqn] and [run] tables")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="TABLE.KEY=VALUE",
-        help="override any preset key, as for a run (repeatable)",
-    )
-    add_set_file_flag(p)
+    add_override_flags(p)
     p.add_argument("--seed", type=int, help="override run.seed")
     p.add_argument("--total-steps", type=int, help="override run.total_steps")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

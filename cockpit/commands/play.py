@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cockpit.engine.config import ConfigError
-from cockpit.presets import add_set_file_flag, overrides_from, resolve_config
+from cockpit.presets import add_override_flags, overrides_from, resolve_config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -18,14 +18,7 @@ def parser() -> argparse.ArgumentParser:
         "image summarised), the reward, terminated/truncated and the return.",
     )
     p.add_argument("preset", help="a TOML preset with [env], [dqn] and [run] tables")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="TABLE.KEY=VALUE",
-        help="override any preset key, as for a run (repeatable)",
-    )
-    add_set_file_flag(p)
+    add_override_flags(p)
     p.add_argument("--seed", type=int, help="override run.seed (the reset seeds derive from it)")
     return p
 

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from cockpit.engine.config import Config, ConfigError, apply_overrides, build_config
-from cockpit.presets import add_set_file_flag, overrides_from, resolve_config, run_dir_config
+from cockpit.presets import add_override_flags, overrides_from, resolve_config, run_dir_config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,15 +77,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, help="override run.seed")
     p.add_argument("--total-steps", type=int, help="override run.total_steps")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="TABLE.KEY=VALUE",
-        help="override any preset key, e.g. dqn.learning_rate=1e-3 (repeatable); applied after --set-file, "
+    add_override_flags(
+        p,
+        "override any preset key, e.g. dqn.learning_rate=1e-3 (repeatable); applied after --set-file, "
         "before --seed and --total-steps",
     )
-    add_set_file_flag(p)
     p.add_argument(
         "--run-dir",
         type=Path,

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cockpit.presets import add_set_file_flag, overrides_from
+from cockpit.presets import add_override_flags, overrides_from
 from cockpit.sweeps import plan, report
 from cockpit.sweeps.group import PER_RUN, Group
 from cockpit.sweeps.launcher import Display, Launcher
@@ -31,10 +31,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--seeds", type=int, default=5, help="number of seeds (default 5)")
     p.add_argument("--first-seed", type=int, help="first seed (default: the preset's run.seed); seeds are consecutive")
     p.add_argument("--workers", type=int, default=plan.default_workers(), help="runs at a time (default: one per core)")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="override a preset key (repeatable)"
-    )
-    add_set_file_flag(p)
+    add_override_flags(p)
     p.add_argument("--total-steps", type=int, metavar="N", help="steps per run (as --set run.total_steps=N)")
     p.add_argument("--out", type=Path, help="the sweep directory (default runs/seeds-<preset>-<time>)")
     return p

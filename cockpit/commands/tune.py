@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from cockpit.engine.config import Config, ConfigError
-from cockpit.presets import add_set_file_flag, overrides_from, toml_value
+from cockpit.presets import add_override_flags, overrides_from, toml_value
 from cockpit.sweeps import plan, report
 from cockpit.sweeps.aggregate import Score
 from cockpit.sweeps.group import Group
@@ -68,10 +68,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--last", type=int, default=5, metavar="K", help="K for --score last (default 5)")
     p.add_argument("--workers", type=int, default=plan.default_workers(), help="runs at a time (default: one per core)")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="TABLE.KEY=VALUE", help="override a preset key (repeatable)"
-    )
-    add_set_file_flag(p)
+    add_override_flags(p)
     p.add_argument("--total-steps", type=int, metavar="N", help="steps per run (as --set run.total_steps=N)")
     p.add_argument(
         "--out",
