@@ -65,40 +65,32 @@ class ReplayBuffer:
         self.pos, self.size = int(state["pos"]), size
 
 
-class ReplaySampler:
-    """The training loop's replay draws, from a generator of their own, in blocks.
-
-    Uniform floats are drawn POOL at a time and scaled by the buffer's size when used, so an index is
-    uniform over what the buffer holds at that step (the size still grows during the first
-    `capacity` steps). Per update that is one slice, one multiply and one gather, where a draw of
-    integers per update is a Python-level call that costs more than the gather (bench/speed.py).
-    A checkpoint stores the generator's state from before the current pool and the position in it,
-    so a resumed run redraws the same pool and continues bit for bit.
+class UniformPool:
+    """Replay draws from a generator of their own, in blocks: uniform floats in [0, 1) drawn POOL at
+    a time, which a sampler scales by what it can draw from when it uses them. Per update that is one
+    slice and one multiply, where a draw of integers per update is a Python-level call that costs
+    more than the gather (bench/speed.py). The state is the generator's state from before the current
+    pool and the position in it, so a restored sampler redraws the same pool and continues bit for bit.
     """
 
     POOL = 16_384
 
-    def __init__(self, buffer: ReplayBuffer, seed: int):
-        self.buffer = buffer
+    def __init__(self, seed: int):
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self._refill()
-        self._index = np.empty(0, dtype=np.intp)
 
     def _refill(self) -> None:
         self._pool_state = self.rng.bit_generator.state
         self._pool = self.rng.random(self.POOL)
         self._pos = 0
 
-    def rows(self, batch_size: int) -> np.ndarray:
-        """A batch of packed rows, drawn uniformly with replacement from the filled part."""
-        if self._pos + batch_size > self.POOL:
+    def _uniform(self, count: int) -> np.ndarray:
+        """The pool's next `count` uniforms (a view), refilling it first where too few are left."""
+        if self._pos + count > self.POOL:
             self._refill()
-        if len(self._index) != batch_size:
-            self._index = np.empty(batch_size, dtype=np.intp)
-        uniform = self._pool[self._pos : self._pos + batch_size]
-        self._pos += batch_size
-        np.multiply(uniform, self.buffer.size, out=self._index, casting="unsafe")  # floor: in [0, size)
-        return self.buffer.data.take(self._index, axis=0)
+        uniform = self._pool[self._pos : self._pos + count]
+        self._pos += count
+        return uniform
 
     def state_dict(self) -> dict:
         return {"pool_state": self._pool_state, "pos": self._pos}
@@ -107,3 +99,22 @@ class ReplaySampler:
         self.rng.bit_generator.state = state["pool_state"]
         self._refill()
         self._pos = int(state["pos"])
+
+
+class ReplaySampler(UniformPool):
+    """The training loop's replay draws: each uniform scaled by the buffer's size when used, so an
+    index is uniform over what the buffer holds at that step (the size still grows during the first
+    `capacity` steps)."""
+
+    def __init__(self, buffer: ReplayBuffer, seed: int):
+        super().__init__(seed)
+        self.buffer = buffer
+        self._index = np.empty(0, dtype=np.intp)
+
+    def rows(self, batch_size: int) -> np.ndarray:
+        """A batch of packed rows, drawn uniformly with replacement from the filled part."""
+        uniform = self._uniform(batch_size)
+        if len(self._index) != batch_size:
+            self._index = np.empty(batch_size, dtype=np.intp)
+        np.multiply(uniform, self.buffer.size, out=self._index, casting="unsafe")  # floor: in [0, size)
+        return self.buffer.data.take(self._index, axis=0)

@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cockpit.engine.buffer import UniformPool
+
 TRANSITION, TERMINATED, TRUNCATED = 1, 2, 4
 """Bits of a slot's flags: a transition starts here (its action was taken); how its episode ended."""
 
@@ -259,41 +261,17 @@ class FrameReplayBuffer:
         self.restore_counters({"written": int(state["written"]), "open": bool(state["open"])})
 
 
-class FrameSampler:
-    """Replay draws from a generator of their own, in blocks, as `buffer.ReplaySampler` draws them.
-
-    Uniform floats are drawn POOL at a time and scaled by the number of sampleable transitions when
-    used. The state is the generator's state from before the current pool and the position in it,
-    so a restored sampler redraws the same pool and continues bit for bit.
-    """
-
-    POOL = 16_384
+class FrameSampler(UniformPool):
+    """Replay draws as `buffer.ReplaySampler` draws them, each uniform scaled by the number of
+    sampleable transitions when used."""
 
     def __init__(self, buffer: FrameReplayBuffer, seed: int):
+        super().__init__(seed)
         self.buffer = buffer
-        self.rng = np.random.Generator(np.random.PCG64(seed))
-        self._refill()
-
-    def _refill(self) -> None:
-        self._pool_state = self.rng.bit_generator.state
-        self._pool = self.rng.random(self.POOL)
-        self._pos = 0
 
     def sample(self, batch_size: int) -> FrameBatch:
         """A batch drawn uniformly with replacement from the sampleable transitions."""
         if self.buffer.size == 0:
             raise ValueError("no transition to sample yet")
-        if self._pos + batch_size > self.POOL:
-            self._refill()
-        uniform = self._pool[self._pos : self._pos + batch_size]
-        self._pos += batch_size
-        positions = (uniform * self.buffer.size).astype(np.int64)  # floor: in [0, size)
+        positions = (self._uniform(batch_size) * self.buffer.size).astype(np.int64)  # floor: in [0, size)
         return self.buffer.gather(positions)
-
-    def state_dict(self) -> dict:
-        return {"pool_state": self._pool_state, "pos": self._pos}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.rng.bit_generator.state = state["pool_state"]
-        self._refill()
-        self._pos = int(state["pos"])
