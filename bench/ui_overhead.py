@@ -38,7 +38,6 @@ are kept under --out (default: a new temp dir).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -52,55 +51,27 @@ import time
 import uuid
 from pathlib import Path
 
-COCKPIT = Path(sys.executable).with_name("cockpit")
+from overhead_runs import RunFailed, add_run_flags, check_run_flags, cockpit_cmd, finished_summary, metric_records
+
 TARGET = 0.90
 """The UI may cost at most 10% of the headless training speed."""
 POLL_S = 0.5
-"""metrics.jsonl fields that measure time rather than training; everything else must match."""
 TMUX_CONF = "set -g status off\nset -g remain-on-exit on\nset -g history-limit 2000\n"
-
-
-class RunFailed(Exception):
-    pass
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument(
-        "preset",
-        type=Path,
-        nargs="?",
-        default=Path("presets/cartpole.toml"),
-        help="a preset (default presets/cartpole.toml)",
-    )
-    p.add_argument("--seed", type=int, default=1, help="run seed, the same for both sides (default 1)")
-    p.add_argument("--total-steps", type=int, default=20000, help="steps per run (default 20000)")
-    p.add_argument("--rounds", type=int, default=4, help="rounds of one headless and one UI run (default 4: two pairs)")
+    add_run_flags(p, seed_help="the same for both sides", rounds=4, rounds_help="rounds of one headless and one UI run")
     p.add_argument("--size", default="160x48", help="the UI's terminal, COLUMNSxROWS (default 160x48)")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
-    p.add_argument("--out", type=Path, help="directory for run dirs and logs (default: a new temp dir)")
     args = p.parse_args()
+    check_run_flags(p, args)
     match = re.fullmatch(r"(\d+)x(\d+)", args.size)
     if not match or int(match[1]) < 20 or int(match[2]) < 10:
         p.error(f"--size {args.size}: expected COLUMNSxROWS, e.g. 160x48")
     args.columns, args.rows = int(match[1]), int(match[2])
-    if args.rounds < 1 or args.total_steps < 1:
-        p.error("--rounds and --total-steps must be >= 1")
     return args
-
-
-def cockpit_cmd(args: argparse.Namespace, run_dir: Path, headless: bool) -> list[str]:
-    cmd = [str(COCKPIT), str(args.preset)] + (["--no-ui"] if headless else [])
-    return cmd + ["--seed", str(args.seed), "--total-steps", str(args.total_steps), "--run-dir", str(run_dir)]
-
-
-def read_summary(run_dir: Path) -> dict:
-    summary = json.loads((run_dir / "summary.json").read_text())
-    if summary.get("status") != "finished" or not summary.get("train_steps_per_s"):
-        raise RunFailed(f"{run_dir}: status {summary.get('status')}, error {summary.get('error')}")
-    return summary
 
 
 def run_headless(args: argparse.Namespace, run_dir: Path) -> dict:
@@ -118,7 +89,7 @@ def run_headless(args: argparse.Namespace, run_dir: Path) -> dict:
             raise RunFailed(f"headless run timed out after {args.timeout:.0f} s (log {log})") from None
     if rc != 0 or not (run_dir / "summary.json").exists():
         raise RunFailed(f"headless run exited {rc} (log {log})")
-    return read_summary(run_dir)
+    return finished_summary(run_dir)
 
 
 class Tmux:
@@ -272,14 +243,9 @@ def run_ui(args: argparse.Namespace, run_dir: Path, out: Path) -> tuple[dict, fl
         status = exit_status(rc_file)
         if status != "0":
             raise RunFailed(f"the UI exited {status}:\n{tmux.output()}")
-        return read_summary(run_dir), quit_s, shares
+        return finished_summary(run_dir), quit_s, shares
     finally:
         tmux.close()
-
-
-def metric_records(run_dir: Path) -> list[dict]:
-    """metrics.jsonl's records, as they are (wall-clock figures are in timing.jsonl)."""
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 def same_results(a: Path, b: Path) -> tuple[bool, str]:

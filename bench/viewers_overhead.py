@@ -35,37 +35,22 @@ import threading
 import time
 from pathlib import Path
 
-COCKPIT = Path(sys.executable).with_name("cockpit")
+from overhead_runs import RunFailed, add_run_flags, check_run_flags, cockpit_cmd, finished_summary, metric_records
+
 TARGET = 0.95
 """Viewers may cost the run at most 5% of its training speed."""
 VIEWER_COUNTS = (0, 1, 3)
 POLL_S = 0.05
 
 
-class RunFailed(Exception):
-    pass
-
-
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument(
-        "preset",
-        type=Path,
-        nargs="?",
-        default=Path("presets/cartpole.toml"),
-        help="a preset (default presets/cartpole.toml)",
-    )
-    p.add_argument("--seed", type=int, default=1, help="run seed, the same for every run (default 1)")
-    p.add_argument("--total-steps", type=int, default=20000, help="steps per run (default 20000)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds of one run per viewer count (default 3)")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds one run may take (default 900)")
-    p.add_argument("--out", type=Path, help="directory for run dirs and logs (default: a new temp dir)")
+    add_run_flags(p, seed_help="the same for every run", rounds=3, rounds_help="rounds of one run per viewer count")
     p.add_argument("--viewer", type=Path, help=argparse.SUPPRESS)  # internal: be one viewer of this run dir
     args = p.parse_args()
-    if args.rounds < 1 or args.total_steps < 1:
-        p.error("--rounds and --total-steps must be >= 1")
+    check_run_flags(p, args)
     return args
 
 
@@ -123,17 +108,7 @@ def run(args: argparse.Namespace, run_dir: Path, viewers: int) -> tuple[dict, li
         if proc.stdout is None or proc.stdout.readline().strip() != "ready":
             raise RunFailed(f"a viewer did not start (log {viewer_log}): {viewer_log.read_text()[-500:]}")
     log = run_dir.with_name(run_dir.name + ".log")
-    cmd = [
-        str(COCKPIT),
-        str(args.preset),
-        "--no-ui",
-        "--seed",
-        str(args.seed),
-        "--total-steps",
-        str(args.total_steps),
-        "--run-dir",
-        str(run_dir),
-    ]
+    cmd = cockpit_cmd(args, run_dir)
     try:
         with open(log, "w") as out:
             rc = subprocess.run(
@@ -154,15 +129,7 @@ def run(args: argparse.Namespace, run_dir: Path, viewers: int) -> tuple[dict, li
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    summary = json.loads((run_dir / "summary.json").read_text())
-    if summary.get("status") != "finished" or not summary.get("train_steps_per_s"):
-        raise RunFailed(f"{run_dir}: status {summary.get('status')}, error {summary.get('error')}")
-    return summary, reports
-
-
-def metric_records(run_dir: Path) -> list[dict]:
-    """metrics.jsonl's records, as they are (wall-clock figures are in timing.jsonl)."""
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return finished_summary(run_dir), reports
 
 
 def main() -> int:
