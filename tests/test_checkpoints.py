@@ -206,10 +206,10 @@ def test_a_crafted_pickle_is_refused_without_running_its_code(finished_run, tmp_
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signals_stop_gracefully_with_checkpoint_and_summary(tmp_path, signum, code):
-    preset = write_tiny_preset(tmp_path / "tiny.toml", run={"total_steps": 1_000_000, "log_interval": 100})
-    run_dir = tmp_path / "run"
+def start_training(tmp_path: Path, run_dir: Path, run: dict) -> subprocess.Popen:
+    """A headless tiny run in its own process, returned once training is under way (its first
+    scheduled evaluation printed)."""
+    preset = write_tiny_preset(tmp_path / "tiny.toml", run=run)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cockpit", preset, "--no-ui", "--run-dir", run_dir],
         stdout=subprocess.PIPE,
@@ -217,9 +217,17 @@ def test_signals_stop_gracefully_with_checkpoint_and_summary(tmp_path, signum, c
         text=True,
         cwd=tmp_path,
     )
-    for line in proc.stdout:  # wait for training to be under way: the first scheduled evaluation
+    assert proc.stdout is not None
+    for line in proc.stdout:
         if " eval " in line:
             break
+    return proc
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_stop_gracefully_with_checkpoint_and_summary(tmp_path, signum, code):
+    run_dir = tmp_path / "run"
+    proc = start_training(tmp_path, run_dir, {"total_steps": 1_000_000, "log_interval": 100})
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
@@ -231,19 +239,9 @@ def test_signals_stop_gracefully_with_checkpoint_and_summary(tmp_path, signum, c
 
 
 def test_a_second_process_on_a_running_run_is_refused(tmp_path):
-    preset = write_tiny_preset(tmp_path / "tiny.toml", run={"total_steps": 1_000_000})
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cockpit", preset, "--no-ui", "--run-dir", run_dir],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
+    proc = start_training(tmp_path, run_dir, {"total_steps": 1_000_000})
     try:
-        for line in proc.stdout:
-            if " eval " in line:
-                break
         done = cockpit("--resume", run_dir, "--no-ui", cwd=tmp_path)
         assert done.returncode == 2 and "in use by a running cockpit" in done.stderr
     finally:
