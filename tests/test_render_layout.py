@@ -3,7 +3,7 @@ and `v` switches between them; the layout follows a resize during a render."""
 
 from __future__ import annotations
 
-from test_ui import LONG, answered, footer_keys, started
+from test_ui import LONG, answered, started
 from textual.widget import Widget
 from tiny import tiny_config
 from waiting import until
@@ -62,7 +62,8 @@ async def test_the_return_chart_stays_in_view_and_advances_during_a_render(tmp_p
             pilot, lambda: chart.x_range is not None and chart.x_range[1] > first
         )  # redrawn with newer steps, render open
         assert app.render_panel.is_open
-        assert "Render/chart" not in footer_keys(app)  # both are in view: nothing to switch
+        assert "Render/chart" not in {command.title for command in app.get_system_commands(app.screen)}
+        assert "v:" not in str(app.render_panel.border_subtitle)  # both are in view: nothing to switch
         await pilot.press("escape")
         await until(pilot, lambda: len(shown_charts(app)) == 6 and not shown(app.render_panel))
 
@@ -72,14 +73,15 @@ async def test_at_80x24_the_render_takes_the_charts_place_and_v_switches(tmp_pat
     async with app.run_test(size=(80, 24)) as pilot:
         await rendering(app, pilot)
         await until(pilot, lambda: shown(app.render_panel) and shown_charts(app) == [])
-        assert "Render/chart" in footer_keys(app)
+        assert "v: the chart" in str(app.render_panel.border_subtitle)
+        assert "Render/chart" in {command.title for command in app.get_system_commands(app.screen)}
         await pilot.press("3", "v")
         await until(pilot, lambda: shown_charts(app) == ["loss"] and not shown(app.render_panel))
         await pilot.press("v")
         await until(pilot, lambda: shown(app.render_panel) and shown_charts(app) == [])
         await pilot.press("r")  # r closes the render
         await until(pilot, lambda: shown_charts(app) == ["loss"] and not shown(app.render_panel))
-        assert "Render/chart" not in footer_keys(app)
+        assert "Render/chart" not in {command.title for command in app.get_system_commands(app.screen)}
 
 
 async def test_the_layout_follows_a_resize_during_a_render(tmp_path):

@@ -68,7 +68,11 @@ STEERING = ("pause_run", "resume_run", "evaluate", "checkpoint", "render", "hype
 TOAST_S = 6.0
 """How long a key's answer stays as a toast: long enough to read at any training speed."""
 RENDER_FPS = 30
-"""Frames a second of the render panel, and of its GIF."""
+"""Env steps a second of a render, and frames a second of its GIF."""
+SHOWN_EVERY = 2
+"""The panel shows every SHOWN_EVERY-th frame (and the last): each one drawn holds the GIL the trainer
+needs, twice (converted in the render worker, laid out on the UI thread), and fifteen frames a second still
+show the motion (bench/render_overhead.py measures the cost)."""
 
 
 class TrainerReply(Message):
@@ -114,6 +118,7 @@ class CockpitApp(App):
             "switch_render",
             "Render/chart",
             id="switch",
+            show=False,
             tooltip="In the compact layout, during a render: show the selected chart, or the render again",
         ),
         Binding(
@@ -170,7 +175,7 @@ class CockpitApp(App):
             tooltip="Draw a finished run's evaluations and returns on the return chart, to beat (or none)",
         ),
     ]
-    IN_PALETTE = ("mute", "window", "log", "smooth", "baseline")
+    IN_PALETTE = ("mute", "window", "log", "smooth", "baseline", "switch")
     """Bindings kept out of the footer (it has no room) but offered in the command palette."""
 
     def __init__(
@@ -327,6 +332,9 @@ class CockpitApp(App):
             self.version = -1  # the charts now shown draw at once, at their new size
         self.compact = compact
         self.main_screen.set_class(compact, "-compact")
+        self.render_panel.border_subtitle = (
+            "v: the chart instead · r or escape: close" if compact else "r or escape: close"
+        )
         self.refresh_bindings()  # `v` exists only in the compact layout
         footer = self.footer
         footer.compact = compact
@@ -552,6 +560,8 @@ class CockpitApp(App):
         screen = self.main_screen
         assert screen is not None  # set at mount, before any key
         screen.toggle_class("-chart-over-render")
+        if screen.has_class("-chart-over-render"):
+            self.notify("the render plays on behind the chart: v shows it again", timeout=TOAST_S)
         self.version = -1
         self.call_after_refresh(self.refresh_view)
 
@@ -701,11 +711,12 @@ class CockpitApp(App):
         self.call_from_thread(panel.open, title)
         for shown in self.render_episode(policy, number):
             frames.add(shown.frame)
-            caption = (
-                f"step {shown.step} · action {shown.action if shown.action is not None else '-'} · "
-                f"reward {shown.reward:g} · return {shown.episode_return:g}"
-            )
-            self.call_from_thread(panel.show_frame, panel.frame_text(shown.frame), caption)
+            if shown.step % SHOWN_EVERY == 0 or shown.done:
+                caption = (
+                    f"step {shown.step} · action {shown.action if shown.action is not None else '-'} · "
+                    f"reward {shown.reward:g} · return {shown.episode_return:g}"
+                )
+                self.call_from_thread(panel.show_frame, panel.frame_text(shown.frame), caption)
             time.sleep(1 / RENDER_FPS)
             if get_current_worker().is_cancelled:
                 return
