@@ -72,10 +72,12 @@ def offscreen_sdl() -> None:
 
 
 def play_greedy(
-    config: Config, policy: dict, seed: int, max_steps: int = 10_000
+    config: Config, policy: dict, seed: int, max_steps: int = 10_000, every: int = 1
 ) -> Generator[RenderedStep, None, None]:
-    """Yield each frame of one greedy episode (first the reset frame). Needs the env's rgb_array
-    renderer (pygame for the classic-control envs)."""
+    """Yield the frames of one greedy episode: the reset frame, every `every`-th step's and the last.
+    The steps between are played but not drawn: a render runs beside training in the same process,
+    and drawing is most of what it costs. Needs the env's rgb_array renderer (pygame for the
+    classic-control envs)."""
     offscreen_sdl()
     env = make_env(config.env, render_mode="rgb_array")
     try:
@@ -91,7 +93,8 @@ def play_greedy(
             reward = raw_return_so_far(env) - total
             total += reward
             done = terminated or truncated
-            yield RenderedStep(frame(env), step, action, reward, total, done)
+            if done or step % every == 0:
+                yield RenderedStep(frame(env), step, action, reward, total, done)
             if done:
                 break
     finally:

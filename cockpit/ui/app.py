@@ -70,9 +70,9 @@ TOAST_S = 6.0
 RENDER_FPS = 30
 """Env steps a second of a render, and frames a second of its GIF."""
 SHOWN_EVERY = 2
-"""The panel shows every SHOWN_EVERY-th frame (and the last): each one drawn holds the GIL the trainer
-needs, twice (converted in the render worker, laid out on the UI thread), and fifteen frames a second still
-show the motion (bench/render_overhead.py measures the cost)."""
+"""A render draws every SHOWN_EVERY-th step (and the last), in the panel and its GIF: each frame drawn holds
+the GIL the trainer needs (the env's renderer, the conversion in the render worker, the layout on the UI
+thread), and fifteen frames a second still show the motion (bench/render_overhead.py measures the cost)."""
 
 
 class TrainerReply(Message):
@@ -709,21 +709,23 @@ class CockpitApp(App):
         panel = self.render_panel
         title = f"Render: greedy episode of the policy at step {policy['step']:,}"
         self.call_from_thread(panel.open, title)
+        previous = 0  # frames come every SHOWN_EVERY steps here, every step from an attached run
         for shown in self.render_episode(policy, number):
-            frames.add(shown.frame)
             if shown.step % SHOWN_EVERY == 0 or shown.done:
+                frames.add(shown.frame)
                 caption = (
                     f"step {shown.step} · action {shown.action if shown.action is not None else '-'} · "
                     f"reward {shown.reward:g} · return {shown.episode_return:g}"
                 )
                 self.call_from_thread(panel.show_frame, panel.frame_text(shown.frame), caption)
-            time.sleep(1 / RENDER_FPS)
+            time.sleep(max(1, shown.step - previous) / RENDER_FPS)  # the episode plays at RENDER_FPS steps a second
+            previous = shown.step
             if get_current_worker().is_cancelled:
                 return
         message = f"episode over: return {shown.episode_return:g} in {shown.step} steps"
         if self.run_dir is not None:
             gif = self.run_dir / "renders" / f"step-{policy['step']:09d}-{number}.gif"
-            path = save_gif(frames.frames, gif, fps=frames.fps(RENDER_FPS))
+            path = save_gif(frames.frames, gif, fps=frames.fps(RENDER_FPS // SHOWN_EVERY))
             message += f" · saved {path}"
         self.call_from_thread(panel.finish, message)
         self.call_from_thread(setattr, self, "state_override", None)

@@ -14,7 +14,7 @@ from cockpit.presets import run_dir_config
 from cockpit.remote.client import CONNECT_TIMEOUT_S, Connection, ConnectionLost, RemoteControl, RemoteStore
 from cockpit.remote.protocol import ProtocolError
 from cockpit.remote.runs import probe
-from cockpit.ui.app import REFRESH_S, CockpitApp
+from cockpit.ui.app import REFRESH_S, SHOWN_EVERY, CockpitApp
 from cockpit.ui.baseline import Baseline, load_baseline, parent_run
 
 
@@ -47,7 +47,7 @@ def create_app(
         from cockpit.engine import seeding
         from cockpit.engine.rendering import play_greedy
 
-        return play_greedy(config, policy, seeding.derive(config.run.seed, seeding.RENDER, number))
+        return play_greedy(config, policy, seeding.derive(config.run.seed, seeding.RENDER, number), every=SHOWN_EVERY)
 
     return CockpitApp(
         title_of(config), control, store, make_trainer, run_dir, render_episode, refresh_s, baseline=baseline
