@@ -209,6 +209,7 @@ class CockpitApp(App):
         self.snapshot: Snapshot | None = None
         self.main_screen: Screen | None = None  # set at mount: the screen with the charts
         self.first_data_shown = False  # the first figures have been drawn: the app looks at its usual pace
+        self.end_drawn = False  # the charts have drawn the run's last figures once it ended
         self.selected_chart = 0
         self.compact = False  # one chart at a time (below COMPACT_BELOW)
         self.state_override: str | None = None
@@ -414,9 +415,12 @@ class CockpitApp(App):
             self.events_seen = snap.event_count
         # Charts behind the latest snapshot catch up on a later tick, new figures or not (a paused or
         # ended run publishes none): all of them at once, within their budget of drawing time. During
-        # a render the charts beside it go on (hidden ones are skipped).
+        # a render the charts beside it go on (hidden ones are skipped). The budget protects training's
+        # share of the CPU: the tick that first sees the run ended draws its end at once.
         if self.snapshot is not None and self.chart_area.display:
-            self.chart_area.redraw(self.snapshot, forced)
+            end = self.snapshot.status.state.ended and not self.end_drawn
+            self.chart_area.redraw(self.snapshot, forced or end)
+            self.end_drawn = self.end_drawn or end
 
     def _show_status(self, snap: Snapshot) -> None:
         grid = self.chart_area
