@@ -100,7 +100,7 @@ class StatusStrip(Static):
         s = self.status or RunStatus()
         state = self.shown_state
         step, total = s.step, s.total_steps or 1
-        sps = s.steps_per_s or 0.0
+        sps = s.steps_per_s  # None where the status was published between chunks (an evaluation starting)
         line1 = _fit(
             [
                 (3, Text(self.title_text, style="bold")),
@@ -108,7 +108,7 @@ class StatusStrip(Static):
                 (8, Text(f"{step:,} / {total:,}")),
                 (2, Text(_bar(step / total, 20))),
                 (7, Text(f"{step / total:.0%}")),
-                (5, Text(f"{sps:,.0f} steps/s" if training(state) else "")),
+                (5, Text(f"{sps:,.0f} steps/s" if training(state) and sps is not None else "")),
                 (4, Text(f"{clock(s.elapsed_s)} · ETA {clock(eta_s(s))}")),
                 (3.5, Text(self.view, style="dim")),
             ],
