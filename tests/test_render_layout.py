@@ -3,28 +3,12 @@ and `v` switches between them; the layout follows a resize during a render."""
 
 from __future__ import annotations
 
-from test_ui import LONG, answered, started
+from test_ui import answered, live_app, started
 from textual.widget import Widget
-from tiny import tiny_config
 from waiting import until
 
 from cockpit.ui.app import CockpitApp
-from cockpit.ui.launch import create_app
 from cockpit.ui.widgets.metric_chart import MetricChart
-
-
-def render_app(tmp_path) -> CockpitApp:
-    app = create_app(tiny_config(**LONG), tmp_path / "run", refresh_s=0.2)
-    app.replies = []
-    submit = app.control.submit
-
-    def recording_submit(command):
-        future = submit(command)
-        app.replies.append(future)
-        return future
-
-    app.control.submit = recording_submit
-    return app
 
 
 def shown(widget: Widget) -> bool:
@@ -49,7 +33,7 @@ async def rendering(app: CockpitApp, pilot) -> None:
 
 
 async def test_the_return_chart_stays_in_view_and_advances_during_a_render(tmp_path):
-    app = render_app(tmp_path)
+    app = live_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         await rendering(app, pilot)
         await until(pilot, lambda: shown(app.render_panel) and shown_charts(app) == ["return"])
@@ -69,7 +53,7 @@ async def test_the_return_chart_stays_in_view_and_advances_during_a_render(tmp_p
 
 
 async def test_at_80x24_the_render_takes_the_charts_place_and_v_switches(tmp_path):
-    app = render_app(tmp_path)
+    app = live_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await rendering(app, pilot)
         await until(pilot, lambda: shown(app.render_panel) and shown_charts(app) == [])
@@ -85,7 +69,7 @@ async def test_at_80x24_the_render_takes_the_charts_place_and_v_switches(tmp_pat
 
 
 async def test_the_layout_follows_a_resize_during_a_render(tmp_path):
-    app = render_app(tmp_path)
+    app = live_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         await rendering(app, pilot)
         await until(pilot, lambda: shown_charts(app) == ["return"] and shown(app.render_panel))
