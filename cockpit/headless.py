@@ -18,6 +18,7 @@ from cockpit import signals as stop_signals
 from cockpit.engine.config import Config
 from cockpit.engine.contract import RunState
 from cockpit.engine.control import Command, CommandKind, Control
+from cockpit.engine.files import WriteFailed
 from cockpit.engine.metrics import MetricsStore
 from cockpit.text import clock, event_line, progress_line
 
@@ -151,6 +152,10 @@ def run_headless(
     progress = Progress(out)
     if checkpoint is None or fork:
         out.write(f"cockpit: training {config.env.id} ({config.name}, seed {config.run.seed}) → {run_dir}\n")
+    try:  # the run's files before control.json: a viewer that finds the socket finds config.toml too
+        trainer.open_log()
+    except WriteFailed:
+        pass  # the run reports it when it starts, as it reports any write that fails
     server = listen(run_dir, config, control, store, out)
     try:
         worker.start()
